@@ -1,0 +1,72 @@
+//! The compile driver: ONNX bytes in, validated `.fer` image out.
+
+use anyhow::{anyhow, Result};
+
+use crate::import::{import_bytes, ImportOptions};
+use crate::ir::Graph;
+use crate::{passes, plan, writer};
+
+/// A compiled model with the figures `compile` prints.
+pub struct Compiled {
+    /// The `.fer` image.
+    pub image: Vec<u8>,
+    /// The optimized graph it was written from.
+    pub graph: Graph,
+    /// Arena bytes.
+    pub arena_size: usize,
+    /// Max live bytes over the schedule (a lower bound for the arena).
+    pub arena_lower_bound: usize,
+}
+
+/// Compiles an ONNX model held in memory; `origin` names it in errors.
+pub fn compile_bytes(onnx: &[u8], origin: &str, opts: &ImportOptions) -> Result<Compiled> {
+    let mut graph = import_bytes(onnx, origin, opts)?;
+    passes::optimize(&mut graph).map_err(|e| anyhow!("{origin}: {e:#}"))?;
+    let plan = plan::plan(&graph);
+    let image = writer::write(&graph, &plan).map_err(|e| anyhow!("{origin}: {e:#}"))?;
+    // The runtime's own validation is the final check of what was written.
+    let aligned = AlignedBytes::from_slice(&image)?;
+    ferrite::Model::load(aligned.as_slice()).map_err(|e| {
+        anyhow!("{origin}: internal error: the written model does not validate: {e}")
+    })?;
+    Ok(Compiled {
+        image,
+        graph,
+        arena_size: plan.arena_size,
+        arena_lower_bound: plan.lower_bound,
+    })
+}
+
+/// A buffer whose start is page-aligned (anonymous memory map), as
+/// `Model::load` and `Interpreter::new` want; a `Vec<u8>` gives no alignment
+/// guarantee.
+pub struct AlignedBytes {
+    map: memmap2::MmapMut,
+    len: usize,
+}
+
+impl AlignedBytes {
+    /// `len` zero bytes.
+    pub fn zeroed(len: usize) -> Result<Self> {
+        let map = memmap2::MmapMut::map_anon(len.max(1))
+            .map_err(|e| anyhow!("cannot map {len} bytes of memory: {e}"))?;
+        Ok(AlignedBytes { map, len })
+    }
+
+    /// A copy of `b`.
+    pub fn from_slice(b: &[u8]) -> Result<Self> {
+        let mut a = Self::zeroed(b.len())?;
+        a.as_mut_slice().copy_from_slice(b);
+        Ok(a)
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.map[..self.len]
+    }
+
+    /// The bytes, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.map[..self.len]
+    }
+}

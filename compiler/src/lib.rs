@@ -1,0 +1,18 @@
+//! Ferrite compiler: ONNX (through tract) to `.fer`.
+//!
+//! Stages: [`import`] (tract load, typing, declutter, lowering to [`ir`]),
+//! [`passes`] (folding, fusion, layout, dead-node removal), [`plan`]
+//! (arena offsets), [`writer`] (the `.fer` image), [`report`] (inspect).
+
+pub mod compile;
+pub mod exec;
+pub mod fsutil;
+pub mod import;
+pub mod ir;
+pub mod lower;
+pub mod npy;
+pub mod passes;
+pub mod plan;
+pub mod report;
+pub mod util;
+pub mod writer;

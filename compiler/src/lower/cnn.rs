@@ -1,0 +1,269 @@
+//! Lowering of convolutions, pools and resize (tract `Conv`, `Deconv`,
+//! `MaxPool`, `SumPool`, `Resize`). Only 2-D NCHW data with explicit
+//! geometry is accepted; weights must be constants.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, Deconv, KernelFormat, MaxPool, PoolSpec, SumPool};
+use tract_onnx::tract_core::ops::nn::{CoordTransformer, DataFormat, Interpolator};
+use tract_onnx_opl::resize::{CoordTransform as OnnxCoord, Nearest, Resize};
+
+use super::{Cx, LResult};
+use crate::ir::{Op, TensorId, Window};
+use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeMode};
+use ferrite::kernels::Act;
+
+pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> {
+    if let Some(op) = node.op_as::<Conv>() {
+        return conv(cx, node, op).map(Some);
+    }
+    if let Some(op) = node.op_as::<Deconv>() {
+        return deconv(cx, node, op).map(Some);
+    }
+    if let Some(op) = node.op_as::<MaxPool>() {
+        let (window, ceil) = window(cx, node, &op.pool_spec)?;
+        if op.with_index_outputs.is_some() {
+            return Err("MaxPool with index output".into());
+        }
+        return cx
+            .simple(node, Op::MaxPool { window, ceil }, &node.inputs[..1])
+            .map(Some);
+    }
+    if let Some(op) = node.op_as::<SumPool>() {
+        if !op.normalize {
+            return Err("SumPool without normalization".into());
+        }
+        let (window, ceil) = window(cx, node, &op.pool_spec)?;
+        let op = Op::AvgPool {
+            window,
+            ceil,
+            count_include_pad: op.count_include_pad,
+        };
+        return cx.simple(node, op, &node.inputs[..1]).map(Some);
+    }
+    if let Some(op) = node.op_as::<Resize>() {
+        return resize(cx, node, op).map(Some);
+    }
+    Ok(None)
+}
+
+/// Explicit 2-D geometry of a pool spec, and whether ceil mode produced the output size.
+fn window(cx: &Cx, node: &TypedNode, spec: &PoolSpec) -> LResult<(Window, bool)> {
+    if spec.data_format != DataFormat::NCHW {
+        return Err(format!("data format {:?} (only NCHW)", spec.data_format));
+    }
+    if spec.kernel_shape.len() != 2 {
+        return Err(format!("{}-D window (only 2-D)", spec.kernel_shape.len()));
+    }
+    let x = cx.shape_of(node.inputs[0])?;
+    let y = cx.shape_of(node.id.into())?;
+    if x.len() != 4 {
+        return Err(format!("input rank {} (expected 4)", x.len()));
+    }
+    let dil = spec.dilations.clone().unwrap_or_else(|| tvec!(1, 1));
+    let str = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
+    let pads = spec
+        .padding
+        .compute(&x[2..], &spec.kernel_shape, &dil, &str);
+    let mut ceil = false;
+    for d in 0..2 {
+        let ext = dil[d] * (spec.kernel_shape[d] - 1) + 1;
+        let padded = x[2 + d] + pads[d].pad_before + pads[d].pad_after;
+        let floor_out = if padded >= ext {
+            (padded - ext) / str[d] + 1
+        } else {
+            0
+        };
+        if y[2 + d] != floor_out {
+            ceil = true;
+        }
+    }
+    Ok((
+        Window {
+            kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
+            stride: [str[0], str[1]],
+            dilation: [dil[0], dil[1]],
+            pads: [
+                pads[0].pad_before,
+                pads[1].pad_before,
+                pads[0].pad_after,
+                pads[1].pad_after,
+            ],
+        },
+        ceil,
+    ))
+}
+
+/// Weights converted to OIHW from the kernel format tract recorded.
+fn oihw(cx: &mut Cx, w: OutletId, fmt: KernelFormat) -> LResult<TensorId> {
+    if cx.konst(w).is_none() {
+        return Err("weights are not constant".into());
+    }
+    let t = cx.tensor(w)?;
+    Ok(match fmt {
+        KernelFormat::OIHW => t,
+        KernelFormat::HWIO => cx.transpose(t, &[3, 2, 0, 1]),
+        KernelFormat::OHWI => cx.transpose(t, &[0, 3, 1, 2]),
+    })
+}
+
+/// Bias as a `[c]` constant, or `None` when absent or all zeros.
+fn bias(cx: &mut Cx, b: OutletId, c: usize) -> LResult<Option<TensorId>> {
+    let Some(v) = cx.konst_f32(b) else {
+        return Err("bias is not constant".into());
+    };
+    if v.iter().all(|&x| x == 0.0) {
+        return Ok(None);
+    }
+    let data = if v.len() == 1 { vec![v[0]; c] } else { v };
+    if data.len() != c {
+        return Err(format!("bias has {} values for {c} channels", data.len()));
+    }
+    let name = cx
+        .graph
+        .fresh_name(&format!("{}.bias", cx.model.node(b.node).name));
+    Ok(Some(cx.graph.add_const(name, vec![c], data)))
+}
+
+fn conv(cx: &mut Cx, node: &TypedNode, op: &Conv) -> LResult<TensorId> {
+    if op.q_params.is_some() {
+        return Err("quantized convolution".into());
+    }
+    let (window, _) = window(cx, node, &op.pool_spec)?;
+    let x = cx.tensor(node.inputs[0])?;
+    let w = oihw(cx, node.inputs[1], op.kernel_fmt)?;
+    let oc = cx.graph.tensors[w].shape[0];
+    let mut ins = vec![x, w];
+    if let Some(b) = bias(cx, node.inputs[2], oc)? {
+        ins.push(b);
+    }
+    let shape = cx.shape_of(node.id.into())?;
+    Ok(cx.emit(
+        Op::Conv {
+            window,
+            groups: op.group,
+            act: Act::None,
+        },
+        ins,
+        shape,
+    ))
+}
+
+fn deconv(cx: &mut Cx, node: &TypedNode, op: &Deconv) -> LResult<TensorId> {
+    let spec = &op.pool_spec;
+    if spec.data_format != DataFormat::NCHW || spec.kernel_shape.len() != 2 {
+        return Err("only 2-D NCHW transposed convolution".into());
+    }
+    let x_shape = cx.shape_of(node.inputs[0])?;
+    let y = cx.shape_of(node.id.into())?;
+    let dil = spec.dilations.clone().unwrap_or_else(|| tvec!(1, 1));
+    let str = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
+    // ONNX ConvTranspose weights are [ic, oc/g, kh, kw] ("OIHW" in tract's
+    // deconv naming has O and I swapped); normalize to [ic, oc/g, kh, kw].
+    let w_out = node.inputs[1];
+    if cx.konst(w_out).is_none() {
+        return Err("weights are not constant".into());
+    }
+    let w = cx.tensor(w_out)?;
+    let w = match op.kernel_format {
+        KernelFormat::OIHW => w,
+        KernelFormat::HWIO => cx.transpose(w, &[2, 3, 0, 1]),
+        KernelFormat::OHWI => cx.transpose(w, &[3, 0, 1, 2]),
+    };
+    let ws = cx.graph.tensors[w].shape.clone();
+    let oc = ws[1] * op.group;
+    // Pads: derive from the output size. tract resolves SAME-style specs.
+    let pads = match &spec.padding {
+        tract_onnx::tract_core::ops::cnn::PaddingSpec::Explicit(b, a) => [b[0], b[1], a[0], a[1]],
+        tract_onnx::tract_core::ops::cnn::PaddingSpec::Valid => [0, 0, 0, 0],
+        p => return Err(format!("padding {p:?} on ConvTranspose")),
+    };
+    let mut adj = [0; 2];
+    for d in 0..2 {
+        let full = (x_shape[2 + d] - 1) * str[d] + dil[d] * (ws[2 + d] - 1) + 1;
+        let base = full
+            .checked_sub(pads[d] + pads[d + 2])
+            .ok_or("padding larger than output")?;
+        adj[d] = y[2 + d]
+            .checked_sub(base)
+            .ok_or("inconsistent output size")?;
+        if adj[d] >= str[d] {
+            return Err("output_padding must be smaller than the stride".into());
+        }
+    }
+    let window = Window {
+        kernel: [ws[2], ws[3]],
+        stride: [str[0], str[1]],
+        dilation: [dil[0], dil[1]],
+        pads,
+    };
+    let x = cx.tensor(node.inputs[0])?;
+    let mut ins = vec![x, w];
+    if let Some(b) = bias(cx, node.inputs[2], oc)? {
+        ins.push(b);
+    }
+    Ok(cx.emit(
+        Op::ConvTranspose {
+            window,
+            groups: op.group,
+            adj,
+            act: Act::None,
+        },
+        ins,
+        y,
+    ))
+}
+
+fn resize(cx: &mut Cx, node: &TypedNode, op: &Resize) -> LResult<TensorId> {
+    let x = cx.shape_of(node.inputs[0])?;
+    let y = cx.shape_of(node.id.into())?;
+    if x.len() != 4 || x[0] != y[0] || x[1] != y[1] {
+        return Err(format!(
+            "resize {x:?} -> {y:?} (only H and W of NCHW may change)"
+        ));
+    }
+    if op.antialias || op.exclude_outside || op.axes.is_some() {
+        return Err("antialias, exclude_outside and axes are not supported".into());
+    }
+    let OnnxCoord::Plain(ref coord) = op.coord_transformer else {
+        return Err("tf_crop_and_resize".into());
+    };
+    let coord = match *coord {
+        CoordTransformer::HalfPixel => CoordTransform::HalfPixel,
+        CoordTransformer::PytorchHalfPixel => CoordTransform::PytorchHalfPixel,
+        CoordTransformer::AlignCorners => CoordTransform::AlignCorners,
+        CoordTransformer::Asymmetric => CoordTransform::Asymmetric,
+        CoordTransformer::TfHalfPixelForNn => CoordTransform::TfHalfPixelForNearest,
+        ref c => return Err(format!("coordinate transform {c:?}")),
+    };
+    let mode = match op.interpolator {
+        Interpolator::Linear => ResizeMode::Bilinear,
+        Interpolator::Nearest => ResizeMode::Nearest(match op.nearest {
+            Nearest::Floor => NearestMode::Floor,
+            Nearest::Ceil => NearestMode::Ceil,
+            Nearest::RoundPreferFloor => NearestMode::RoundPreferFloor,
+            Nearest::RoundPreferCeil => NearestMode::RoundPreferCeil,
+        }),
+        ref i => return Err(format!("interpolation {i:?}")),
+    };
+    // ONNX uses the given scales in the coordinate transform, or out/in when
+    // sizes are given.
+    let mut scales = [y[2] as f32 / x[2] as f32, y[3] as f32 / x[3] as f32];
+    if let Some(i) = op.optional_scales_input {
+        if let Some(s) = cx.konst_f32(node.inputs[i]) {
+            if s.len() == 4 {
+                scales = [s[2], s[3]];
+            }
+        } else {
+            return Err("scales are not constant".into());
+        }
+    }
+    cx.simple(
+        node,
+        Op::Resize {
+            mode,
+            coord,
+            scales,
+        },
+        &node.inputs[..1],
+    )
+}

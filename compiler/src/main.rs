@@ -1,0 +1,212 @@
+//! `ferrite`: compile ONNX models to `.fer`, inspect and run them.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use ferrite_compiler::compile::{compile_bytes, AlignedBytes};
+use ferrite_compiler::exec::{self, file_name_for, median};
+use ferrite_compiler::import::{parse_input_shape, ImportOptions};
+use ferrite_compiler::{fsutil, npy, report};
+
+/// Ferrite: ONNX to `.fer` compiler and host runner for the Ferrite edge runtime.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compile an ONNX model to a .fer file.
+    Compile {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Output .fer file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Fix an input's shape: NAME=D0,D1,... (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shape: Vec<String>,
+    },
+    /// Run a .fer model on .npy inputs and write its outputs as .npy.
+    Run {
+        /// The .fer model.
+        model: PathBuf,
+        /// An input: NAME=FILE.npy, or FILE.npy for a single-input model (repeatable).
+        #[arg(long, value_name = "NAME=FILE")]
+        input: Vec<String>,
+        /// Directory for the outputs (<output-name>.npy).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Invoke this many times and report the median latency.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
+    /// Show a .fer model's ops, tensors, weight bytes, arena bytes and MACs.
+    Inspect {
+        /// The .fer model.
+        model: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile and run the embedded default model (PP-OCR text direction classifier) on its sample.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let res = match cli.cmd {
+        Cmd::Compile {
+            model,
+            output,
+            input_shape,
+        } => compile(&model, &output, &input_shape),
+        Cmd::Run {
+            model,
+            input,
+            out,
+            repeat,
+        } => run(&model, &input, &out, repeat),
+        Cmd::Inspect { model, json } => inspect(&model, json),
+        Cmd::Demo => demo(),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn compile(model: &Path, output: &Path, shapes: &[String]) -> Result<()> {
+    let opts = ImportOptions {
+        input_shapes: shapes
+            .iter()
+            .map(|s| parse_input_shape(s))
+            .collect::<Result<_>>()?,
+    };
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let t0 = Instant::now();
+    let c = compile_bytes(&bytes, &model.display().to_string(), &opts)?;
+    fsutil::write_atomic(output, &c.image)?;
+    let aligned = AlignedBytes::from_slice(&c.image)?;
+    let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    let r = report::report(&m);
+    println!(
+        "wrote {} ({} bytes) in {:.2}s: {} ops, weights {} bytes, arena {} bytes (live-bytes lower bound {}), {} MACs",
+        output.display(),
+        c.image.len(),
+        t0.elapsed().as_secs_f64(),
+        r.ops.len(),
+        r.weight_bytes,
+        c.arena_size,
+        c.arena_lower_bound,
+        r.macs
+    );
+    Ok(())
+}
+
+fn load_inputs(specs: &[String]) -> Result<Vec<(Option<String>, npy::Array)>> {
+    specs
+        .iter()
+        .map(|s| {
+            let (name, file) = match s.split_once('=') {
+                Some((n, f)) => (Some(n.to_string()), f),
+                None => (None, s.as_str()),
+            };
+            Ok((name, npy::read(Path::new(file))?))
+        })
+        .collect()
+}
+
+fn run(model: &Path, inputs: &[String], out: &Path, repeat: usize) -> Result<()> {
+    let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let inputs = load_inputs(inputs)?;
+    let res = exec::run(&image, &model.display().to_string(), &inputs, repeat)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, arr) in &res.outputs {
+        let path = out.join(format!("{}.npy", file_name_for(name)));
+        npy::write(&path, &arr.shape, &arr.data)?;
+        println!("{} {:?} -> {}", name, arr.shape, path.display());
+    }
+    println!(
+        "invoke: {:.3} ms (median of {})",
+        median(&res.latencies).as_secs_f64() * 1e3,
+        res.latencies.len()
+    );
+    Ok(())
+}
+
+fn inspect(model: &Path, json: bool) -> Result<()> {
+    let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let aligned = AlignedBytes::from_slice(&image)?;
+    let m = ferrite::Model::load(aligned.as_slice())
+        .map_err(|e| anyhow!("{}: {e}", model.display()))?;
+    let r = report::report(&m);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report::to_json(&r))?);
+    } else {
+        print!("{}", report::to_text(&r));
+    }
+    Ok(())
+}
+
+const DEMO_MODEL: &[u8] = include_bytes!("../assets/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+const DEMO_INPUT: &[u8] = include_bytes!("../assets/cls_sample.npy");
+
+fn demo() -> Result<()> {
+    println!(
+        "Ferrite demo: PP-OCR text direction classifier (ch_ppocr_mobile_v2.0_cls, Apache-2.0)"
+    );
+    let input = npy::read_bytes(DEMO_INPUT).context("embedded sample")?;
+    let opts = ImportOptions {
+        input_shapes: vec![("x".into(), input.shape.clone())],
+    };
+    let t0 = Instant::now();
+    let c = compile_bytes(DEMO_MODEL, "embedded cls model", &opts)?;
+    println!(
+        "compiled in {:.2}s: {} bytes, {} ops, arena {} bytes",
+        t0.elapsed().as_secs_f64(),
+        c.image.len(),
+        c.graph.nodes.len(),
+        c.arena_size
+    );
+    let res = exec::run(&c.image, "demo", &[(None, input)], 20)?;
+    let (_, probs) = res
+        .outputs
+        .first()
+        .ok_or_else(|| anyhow!("model has no output"))?;
+    if probs.data.len() != 2 {
+        bail!("unexpected output shape {:?}", probs.shape);
+    }
+    let (label, p) = if probs.data[0] >= probs.data[1] {
+        ("0°", probs.data[0])
+    } else {
+        ("180°", probs.data[1])
+    };
+    println!("input: rendered text line 'Ferrite 2026 edge', 1x3x48x192");
+    println!(
+        "orientation: {label} (p = {p:.4}; scores [{:.4}, {:.4}])",
+        probs.data[0], probs.data[1]
+    );
+    println!(
+        "latency: {:.3} ms (median of {} invokes, reference kernels)",
+        median(&res.latencies).as_secs_f64() * 1e3,
+        res.latencies.len()
+    );
+    Ok(())
+}

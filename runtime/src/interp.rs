@@ -1,0 +1,158 @@
+//! The interpreter: binds a validated [`Model`] to a caller-owned arena and
+//! executes its ops in order (TFLM's "Eval": compute only, no checks that can
+//! fail, no allocation).
+
+use crate::bytes;
+use crate::error::Error;
+use crate::format::{self, DType, Storage};
+use crate::model::{Model, TensorInfo};
+use crate::ops;
+
+/// Executes a [`Model`] in an arena owned by the caller.
+pub struct Interpreter<'m, 'a> {
+    model: &'m Model<'m>,
+    arena: &'a mut [u8],
+}
+
+/// A read-only view of an input or output tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorRef<'t> {
+    /// Its description.
+    pub info: TensorInfo<'t>,
+    data: &'t [u8],
+}
+
+/// A writable view of an input tensor.
+#[derive(Debug)]
+pub struct TensorMut<'t> {
+    /// Its description.
+    pub info: TensorInfo<'t>,
+    data: &'t mut [u8],
+}
+
+impl<'t> TensorRef<'t> {
+    /// The raw bytes (little-endian elements).
+    pub fn bytes(&self) -> &'t [u8] {
+        self.data
+    }
+
+    /// The elements, when the tensor is `f32`.
+    pub fn as_f32(&self) -> Option<&'t [f32]> {
+        (self.info.dtype == DType::F32).then(|| bytes::f32s(self.data))
+    }
+
+    /// The elements, when the tensor is `i8`.
+    pub fn as_i8(&self) -> Option<&'t [i8]> {
+        (self.info.dtype == DType::I8).then(|| bytes::i8s(self.data))
+    }
+}
+
+impl TensorMut<'_> {
+    /// The raw bytes (little-endian elements).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.data
+    }
+
+    /// The elements, when the tensor is `f32`.
+    pub fn as_f32_mut(&mut self) -> Option<&mut [f32]> {
+        (self.info.dtype == DType::F32).then(|| bytes::f32s_mut(self.data))
+    }
+}
+
+impl<'m, 'a> Interpreter<'m, 'a> {
+    /// Binds `model` to `arena`, which must hold at least
+    /// [`Model::arena_size`] bytes from its first 16-byte aligned address
+    /// (exactly `arena_size` bytes when the arena itself is aligned, e.g.
+    /// declared through [`crate::Aligned`]).
+    pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
+        let pad = arena.as_ptr().align_offset(format::ALIGN);
+        let needed = model.arena_size().saturating_add(pad);
+        if pad >= format::ALIGN || arena.len() < needed {
+            return Err(Error::ArenaTooSmall {
+                needed,
+                got: arena.len(),
+            });
+        }
+        let arena = &mut arena[pad..pad + model.arena_size()];
+        Ok(Interpreter { model, arena })
+    }
+
+    /// The model being executed.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    fn tensor_bytes(&self, info: &TensorInfo<'_>) -> &[u8] {
+        match info.storage {
+            Storage::Const => self.model.const_data(info),
+            Storage::Arena => self
+                .arena
+                .get(info.offset..info.offset + info.byte_len)
+                .unwrap_or(&[]),
+        }
+    }
+
+    /// Graph input `i`, to be filled before [`Interpreter::invoke`].
+    pub fn input_mut(&mut self, i: usize) -> Result<TensorMut<'_>, Error> {
+        let info = self.model.input(i).ok_or(Error::NoSuchTensor)?;
+        let data = self
+            .arena
+            .get_mut(info.offset..info.offset + info.byte_len)
+            .ok_or(Error::NoSuchTensor)?;
+        Ok(TensorMut { info, data })
+    }
+
+    /// Graph input called `name`.
+    pub fn input_mut_by_name(&mut self, name: &str) -> Result<TensorMut<'_>, Error> {
+        let i = self.model.input_index(name).ok_or(Error::NoSuchTensor)?;
+        self.input_mut(i)
+    }
+
+    /// Graph output `i`, valid after [`Interpreter::invoke`].
+    pub fn output(&self, i: usize) -> Result<TensorRef<'_>, Error> {
+        let info = self.model.output(i).ok_or(Error::NoSuchTensor)?;
+        Ok(TensorRef {
+            info,
+            data: self.tensor_bytes(&info),
+        })
+    }
+
+    /// Graph output called `name`.
+    pub fn output_by_name(&self, name: &str) -> Result<TensorRef<'_>, Error> {
+        let i = self.model.output_index(name).ok_or(Error::NoSuchTensor)?;
+        self.output(i)
+    }
+
+    /// Runs every op once, in order.
+    pub fn invoke(&mut self) {
+        for o in 0..self.model.num_ops() {
+            self.invoke_op(o);
+        }
+    }
+
+    /// Runs op `o` alone (for profiling and debugging); does nothing for an
+    /// out-of-range index.
+    pub fn invoke_op(&mut self, o: usize) {
+        let model = self.model;
+        let Some(op) = model.op(o) else { return };
+        let Some(out) = op.output(0).and_then(|t| model.tensor(t)) else {
+            return;
+        };
+        let (start, end) = (out.offset, out.offset + out.byte_len);
+        if end > self.arena.len() {
+            return;
+        }
+        let (lo, rest) = self.arena.split_at_mut(start);
+        let (out_bytes, hi) = rest.split_at_mut(end - start);
+        let mut ctx = ops::Eval {
+            model,
+            op,
+            out,
+            out_bytes,
+            lo,
+            hi,
+            hi_start: end,
+        };
+        ops::eval(&mut ctx);
+    }
+}

@@ -1,0 +1,486 @@
+//! f32 elementwise ops.
+//!
+//! Binary (ONNX `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`, `Pow`, `PRelu`),
+//! numpy broadcasting over a `MAX_RANK`-dim index space:
+//!
+//! ```text
+//! out[idx] = act(op(a[sum_d idx[d]*a_strides[d]], b[sum_d idx[d]*b_strides[d]]))
+//! ```
+//!
+//! `out` is row-major over `out_shape` (leading 1s for lower ranks); the
+//! strides are element strides, 0 along broadcast dims (strides of dims of
+//! size 1 are never used). `Div` by zero gives IEEE inf/NaN; `Max`/`Min` use
+//! `f32::max`/`f32::min` (a NaN operand yields the other one); `Pow` is
+//! [`math::powf`](crate::math::powf); `PRelu` is `a if a >= 0 else a * b`.
+//!
+//! Unary (ONNX `Relu`, `Clip`, `LeakyRelu`, `Sigmoid`, `HardSigmoid`,
+//! `HardSwish`, `Tanh`, `Sqrt`, `Exp`, `Log`, `Abs`, `Neg`, `Reciprocal`,
+//! `Erf`, `Gelu`, `Floor`, `Ceil`, `Round`): `out[i] = f(in[i])`, any
+//! length, formulas on [`UnaryKind`]. Activations shared with [`Act`] use
+//! [`Act::apply`], so fused and standalone activations agree bit for bit.
+
+use super::{contiguous_strides, next_index, Act, MAX_RANK};
+use crate::math;
+
+/// A broadcasting binary operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b` (IEEE: `x / 0` is `±inf` or NaN).
+    Div,
+    /// `f32::max(a, b)`.
+    Max,
+    /// `f32::min(a, b)`.
+    Min,
+    /// `a ^ b` ([`math::powf`]).
+    Pow,
+    /// `a if a >= 0 else a * b` (`b` is the slope).
+    PRelu,
+}
+
+/// Broadcasting binary op with a fused activation; see the module docs.
+///
+/// Fast paths (same results as the general walk): both operands
+/// contiguous; `b` a scalar; `b` broadcast along all but the innermost dim
+/// (per-channel).
+#[allow(clippy::too_many_arguments)] // the op layer's fixed contract
+pub fn binary_reference(
+    kind: BinaryKind,
+    a: &[f32],
+    a_strides: [usize; MAX_RANK],
+    b: &[f32],
+    b_strides: [usize; MAX_RANK],
+    out: &mut [f32],
+    out_shape: [usize; MAX_RANK],
+    act: Act,
+) {
+    let v = Operands {
+        a,
+        a_strides,
+        b,
+        b_strides,
+        out_shape,
+    };
+    match kind {
+        BinaryKind::Add => binary(&v, out, act, |x, y| x + y),
+        BinaryKind::Sub => binary(&v, out, act, |x, y| x - y),
+        BinaryKind::Mul => binary(&v, out, act, |x, y| x * y),
+        BinaryKind::Div => binary(&v, out, act, |x, y| x / y),
+        BinaryKind::Max => binary(&v, out, act, f32::max),
+        BinaryKind::Min => binary(&v, out, act, f32::min),
+        BinaryKind::Pow => binary(&v, out, act, math::powf),
+        BinaryKind::PRelu => binary(&v, out, act, |x, y| if x >= 0.0 { x } else { x * y }),
+    }
+}
+
+/// The inputs of a broadcasting binary op.
+struct Operands<'a> {
+    a: &'a [f32],
+    a_strides: [usize; MAX_RANK],
+    b: &'a [f32],
+    b_strides: [usize; MAX_RANK],
+    out_shape: [usize; MAX_RANK],
+}
+
+/// Whether `strides` equal `want` on every dim of `shape` longer than 1.
+fn strides_match(
+    strides: &[usize; MAX_RANK],
+    want: &[usize; MAX_RANK],
+    shape: &[usize; MAX_RANK],
+) -> bool {
+    (0..MAX_RANK).all(|d| shape[d] <= 1 || strides[d] == want[d])
+}
+
+#[inline(always)]
+fn binary(v: &Operands<'_>, out: &mut [f32], act: Act, f: impl Fn(f32, f32) -> f32) {
+    let shape = v.out_shape;
+    let total: usize = shape.iter().product();
+    debug_assert!(out.len() >= total, "out too short");
+    if total == 0 {
+        return;
+    }
+    let out = &mut out[..total];
+    let dense = contiguous_strides(shape);
+    let zero = [0; MAX_RANK];
+    let inner = shape[MAX_RANK - 1];
+    let mut per_channel = zero;
+    per_channel[MAX_RANK - 1] = 1;
+    if strides_match(&v.a_strides, &dense, &shape) {
+        if strides_match(&v.b_strides, &dense, &shape) {
+            for ((o, &x), &y) in out.iter_mut().zip(&v.a[..total]).zip(&v.b[..total]) {
+                *o = act.apply(f(x, y));
+            }
+            return;
+        }
+        if strides_match(&v.b_strides, &zero, &shape) {
+            let y = v.b[0];
+            for (o, &x) in out.iter_mut().zip(&v.a[..total]) {
+                *o = act.apply(f(x, y));
+            }
+            return;
+        }
+        if strides_match(&v.b_strides, &per_channel, &shape) {
+            let b = &v.b[..inner];
+            for (o_row, a_row) in out
+                .chunks_exact_mut(inner)
+                .zip(v.a[..total].chunks_exact(inner))
+            {
+                for ((o, &x), &y) in o_row.iter_mut().zip(a_row).zip(b) {
+                    *o = act.apply(f(x, y));
+                }
+            }
+            return;
+        }
+    }
+    // General walk: odometer over the outer dims, strided inner loop.
+    let (sa, sb) = (v.a_strides[MAX_RANK - 1], v.b_strides[MAX_RANK - 1]);
+    let mut idx = [0usize; MAX_RANK - 1];
+    for o_row in out.chunks_exact_mut(inner) {
+        let offset = |s: &[usize; MAX_RANK]| idx.iter().zip(s).map(|(i, s)| i * s).sum::<usize>();
+        let (oa, ob) = (offset(&v.a_strides), offset(&v.b_strides));
+        for (j, o) in o_row.iter_mut().enumerate() {
+            *o = act.apply(f(v.a[oa + j * sa], v.b[ob + j * sb]));
+        }
+        next_index(&mut idx, &shape[..MAX_RANK - 1]);
+    }
+}
+
+/// An elementwise unary function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryKind {
+    /// `max(x, 0)` (as [`Act::Clamp`]`(0, inf)`).
+    Relu,
+    /// `min(max(x, lo), hi)` (ONNX `Clip`; as [`Act::Clamp`]).
+    Clamp(f32, f32),
+    /// `x if x >= 0 else alpha * x` (as [`Act::LeakyRelu`]).
+    LeakyRelu(f32),
+    /// `1 / (1 + exp(-x))` (as [`Act::Sigmoid`]).
+    Sigmoid,
+    /// `max(0, min(1, alpha * x + beta))`, fields `(alpha, beta)`.
+    HardSigmoid(f32, f32),
+    /// `x * min(max(x + 3, 0), 6) / 6` (as [`Act::HardSwish`]).
+    HardSwish,
+    /// [`math::tanh`].
+    Tanh,
+    /// [`math::sqrt`] (correctly rounded).
+    Sqrt,
+    /// [`math::exp`].
+    Exp,
+    /// Natural log, [`math::ln`].
+    Log,
+    /// `|x|`.
+    Abs,
+    /// `-x`.
+    Neg,
+    /// `1 / x`.
+    Reciprocal,
+    /// [`math::erf`].
+    Erf,
+    /// `0.5 * x * (1 + erf(x * (1/sqrt 2)))` (exact GELU).
+    Gelu,
+    /// Round toward negative infinity.
+    Floor,
+    /// Round toward positive infinity.
+    Ceil,
+    /// Round half to even (ONNX `Round`).
+    Round,
+}
+
+/// `out[i] = kind(input[i])` for `i < input.len()`; see [`UnaryKind`].
+pub fn unary_reference(kind: UnaryKind, input: &[f32], out: &mut [f32]) {
+    debug_assert!(out.len() >= input.len(), "out too short");
+    let out = &mut out[..input.len()];
+    match kind {
+        UnaryKind::Relu => map(input, out, |x| Act::Clamp(0.0, f32::INFINITY).apply(x)),
+        UnaryKind::Clamp(lo, hi) => map(input, out, |x| Act::Clamp(lo, hi).apply(x)),
+        UnaryKind::LeakyRelu(alpha) => map(input, out, |x| Act::LeakyRelu(alpha).apply(x)),
+        UnaryKind::Sigmoid => map(input, out, |x| Act::Sigmoid.apply(x)),
+        // max/min (not clamp): NaN maps to 0, like Relu.
+        #[allow(clippy::manual_clamp)]
+        UnaryKind::HardSigmoid(alpha, beta) => {
+            map(input, out, |x| (alpha * x + beta).max(0.0).min(1.0))
+        }
+        UnaryKind::HardSwish => map(input, out, |x| Act::HardSwish.apply(x)),
+        UnaryKind::Tanh => map(input, out, math::tanh),
+        UnaryKind::Sqrt => map(input, out, math::sqrt),
+        UnaryKind::Exp => map(input, out, math::exp),
+        UnaryKind::Log => map(input, out, math::ln),
+        UnaryKind::Abs => map(input, out, math::abs),
+        UnaryKind::Neg => map(input, out, |x| -x),
+        UnaryKind::Reciprocal => map(input, out, |x| 1.0 / x),
+        UnaryKind::Erf => map(input, out, math::erf),
+        UnaryKind::Gelu => map(input, out, gelu),
+        UnaryKind::Floor => map(input, out, math::floor),
+        UnaryKind::Ceil => map(input, out, math::ceil),
+        UnaryKind::Round => map(input, out, math::round_half_even),
+    }
+}
+
+/// Exact (erf-based) GELU.
+#[inline]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + math::erf(x * core::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[inline(always)]
+fn map(input: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+    for (o, &x) in out.iter_mut().zip(input) {
+        *o = f(x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::kernels::test_util::{assert_close, Rng};
+    use std::vec;
+    use std::vec::Vec;
+
+    fn op(kind: BinaryKind, x: f32, y: f32) -> f32 {
+        match kind {
+            BinaryKind::Add => x + y,
+            BinaryKind::Sub => x - y,
+            BinaryKind::Mul => x * y,
+            BinaryKind::Div => x / y,
+            BinaryKind::Max => x.max(y),
+            BinaryKind::Min => x.min(y),
+            BinaryKind::Pow => math::powf(x, y),
+            BinaryKind::PRelu => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    x * y
+                }
+            }
+        }
+    }
+
+    /// Numpy-style broadcast by explicit index arithmetic on the original
+    /// (unpadded, right-aligned) shapes.
+    fn naive(
+        kind: BinaryKind,
+        a: &[f32],
+        ash: &[usize],
+        b: &[f32],
+        bsh: &[usize],
+        act: Act,
+    ) -> (Vec<f32>, Vec<usize>) {
+        let rank = ash.len().max(bsh.len());
+        let pad = |s: &[usize]| {
+            let mut v = vec![1; rank - s.len()];
+            v.extend_from_slice(s);
+            v
+        };
+        let (ap, bp) = (pad(ash), pad(bsh));
+        let osh: Vec<usize> = (0..rank)
+            .map(|d| if ap[d] == 1 { bp[d] } else { ap[d] })
+            .collect();
+        let total: usize = osh.iter().product();
+        let mut out = Vec::with_capacity(total);
+        for flat in 0..total {
+            let mut rem = flat;
+            let mut idx = vec![0; rank];
+            for d in (0..rank).rev() {
+                idx[d] = rem % osh[d];
+                rem /= osh[d];
+            }
+            let lin = |shape: &[usize]| {
+                let mut l = 0;
+                for d in 0..rank {
+                    l = l * shape[d] + if shape[d] == 1 { 0 } else { idx[d] };
+                }
+                l
+            };
+            out.push(act.apply(op(kind, a[lin(&ap)], b[lin(&bp)])));
+        }
+        (out, osh)
+    }
+
+    /// The op layer's stride computation: right-aligned, 0 on broadcast dims.
+    fn bstrides(s: &[usize], out: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
+        let mut p = [1; MAX_RANK];
+        p[MAX_RANK - s.len()..].copy_from_slice(s);
+        let mut st = contiguous_strides(p);
+        for d in 0..MAX_RANK {
+            if p[d] == 1 && out[d] != 1 {
+                st[d] = 0;
+            }
+        }
+        st
+    }
+
+    const KINDS: [BinaryKind; 8] = [
+        BinaryKind::Add,
+        BinaryKind::Sub,
+        BinaryKind::Mul,
+        BinaryKind::Div,
+        BinaryKind::Max,
+        BinaryKind::Min,
+        BinaryKind::Pow,
+        BinaryKind::PRelu,
+    ];
+
+    #[test]
+    fn binary_broadcast_patterns() {
+        let shapes: &[(&[usize], &[usize])] = &[
+            (&[7], &[7]),                            // contiguous
+            (&[2, 3, 4], &[2, 3, 4]),                // contiguous
+            (&[2, 3, 4], &[1]),                      // scalar
+            (&[2, 3, 4], &[]),                       // rank-0 scalar
+            (&[1, 5, 5, 8], &[8]),                   // per-channel
+            (&[2, 5, 8], &[1, 1, 8]),                // per-channel
+            (&[8], &[3, 8]),                         // a broadcast
+            (&[3, 1], &[1, 4]),                      // outer product
+            (&[2, 1, 4], &[3, 1]),                   // both broadcast
+            (&[1, 3, 1, 5], &[2, 1, 4, 1]),          // interleaved
+            (&[2, 3, 2, 3, 2, 3], &[3, 1, 3, 1, 3]), // rank 6
+            (&[4, 1], &[4, 6]),                      // a broadcast along the inner dim
+            (&[0, 3], &[3]),                         // empty
+        ];
+        let acts = [Act::None, Act::Clamp(-0.5, 0.5), Act::LeakyRelu(0.1)];
+        let mut rng = Rng::new(21);
+        for (si, &(ash, bsh)) in shapes.iter().enumerate() {
+            for kind in KINDS {
+                let act = acts[si % acts.len()];
+                let mut a = rng.vec(ash.iter().product());
+                let b = rng.vec(bsh.iter().product());
+                if kind == BinaryKind::Pow {
+                    // Positive bases, so Pow is defined everywhere.
+                    a.iter_mut().for_each(|v| *v = v.abs() * 3.0);
+                }
+                let (want, osh) = naive(kind, &a, ash, &b, bsh, act);
+                let mut out_shape = [1; MAX_RANK];
+                out_shape[MAX_RANK - osh.len()..].copy_from_slice(&osh);
+                let mut out = vec![f32::NAN; want.len()];
+                binary_reference(
+                    kind,
+                    &a,
+                    bstrides(ash, &out_shape),
+                    &b,
+                    bstrides(bsh, &out_shape),
+                    &mut out,
+                    out_shape,
+                    act,
+                );
+                assert_close(&out, &want, 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn binary_ieee_cases() {
+        let a = [1.0, -1.0, 0.0, 2.0, -8.0, -3.0];
+        let b = [0.0, 0.0, 0.0, 0.5, 1.0 / 3.0, 0.25];
+        let mut out = [0.0; 6];
+        let st = contiguous_strides([1, 1, 1, 1, 1, 6]);
+        binary_reference(
+            BinaryKind::Div,
+            &a,
+            st,
+            &b,
+            st,
+            &mut out,
+            [1, 1, 1, 1, 1, 6],
+            Act::None,
+        );
+        assert_eq!(out[..2], [f32::INFINITY, f32::NEG_INFINITY]);
+        assert!(out[2].is_nan());
+        binary_reference(
+            BinaryKind::Pow,
+            &a,
+            st,
+            &b,
+            st,
+            &mut out,
+            [1, 1, 1, 1, 1, 6],
+            Act::None,
+        );
+        assert_eq!(out[..4], [1.0, 1.0, 1.0, core::f32::consts::SQRT_2]);
+        assert!(out[4].is_nan() && out[5].is_nan());
+        binary_reference(
+            BinaryKind::PRelu,
+            &a,
+            st,
+            &b,
+            st,
+            &mut out,
+            [1, 1, 1, 1, 1, 6],
+            Act::None,
+        );
+        assert_eq!(out, [1.0, -0.0, 0.0, 2.0, -8.0 / 3.0, -0.75]);
+    }
+
+    #[test]
+    fn unary_kinds() {
+        let xs = [
+            -3.5f32, -2.5, -1.0, -0.5, -0.0, 0.0, 0.25, 0.5, 1.5, 2.5, 3.0, 7.0,
+        ];
+        let check = |kind: UnaryKind, f: &dyn Fn(f32) -> f32, tol: f32| {
+            let mut out = [0.0; 12];
+            unary_reference(kind, &xs, &mut out);
+            let want: Vec<f32> = xs.iter().map(|&x| f(x)).collect();
+            assert_close(&out, &want, tol);
+        };
+        check(UnaryKind::Relu, &|x| if x > 0.0 { x } else { 0.0 }, 0.0);
+        check(UnaryKind::Clamp(-1.0, 2.0), &|x| x.clamp(-1.0, 2.0), 0.0);
+        check(
+            UnaryKind::LeakyRelu(0.1),
+            &|x| if x >= 0.0 { x } else { 0.1 * x },
+            0.0,
+        );
+        check(
+            UnaryKind::Sigmoid,
+            &|x| (1.0 / (1.0 + (-x as f64).exp())) as f32,
+            2e-7,
+        );
+        check(
+            UnaryKind::HardSigmoid(0.2, 0.5),
+            &|x| (0.2 * x + 0.5).clamp(0.0, 1.0),
+            0.0,
+        );
+        check(
+            UnaryKind::HardSwish,
+            &|x| x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            2e-7,
+        );
+        check(UnaryKind::Tanh, &|x| (x as f64).tanh() as f32, 2e-7);
+        check(UnaryKind::Exp, &|x| (x as f64).exp() as f32, 2e-7);
+        check(UnaryKind::Abs, &|x| x.abs(), 0.0);
+        check(UnaryKind::Neg, &|x| -x, 0.0);
+        check(UnaryKind::Reciprocal, &|x| 1.0 / x, 0.0);
+        check(UnaryKind::Floor, &|x| x.floor(), 0.0);
+        check(UnaryKind::Ceil, &|x| x.ceil(), 0.0);
+        check(UnaryKind::Round, &|x| x.round_ties_even(), 0.0);
+        check(UnaryKind::Sqrt, &|x| x.sqrt(), 0.0);
+        check(UnaryKind::Log, &|x| (x as f64).ln() as f32, 2e-7);
+        // erf / GELU reference values (Abramowitz & Stegun tables / numpy).
+        let mut out = [0.0; 4];
+        unary_reference(UnaryKind::Erf, &[0.5, -1.0, 2.0, 0.1], &mut out);
+        assert_close(
+            &out,
+            &[0.520_499_9, -0.842_700_8, 0.995_322_3, 0.112_462_9],
+            2e-7,
+        );
+        unary_reference(UnaryKind::Gelu, &[1.0, -1.0, 3.0, -3.0], &mut out);
+        assert_close(
+            &out,
+            &[0.841_344_7, -0.158_655_3, 2.995_950_4, -0.004_049_6],
+            3e-7,
+        );
+        // Round halves to even, keeps -0.
+        let mut r = [0.0; 3];
+        unary_reference(UnaryKind::Round, &[-0.5, 0.5, -1.5], &mut r);
+        assert_eq!(
+            r.map(f32::to_bits),
+            [(-0.0f32).to_bits(), 0, (-2.0f32).to_bits()]
+        );
+        // Empty input is fine.
+        unary_reference(UnaryKind::Exp, &[], &mut []);
+    }
+}

@@ -1,0 +1,150 @@
+//! f32 matrix multiply: ONNX `MatMul` and `Gemm` (after the compiler's
+//! lowering: transposes folded into the operands, `alpha`/`beta` into the
+//! weights and bias). The op layer loops over broadcast batch dims.
+//!
+//! ```text
+//! c[i, j] = act(bias[j] + sum_{p < k} a[i, p] * b[p, j])     (i < m, j < n)
+//! ```
+//!
+//! Layout: plain row-major `a [m, k]`, `b [k, n]`, `c [m, n]`, `bias [n]`.
+//! Any `m, k, n >= 0` (`k = 0` gives `act(bias)`).
+//!
+//! Rounding: each `c[i, j]` is the `f32` sum accumulated sequentially over
+//! `p = 0, 1, ..., k-1` starting from `0.0`, then `bias[j]` is added (when
+//! present), then `act` is applied.
+
+use super::Act;
+
+/// `c = act(a · b + bias)`; see the module docs.
+///
+/// Loop order i-p-j: the inner loop walks a row of `b` and a row of `c`
+/// contiguously, accumulating into the `c` row.
+#[allow(clippy::too_many_arguments)] // the op layer's fixed contract
+pub fn reference(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    c: &mut [f32],
+) {
+    debug_assert!(a.len() >= m * k, "a too short");
+    debug_assert!(b.len() >= k * n, "b too short");
+    debug_assert!(c.len() >= m * n, "c too short");
+    debug_assert!(bias.is_none_or(|bias| bias.len() >= n), "bias too short");
+    for i in 0..m {
+        let c_row = &mut c[i * n..(i + 1) * n];
+        c_row.fill(0.0);
+        let a_row = &a[i * k..(i + 1) * k];
+        for (p, &a_ip) in a_row.iter().enumerate() {
+            let b_row = &b[p * n..(p + 1) * n];
+            for (cij, &b_pj) in c_row.iter_mut().zip(b_row) {
+                *cij += a_ip * b_pj;
+            }
+        }
+        match bias {
+            Some(bias) => {
+                for (cij, &bj) in c_row.iter_mut().zip(bias) {
+                    *cij = act.apply(*cij + bj);
+                }
+            }
+            None => {
+                for cij in c_row.iter_mut() {
+                    *cij = act.apply(*cij);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::kernels::test_util::{assert_close, Rng};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Dot-product formulation, summing in the same order.
+    fn naive(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        act: Act,
+    ) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f32;
+                for p in 0..k {
+                    s += a[i * k + p] * b[p * n + j];
+                }
+                if let Some(bias) = bias {
+                    s += bias[j];
+                }
+                c[i * n + j] = act.apply(s);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_on_many_shapes() {
+        let mut rng = Rng::new(7);
+        let acts = [
+            Act::None,
+            Act::Clamp(0.0, 6.0),
+            Act::HardSwish,
+            Act::LeakyRelu(0.1),
+            Act::Sigmoid,
+        ];
+        let mut cases = 0;
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (1, 7, 1),
+            (3, 5, 7),
+            (4, 16, 9),
+            (17, 3, 31),
+            (2, 64, 65),
+            (5, 0, 3),
+            (0, 4, 4),
+            (3, 4, 0),
+        ] {
+            for (t, &act) in acts.iter().enumerate() {
+                let a = rng.vec(m * k);
+                let b = rng.vec(k * n);
+                let bias = rng.vec(n);
+                let bias = (t % 2 == 0).then_some(&bias[..]);
+                let mut c = vec![f32::NAN; m * n];
+                reference(m, k, n, &a, &b, bias, act, &mut c);
+                // Same summation order, so results are bit-identical.
+                assert_close(&c, &naive(m, k, n, &a, &b, bias, act), 0.0);
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 45);
+    }
+
+    #[test]
+    fn small_known_product() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2x3
+        let b = [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]; // 3x2
+        let mut c = [0.0; 4];
+        reference(
+            2,
+            3,
+            2,
+            &a,
+            &b,
+            Some(&[0.5, -100.0]),
+            Act::Clamp(0.0, f32::INFINITY),
+            &mut c,
+        );
+        assert_eq!(c, [58.5, 0.0, 139.5, 54.0]);
+    }
+}

@@ -1,0 +1,476 @@
+//! Data movement, generic over the element type (`T: Copy`, so f32 and the
+//! 8-bit types share them): ONNX `Transpose`, `Slice`, `Pad`, `Concat`.
+//!
+//! Shapes have `MAX_RANK` dims (lower ranks padded with leading 1s, and
+//! permutations / starts / steps extended with the identity); all tensors
+//! are row-major.
+//!
+//! ```text
+//! transpose: out_shape[d] = in_shape[perm[d]];  out[idx] = in[j] with j[perm[d]] = idx[d]
+//! slice:     out[idx] = in[start[d] + idx[d] * step[d]]   (step may be negative)
+//! pad:       out[idx] = in[idx[d] - before[d]] inside the input, else by mode:
+//!            Constant: value; Edge: the nearest input element;
+//!            Reflect: mirrored about the edge without repeating it
+//!            (i -> -i before the start, i -> 2(len-1) - i after the end,
+//!            repeatedly for pads wider than the input, as numpy `reflect`)
+//! concat:    each input copied into its slot along the axis
+//! ```
+//!
+//! Parameter ranges (validated by the op layer): every slice index lies in
+//! the input; for Edge and Reflect the input is non-empty along padded dims
+//! (a length-1 dim reflects to its single element).
+
+use super::{contiguous_strides, next_index, MAX_RANK};
+
+/// `out = input` transposed by `perm` (`out_shape[d] = in_shape[perm[d]]`).
+pub fn transpose<T: Copy>(
+    input: &[T],
+    in_shape: [usize; MAX_RANK],
+    perm: [usize; MAX_RANK],
+    out: &mut [T],
+) {
+    let in_strides = contiguous_strides(in_shape);
+    let mut out_shape = [0; MAX_RANK];
+    // Input stride to follow when moving along each output dim.
+    let mut src = [0isize; MAX_RANK];
+    for d in 0..MAX_RANK {
+        debug_assert!(perm[d] < MAX_RANK, "bad perm");
+        out_shape[d] = in_shape[perm[d]];
+        src[d] = in_strides[perm[d]] as isize;
+    }
+    let total: usize = in_shape.iter().product();
+    debug_assert!(
+        input.len() >= total && out.len() >= total,
+        "buffer too short"
+    );
+    if total == 0 {
+        return;
+    }
+    walk(&mut out[..total], out_shape, 0, src, |o| input[o as usize]);
+}
+
+/// `out[idx] = input[start[d] + idx[d]*step[d]]` over `out_shape`; a
+/// negative step counts down from `start`.
+pub fn slice<T: Copy>(
+    input: &[T],
+    in_shape: [usize; MAX_RANK],
+    start: [usize; MAX_RANK],
+    step: [isize; MAX_RANK],
+    out: &mut [T],
+    out_shape: [usize; MAX_RANK],
+) {
+    let in_strides = contiguous_strides(in_shape);
+    let total: usize = out_shape.iter().product();
+    debug_assert!(out.len() >= total, "out too short");
+    if total == 0 {
+        return;
+    }
+    let mut base = 0isize;
+    let mut src = [0isize; MAX_RANK];
+    for d in 0..MAX_RANK {
+        debug_assert!(start[d] < in_shape[d], "slice start out of range");
+        debug_assert!({
+            let last = start[d] as isize + (out_shape[d] as isize - 1) * step[d];
+            last >= 0 && (last as usize) < in_shape[d]
+        });
+        base += (start[d] * in_strides[d]) as isize;
+        src[d] = step[d] * in_strides[d] as isize;
+    }
+    walk(&mut out[..total], out_shape, base, src, |o| {
+        input[o as usize]
+    });
+}
+
+/// Fills `out` (row-major over `shape`, non-empty) with `get(offset)`,
+/// where `offset = base + sum_d idx[d] * src[d]`.
+#[inline(always)]
+fn walk<T: Copy>(
+    out: &mut [T],
+    shape: [usize; MAX_RANK],
+    base: isize,
+    src: [isize; MAX_RANK],
+    get: impl Fn(isize) -> T,
+) {
+    let inner = shape[MAX_RANK - 1];
+    let step = src[MAX_RANK - 1];
+    let mut idx = [0usize; MAX_RANK - 1];
+    for row in out.chunks_exact_mut(inner) {
+        let mut off = base;
+        for d in 0..MAX_RANK - 1 {
+            off += idx[d] as isize * src[d];
+        }
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = get(off + j as isize * step);
+        }
+        next_index(&mut idx, &shape[..MAX_RANK - 1]);
+    }
+}
+
+/// How [`pad`] fills positions outside the input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PadMode {
+    /// A constant value.
+    Constant,
+    /// Mirror about the edge element, which is not repeated
+    /// (`[1, 2, 3]` padded by 2 before: `[3, 2, 1, 2, 3]`; wider pads keep
+    /// mirroring: `[1, 2]` padded by 3 before: `[2, 1, 2, 1, 2]`).
+    Reflect,
+    /// Repeat the edge element (`[1, 2, 3]` -> `[1, 1, 1, 2, 3]`).
+    Edge,
+}
+
+/// Pads `input` into `out`; `after[d] = out_shape[d] - in_shape[d] -
+/// before[d]` is implied. See [`PadMode`] and the module docs.
+pub fn pad<T: Copy>(
+    mode: PadMode,
+    value: T,
+    input: &[T],
+    in_shape: [usize; MAX_RANK],
+    before: [usize; MAX_RANK],
+    out: &mut [T],
+    out_shape: [usize; MAX_RANK],
+) {
+    let in_strides = contiguous_strides(in_shape);
+    let total: usize = out_shape.iter().product();
+    debug_assert!(out.len() >= total, "out too short");
+    debug_assert!(input.len() >= in_shape.iter().product(), "input too short");
+    for d in 0..MAX_RANK {
+        debug_assert!(out_shape[d] >= in_shape[d] + before[d], "negative pad");
+    }
+    if total == 0 {
+        return;
+    }
+    let inner = out_shape[MAX_RANK - 1];
+    let (len, pre) = (in_shape[MAX_RANK - 1], before[MAX_RANK - 1]);
+    let mut idx = [0usize; MAX_RANK - 1];
+    for row in out[..total].chunks_exact_mut(inner) {
+        // Source offset of the row, or None if it lies in constant padding.
+        let mut base = Some(0usize);
+        for d in 0..MAX_RANK - 1 {
+            base = base.and_then(|b| {
+                Some(b + source(mode, idx[d], before[d], in_shape[d])? * in_strides[d])
+            });
+        }
+        match base {
+            None => row.fill(value),
+            Some(b) => {
+                // Left padding, the copied middle, right padding.
+                let (left, rest) = row.split_at_mut(pre);
+                let (mid, right) = rest.split_at_mut(len);
+                mid.copy_from_slice(&input[b..b + len]);
+                for (j, o) in left.iter_mut().enumerate() {
+                    *o = source(mode, j, pre, len).map_or(value, |s| input[b + s]);
+                }
+                for (j, o) in right.iter_mut().enumerate() {
+                    *o = source(mode, pre + len + j, pre, len).map_or(value, |s| input[b + s]);
+                }
+            }
+        }
+        next_index(&mut idx, &out_shape[..MAX_RANK - 1]);
+    }
+}
+
+/// Input coordinate of output coordinate `o` along one dim, or `None` for
+/// a constant-padded position.
+#[inline]
+fn source(mode: PadMode, o: usize, before: usize, len: usize) -> Option<usize> {
+    let c = o as isize - before as isize;
+    let last = len as isize - 1;
+    if (0..=last).contains(&c) {
+        return Some(c as usize);
+    }
+    let s = match mode {
+        PadMode::Constant => return None,
+        PadMode::Edge => c.clamp(0, last.max(0)),
+        PadMode::Reflect => {
+            // Mirror about the edges, repeatedly (period 2*(len-1)).
+            let period = 2 * last;
+            if period <= 0 {
+                0
+            } else {
+                let m = c.rem_euclid(period);
+                if m <= last {
+                    m
+                } else {
+                    period - m
+                }
+            }
+        }
+    };
+    Some(s as usize)
+}
+
+/// Copies one input of a concatenation into its place: for each of the
+/// `outer` rows, `input[row*in_inner..][..in_inner]` goes to
+/// `out[row*out_inner + offset..][..in_inner]`. `in_inner` / `out_inner` are
+/// the input's / output's axis length times the product of the dims after
+/// the axis; `offset` is the sum of the earlier inputs' `in_inner`.
+pub fn concat_part<T: Copy>(
+    input: &[T],
+    outer: usize,
+    in_inner: usize,
+    out_inner: usize,
+    offset: usize,
+    out: &mut [T],
+) {
+    debug_assert!(
+        offset + in_inner <= out_inner,
+        "part exceeds the output row"
+    );
+    debug_assert!(
+        input.len() >= outer * in_inner && out.len() >= outer * out_inner,
+        "buffer too short"
+    );
+    for row in 0..outer {
+        out[row * out_inner + offset..][..in_inner]
+            .copy_from_slice(&input[row * in_inner..][..in_inner]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::kernels::test_util::Rng;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn unflatten(mut flat: usize, shape: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
+        let mut idx = [0; MAX_RANK];
+        for d in (0..MAX_RANK).rev() {
+            idx[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        idx
+    }
+
+    fn flatten(idx: &[usize; MAX_RANK], shape: &[usize; MAX_RANK]) -> usize {
+        (0..MAX_RANK).fold(0, |acc, d| acc * shape[d] + idx[d])
+    }
+
+    fn random_shape(rng: &mut Rng, max: usize) -> [usize; MAX_RANK] {
+        let rank = 1 + rng.below(MAX_RANK);
+        let mut s = [1; MAX_RANK];
+        for v in &mut s[MAX_RANK - rank..] {
+            *v = 1 + rng.below(max);
+        }
+        s
+    }
+
+    #[test]
+    fn transpose_random_perms() {
+        let mut rng = Rng::new(51);
+        for _ in 0..300 {
+            let s = random_shape(&mut rng, 5);
+            let mut perm = [0, 1, 2, 3, 4, 5];
+            for i in (1..MAX_RANK).rev() {
+                perm.swap(i, rng.below(i + 1));
+            }
+            let total: usize = s.iter().product();
+            let x: Vec<u32> = (0..total as u32).collect();
+            let mut out = vec![u32::MAX; total];
+            transpose(&x, s, perm, &mut out);
+            let os: [usize; MAX_RANK] = core::array::from_fn(|d| s[perm[d]]);
+            for (flat, &v) in out.iter().enumerate() {
+                let oi = unflatten(flat, &os);
+                let mut ii = [0; MAX_RANK];
+                for d in 0..MAX_RANK {
+                    ii[perm[d]] = oi[d];
+                }
+                assert_eq!(v as usize, flatten(&ii, &s));
+            }
+        }
+        // NHWC -> NCHW on bytes.
+        let x: Vec<u8> = (0..12).collect(); // [1, 2, 2, 3]
+        let mut out = [0u8; 12];
+        transpose(&x, [1, 1, 1, 2, 2, 3], [0, 1, 2, 5, 3, 4], &mut out);
+        assert_eq!(out, [0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]);
+    }
+
+    #[test]
+    fn slice_positive_and_negative_steps() {
+        let mut rng = Rng::new(52);
+        for _ in 0..500 {
+            let s = random_shape(&mut rng, 7);
+            let mut start = [0; MAX_RANK];
+            let mut step = [1isize; MAX_RANK];
+            let mut os = [1; MAX_RANK];
+            for d in 0..MAX_RANK {
+                start[d] = rng.below(s[d]);
+                let st = 1 + rng.below(3) as isize;
+                step[d] = if rng.below(2) == 0 { st } else { -st };
+                // Number of indices start + i*step inside [0, len).
+                let room = if step[d] > 0 {
+                    (s[d] - 1 - start[d]) / st as usize
+                } else {
+                    start[d] / st as usize
+                };
+                os[d] = rng.below(room + 1) + 1;
+            }
+            let total: usize = s.iter().product();
+            let x: Vec<u32> = (0..total as u32).collect();
+            let n: usize = os.iter().product();
+            let mut out = vec![u32::MAX; n];
+            slice(&x, s, start, step, &mut out, os);
+            for (flat, &v) in out.iter().enumerate() {
+                let oi = unflatten(flat, &os);
+                let ii: [usize; MAX_RANK] = core::array::from_fn(|d| {
+                    (start[d] as isize + oi[d] as isize * step[d]) as usize
+                });
+                assert_eq!(v as usize, flatten(&ii, &s));
+            }
+        }
+        // Reverse a row: x[::-1].
+        let mut out = [0.0f32; 4];
+        slice(
+            &[1.0, 2.0, 3.0, 4.0],
+            [1, 1, 1, 1, 1, 4],
+            [0, 0, 0, 0, 0, 3],
+            [1, 1, 1, 1, 1, -1],
+            &mut out,
+            [1, 1, 1, 1, 1, 4],
+        );
+        assert_eq!(out, [4.0, 3.0, 2.0, 1.0]);
+        // x[1, 3:0:-2] of a 2x5 tensor.
+        let x: Vec<f32> = (0..10).map(|v| v as f32).collect();
+        let mut out2 = [0.0f32; 2];
+        slice(
+            &x,
+            [1, 1, 1, 1, 2, 5],
+            [0, 0, 0, 0, 1, 3],
+            [1, 1, 1, 1, 1, -2],
+            &mut out2,
+            [1, 1, 1, 1, 1, 2],
+        );
+        assert_eq!(out2, [8.0, 6.0]);
+    }
+
+    /// Pads with an independent coordinate mapping per output element.
+    fn naive_pad(
+        mode: PadMode,
+        value: i32,
+        x: &[i32],
+        s: [usize; MAX_RANK],
+        before: [usize; MAX_RANK],
+        os: [usize; MAX_RANK],
+    ) -> Vec<i32> {
+        let n: usize = os.iter().product();
+        (0..n)
+            .map(|flat| {
+                let oi = unflatten(flat, &os);
+                let mut ii = [0; MAX_RANK];
+                for d in 0..MAX_RANK {
+                    let mut c = oi[d] as i64 - before[d] as i64;
+                    let len = s[d] as i64;
+                    if c < 0 || c >= len {
+                        match mode {
+                            PadMode::Constant => return value,
+                            PadMode::Edge => c = c.clamp(0, len - 1),
+                            PadMode::Reflect if len == 1 => c = 0,
+                            PadMode::Reflect => {
+                                // Mirror until inside.
+                                while c < 0 || c >= len {
+                                    c = if c < 0 { -c } else { 2 * (len - 1) - c };
+                                }
+                            }
+                        }
+                    }
+                    ii[d] = c as usize;
+                }
+                x[flatten(&ii, &s)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pad_all_modes_random() {
+        let mut rng = Rng::new(53);
+        for mode in [PadMode::Constant, PadMode::Reflect, PadMode::Edge] {
+            for _ in 0..400 {
+                let s = random_shape(&mut rng, 5);
+                let mut before = [0; MAX_RANK];
+                let mut os = s;
+                for d in 0..MAX_RANK {
+                    let lim = if mode == PadMode::Reflect {
+                        2 * s[d] + 2
+                    } else {
+                        4
+                    };
+                    before[d] = rng.below(lim);
+                    os[d] += before[d] + rng.below(lim);
+                }
+                if os.iter().product::<usize>() > 50_000 {
+                    continue;
+                }
+                let total: usize = s.iter().product();
+                let x: Vec<i32> = (0..total as i32).collect();
+                let mut out = vec![i32::MIN; os.iter().product()];
+                pad(mode, -7, &x, s, before, &mut out, os);
+                assert_eq!(
+                    out,
+                    naive_pad(mode, -7, &x, s, before, os),
+                    "{mode:?} {s:?} {before:?} {os:?}"
+                );
+            }
+        }
+        // ONNX Pad reflect example: [[1.0, 1.2], [2.3, 3.4], [4.5, 5.7]],
+        // pads [0, 2, 0, 0] (as wide as the input).
+        let x = [1.0f32, 1.2, 2.3, 3.4, 4.5, 5.7];
+        let mut out = [0.0f32; 12];
+        pad(
+            PadMode::Reflect,
+            0.0,
+            &x,
+            [1, 1, 1, 1, 3, 2],
+            [0, 0, 0, 0, 0, 2],
+            &mut out,
+            [1, 1, 1, 1, 3, 4],
+        );
+        assert_eq!(
+            out,
+            [1.0, 1.2, 1.0, 1.2, 2.3, 3.4, 2.3, 3.4, 4.5, 5.7, 4.5, 5.7]
+        );
+        pad(
+            PadMode::Edge,
+            0.0,
+            &x,
+            [1, 1, 1, 1, 3, 2],
+            [0, 0, 0, 0, 0, 2],
+            &mut out,
+            [1, 1, 1, 1, 3, 4],
+        );
+        assert_eq!(
+            out,
+            [1.0, 1.0, 1.0, 1.2, 2.3, 2.3, 2.3, 3.4, 4.5, 4.5, 4.5, 5.7]
+        );
+        // Constant padding around an empty input.
+        let mut out3 = [1.0f32; 3];
+        pad(
+            PadMode::Constant,
+            9.0,
+            &[],
+            [1, 1, 1, 1, 1, 0],
+            [0, 0, 0, 0, 0, 1],
+            &mut out3,
+            [1, 1, 1, 1, 1, 3],
+        );
+        assert_eq!(out3, [9.0; 3]);
+    }
+
+    #[test]
+    fn concat_parts() {
+        // Concatenate [2, 1, 3] and [2, 2, 3] along axis 1 -> [2, 3, 3].
+        let a: Vec<u8> = (0..6).collect();
+        let b: Vec<u8> = (100..112).collect();
+        let mut out = [0u8; 18];
+        concat_part(&a, 2, 3, 9, 0, &mut out);
+        concat_part(&b, 2, 6, 9, 3, &mut out);
+        assert_eq!(
+            out,
+            [0, 1, 2, 100, 101, 102, 103, 104, 105, 3, 4, 5, 106, 107, 108, 109, 110, 111]
+        );
+        // Empty part and empty outer are no-ops.
+        concat_part::<u8>(&[], 2, 0, 9, 9, &mut out);
+        concat_part::<u8>(&[], 0, 3, 9, 0, &mut []);
+    }
+}

@@ -1,0 +1,141 @@
+//! Compute kernels, family first.
+//!
+//! Each family folder holds the kernel contract and its `reference`
+//! implementation: plain scalar code that *is* the specification. Optimized
+//! variants sit beside it and must match it (bit-exact for integer kernels,
+//! within a stated ULP bound for f32).
+//!
+//! Kernels are plain functions over slices plus a parameter struct. They never
+//! allocate and never return errors: the op layer validated every shape and
+//! length when the model was loaded, and kernels only `debug_assert!` those
+//! preconditions.
+
+pub mod elementwise;
+pub mod f32_conv;
+pub mod f32_gemm;
+pub mod layout;
+pub mod pool;
+pub mod reduce;
+pub mod resize;
+pub mod softmax;
+
+/// Largest tensor rank the runtime handles.
+pub const MAX_RANK: usize = 6;
+
+/// An activation fused into the producing kernel, applied to each output
+/// value after bias addition.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    /// Identity.
+    None,
+    /// `min(max(x, lo), hi)`; ReLU is `Clamp(0, +inf)`, ReLU6 `Clamp(0, 6)`.
+    Clamp(f32, f32),
+    /// `x * min(max(x + 3, 0), 6) / 6`.
+    HardSwish,
+    /// `x if x >= 0 else alpha * x`.
+    LeakyRelu(f32),
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+}
+
+impl Act {
+    /// Applies the activation to one value.
+    #[inline(always)]
+    #[allow(clippy::manual_clamp)] // max/min on purpose: NaN maps to the bound, unlike clamp
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Act::None => x,
+            Act::Clamp(lo, hi) => x.max(lo).min(hi),
+            Act::HardSwish => x * (x + 3.0).max(0.0).min(6.0) * (1.0 / 6.0),
+            Act::LeakyRelu(alpha) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+            Act::Sigmoid => 1.0 / (1.0 + libm_exp(-x)),
+        }
+    }
+}
+
+/// `exp` for `no_std`: `core` has no transcendental functions, so the
+/// runtime carries its own (see `math.rs`).
+#[inline(always)]
+pub(crate) fn libm_exp(x: f32) -> f32 {
+    crate::math::exp(x)
+}
+
+/// Row-major (contiguous) element strides of a `MAX_RANK` shape.
+#[inline]
+pub fn contiguous_strides(shape: [usize; MAX_RANK]) -> [usize; MAX_RANK] {
+    let mut s = [0; MAX_RANK];
+    let mut acc = 1;
+    for d in (0..MAX_RANK).rev() {
+        s[d] = acc;
+        acc *= shape[d];
+    }
+    s
+}
+
+/// Advances a row-major multi-index over `shape[..idx.len()]` by one
+/// (odometer order); wraps to all zeros after the last index.
+#[inline]
+pub(crate) fn next_index(idx: &mut [usize], shape: &[usize]) {
+    for d in (0..idx.len()).rev() {
+        idx[d] += 1;
+        if idx[d] < shape[d] {
+            return;
+        }
+        idx[d] = 0;
+    }
+}
+
+/// Shared helpers of the kernel tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    extern crate std;
+    use std::vec::Vec;
+
+    /// xorshift64 pseudo-random numbers: deterministic test data.
+    pub struct Rng(u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Self {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// Uniform in `[-1, 1)`.
+        pub fn f32(&mut self) -> f32 {
+            (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        }
+        /// Uniform in `0..n`.
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
+        }
+        pub fn vec(&mut self, n: usize) -> Vec<f32> {
+            (0..n).map(|_| self.f32()).collect()
+        }
+    }
+
+    /// Elementwise `|got - want| <= tol * max(1, |want|)`; NaNs must match.
+    #[track_caller]
+    pub fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+        assert_eq!(got.len(), want.len(), "length");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let ok = if w.is_nan() {
+                g.is_nan()
+            } else if tol == 0.0 {
+                g.to_bits() == w.to_bits() || g == w
+            } else {
+                (g - w).abs() <= tol * w.abs().max(1.0) || g == w
+            };
+            assert!(ok, "element {i}: got {g:e}, want {w:e}");
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! f32 resize of H and W, NHWC: ONNX `Resize` (opset >= 13, 2-D nearest /
+//! linear, `exclude_outside = 0`) and `Upsample`.
+//!
+//! Layout: input `[n, ih, iw, c]`, output `[n, oh, ow, c]`. Per axis (length
+//! `in_len` -> `out_len`, ONNX scale `s = out/in` as given to the op), the
+//! output coordinate `x` maps to an input coordinate `x'` (computed in `f32`):
+//!
+//! ```text
+//! HalfPixel:             x' = (x + 0.5) / s - 0.5
+//! PytorchHalfPixel:      x' = (x + 0.5) / s - 0.5, or 0 when out_len == 1
+//! AlignCorners:          x' = x * (in_len - 1) / (s*in_len - 1), or 0 when s*in_len == 1
+//! Asymmetric:            x' = x / s
+//! TfHalfPixelForNearest: x' = (x + 0.5) / s
+//! ```
+//!
+//! Nearest: `i = round(x')` by the nearest mode (`RoundPreferFloor`:
+//! `ceil(x' - 0.5)`, `RoundPreferCeil`: `floor(x' + 0.5)`, `Floor`, `Ceil`),
+//! clamped to `[0, in_len - 1]`; `out = in[i_y, i_x]`.
+//!
+//! Bilinear: `x'` clamped to `[0, in_len - 1]`, `x0 = floor(x')`,
+//! `x1 = min(x0 + 1, in_len - 1)`, `fx = x' - x0` (same for y), and
+//!
+//! ```text
+//! out = (1 - fy) * ((1 - fx) * in[y0, x0] + fx * in[y0, x1])
+//!     +      fy  * ((1 - fx) * in[y1, x0] + fx * in[y1, x1])
+//! ```
+//!
+//! (Clamping equals ONNX's edge-replicated neighbours for `exclude_outside =
+//! 0`.) `AlignCorners` uses ONNX's "resized length" `s * in_len` (the ONNX
+//! reference implementation, and tract): with scales given it is fractional,
+//! e.g. a 4-wide row at scale 0.6 maps output 1 to `3 / 1.4`; with sizes
+//! given `s = out_len / in_len` and it is `out_len`. Parameters: scales
+//! finite and `> 0`, `in_len >= 1`.
+
+use crate::math;
+
+/// Mapping from output to input coordinates (ONNX
+/// `coordinate_transformation_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordTransform {
+    /// `(x + 0.5) / scale - 0.5`.
+    HalfPixel,
+    /// As `HalfPixel`, but 0 when the output length is 1.
+    PytorchHalfPixel,
+    /// `x * (in - 1) / (scale*in - 1)` (0 when `scale*in == 1`).
+    AlignCorners,
+    /// `x / scale`.
+    Asymmetric,
+    /// `(x + 0.5) / scale`.
+    TfHalfPixelForNearest,
+}
+
+/// Rounding of the input coordinate for nearest-neighbour resize (ONNX
+/// `nearest_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NearestMode {
+    /// Round half down: `ceil(x - 0.5)`.
+    RoundPreferFloor,
+    /// Round half up: `floor(x + 0.5)`.
+    RoundPreferCeil,
+    /// `floor(x)`.
+    Floor,
+    /// `ceil(x)`.
+    Ceil,
+}
+
+/// Interpolation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeMode {
+    /// Nearest neighbour with the given rounding.
+    Nearest(NearestMode),
+    /// Linear in H and W.
+    Bilinear,
+}
+
+/// Resize parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResizeParams {
+    /// Interpolation.
+    pub mode: ResizeMode,
+    /// Coordinate transform.
+    pub coord: CoordTransform,
+    /// ONNX scale (output / input) along H, as used by the transform.
+    pub scale_h: f32,
+    /// ONNX scale (output / input) along W.
+    pub scale_w: f32,
+}
+
+/// Resizes H and W of an NHWC tensor; see the module docs.
+pub fn reference(
+    p: &ResizeParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    out: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    let [n, ih, iw, c] = in_shape;
+    let [on, oh, ow, oc] = out_shape;
+    debug_assert!(on == n && oc == c, "shape mismatch");
+    debug_assert!(ih >= 1 && iw >= 1, "empty input plane");
+    debug_assert!(
+        input.len() >= n * ih * iw * c && out.len() >= n * oh * ow * c,
+        "buffer too short"
+    );
+    let pixel = |b: usize, y: usize, x: usize| &input[((b * ih + y) * iw + x) * c..][..c];
+    for b in 0..n {
+        for oy in 0..oh {
+            let sy = source_coord(p.coord, oy, p.scale_h, ih, oh);
+            for ox in 0..ow {
+                let sx = source_coord(p.coord, ox, p.scale_w, iw, ow);
+                let px = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
+                match p.mode {
+                    ResizeMode::Nearest(m) => {
+                        px.copy_from_slice(pixel(b, nearest(m, sy, ih), nearest(m, sx, iw)))
+                    }
+                    ResizeMode::Bilinear => {
+                        let (y0, y1, fy) = linear(sy, ih);
+                        let (x0, x1, fx) = linear(sx, iw);
+                        let (a, bb) = (pixel(b, y0, x0), pixel(b, y0, x1));
+                        let (cc, d) = (pixel(b, y1, x0), pixel(b, y1, x1));
+                        for (k, o) in px.iter_mut().enumerate() {
+                            let top = (1.0 - fx) * a[k] + fx * bb[k];
+                            let bottom = (1.0 - fx) * cc[k] + fx * d[k];
+                            *o = (1.0 - fy) * top + fy * bottom;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Input coordinate of output coordinate `x` along one axis.
+fn source_coord(coord: CoordTransform, x: usize, scale: f32, in_len: usize, out_len: usize) -> f32 {
+    let xf = x as f32;
+    match coord {
+        CoordTransform::HalfPixel => (xf + 0.5) / scale - 0.5,
+        CoordTransform::PytorchHalfPixel if out_len > 1 => (xf + 0.5) / scale - 0.5,
+        CoordTransform::PytorchHalfPixel => 0.0,
+        CoordTransform::AlignCorners => {
+            let resized = scale * in_len as f32;
+            if resized == 1.0 {
+                0.0
+            } else {
+                xf * (in_len - 1) as f32 / (resized - 1.0)
+            }
+        }
+        CoordTransform::Asymmetric => xf / scale,
+        CoordTransform::TfHalfPixelForNearest => (xf + 0.5) / scale,
+    }
+}
+
+/// Nearest input index for input coordinate `x`, clamped into the input.
+fn nearest(mode: NearestMode, x: f32, len: usize) -> usize {
+    let r = match mode {
+        NearestMode::RoundPreferFloor => math::ceil(x - 0.5),
+        NearestMode::RoundPreferCeil => math::floor(x + 0.5),
+        NearestMode::Floor => math::floor(x),
+        NearestMode::Ceil => math::ceil(x),
+    };
+    clamp_index(r, len)
+}
+
+/// `r` clamped to `[0, len - 1]` (NaN gives 0).
+fn clamp_index(r: f32, len: usize) -> usize {
+    let hi = (len - 1) as f32;
+    if r >= hi {
+        len - 1
+    } else if r > 0.0 {
+        r as usize
+    } else {
+        0
+    }
+}
+
+/// Neighbours and weight of the second one for linear interpolation at
+/// input coordinate `x` (clamped into `[0, len - 1]`).
+fn linear(x: f32, len: usize) -> (usize, usize, f32) {
+    let x = x.max(0.0).min((len - 1) as f32);
+    let i0 = clamp_index(math::floor(x), len);
+    let i1 = (i0 + 1).min(len - 1);
+    (i0, i1, x - i0 as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::kernels::test_util::{assert_close, Rng};
+    use std::vec;
+    use std::vec::Vec;
+
+    fn run(
+        mode: ResizeMode,
+        coord: CoordTransform,
+        sh: f32,
+        sw: f32,
+        x: &[f32],
+        ins: [usize; 4],
+        outs: [usize; 4],
+    ) -> Vec<f32> {
+        let p = ResizeParams {
+            mode,
+            coord,
+            scale_h: sh,
+            scale_w: sw,
+        };
+        let mut out = vec![f32::NAN; outs.iter().product()];
+        reference(&p, x, ins, &mut out, outs);
+        out
+    }
+
+    const X22: [f32; 4] = [1.0, 2.0, 3.0, 4.0];
+    const X24: [f32; 8] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    const RPF: ResizeMode = ResizeMode::Nearest(NearestMode::RoundPreferFloor);
+
+    // Expected values below are the ONNX Resize operator documentation's
+    // examples (onnx/docs/Operators.md, test cases of the same names).
+
+    #[test]
+    fn onnx_upsample_scales_linear() {
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::HalfPixel,
+            2.0,
+            2.0,
+            &X22,
+            [1, 2, 2, 1],
+            [1, 4, 4, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.25, 1.75, 2.0,
+            1.5, 1.75, 2.25, 2.5,
+            2.5, 2.75, 3.25, 3.5,
+            3.0, 3.25, 3.75, 4.0,
+        ];
+        assert_close(&out, &want, 1e-6);
+    }
+
+    #[test]
+    fn onnx_upsample_scales_linear_align_corners() {
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::AlignCorners,
+            2.0,
+            2.0,
+            &X22,
+            [1, 2, 2, 1],
+            [1, 4, 4, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.333_333_3, 1.666_666_7, 2.0,
+            1.666_666_7, 2.0, 2.333_333_3, 2.666_666_7,
+            2.333_333_3, 2.666_666_7, 3.0, 3.333_333_3,
+            3.0, 3.333_333_3, 3.666_666_7, 4.0,
+        ];
+        assert_close(&out, &want, 1e-6);
+    }
+
+    #[test]
+    fn upsample_linear_non_integer_scales() {
+        // 2x2 -> 5x4 at scales 2.94, 2.3 (the output shape is floor(in*s)).
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::HalfPixel,
+            2.94,
+            2.3,
+            &X22,
+            [1, 2, 2, 1],
+            [1, 5, 4, 1],
+        );
+        // On [[1, 2], [3, 4]] bilinear interpolation is 1 + x' + 2y'
+        // (clamped coordinates, y' = (y+0.5)/2.94 - 0.5).
+        let mut want = Vec::new();
+        for y in 0..5 {
+            let sy = ((y as f32 + 0.5) / 2.94 - 0.5).clamp(0.0, 1.0);
+            for x in 0..4 {
+                let sx = ((x as f32 + 0.5) / 2.3 - 0.5).clamp(0.0, 1.0);
+                let top = 1.0 + sx;
+                want.push(top + 2.0 * sy);
+            }
+        }
+        assert_close(&out, &want, 1e-6);
+    }
+
+    #[test]
+    fn onnx_downsample_scales_linear() {
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::HalfPixel,
+            0.6,
+            0.6,
+            &X24,
+            [1, 2, 4, 1],
+            [1, 1, 2, 1],
+        );
+        assert_close(&out, &[2.666_666_5, 4.333_333], 1e-6);
+    }
+
+    #[test]
+    fn onnx_downsample_scales_linear_align_corners() {
+        // The resized length is 0.6 * 4 = 2.4, so output 1 samples 3/1.4.
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::AlignCorners,
+            0.6,
+            0.6,
+            &X24,
+            [1, 2, 4, 1],
+            [1, 1, 2, 1],
+        );
+        assert_close(&out, &[1.0, 3.142_857], 1e-6);
+        // Sizes given instead (scale = 2/4): the corners map to the corners.
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::AlignCorners,
+            0.5,
+            0.5,
+            &X24,
+            [1, 2, 4, 1],
+            [1, 1, 2, 1],
+        );
+        assert_close(&out, &[1.0, 4.0], 1e-6);
+    }
+
+    #[test]
+    fn onnx_upsample_scales_nearest() {
+        let out = run(
+            RPF,
+            CoordTransform::HalfPixel,
+            2.0,
+            3.0,
+            &X22,
+            [1, 2, 2, 1],
+            [1, 4, 6, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.0, 1.0, 2.0, 2.0, 2.0,
+            1.0, 1.0, 1.0, 2.0, 2.0, 2.0,
+            3.0, 3.0, 3.0, 4.0, 4.0, 4.0,
+            3.0, 3.0, 3.0, 4.0, 4.0, 4.0,
+        ];
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn onnx_downsample_scales_nearest() {
+        let out = run(
+            RPF,
+            CoordTransform::HalfPixel,
+            0.6,
+            0.6,
+            &X24,
+            [1, 2, 4, 1],
+            [1, 1, 2, 1],
+        );
+        assert_eq!(out, [1.0, 3.0]);
+    }
+
+    /// 4x4 input 1..16 used by the ONNX `sizes` examples.
+    fn x44() -> Vec<f32> {
+        (1..=16).map(|v| v as f32).collect()
+    }
+
+    #[test]
+    fn onnx_upsample_sizes_nearest_modes() {
+        // resize_upsample_sizes_nearest_ceil_half_pixel: 4x4 -> 8x8.
+        let out = run(
+            ResizeMode::Nearest(NearestMode::Ceil),
+            CoordTransform::HalfPixel,
+            2.0,
+            2.0,
+            &x44(),
+            [1, 4, 4, 1],
+            [1, 8, 8, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 4.0,
+            5.0, 6.0, 6.0, 7.0, 7.0, 8.0, 8.0, 8.0,
+            5.0, 6.0, 6.0, 7.0, 7.0, 8.0, 8.0, 8.0,
+            9.0, 10.0, 10.0, 11.0, 11.0, 12.0, 12.0, 12.0,
+            9.0, 10.0, 10.0, 11.0, 11.0, 12.0, 12.0, 12.0,
+            13.0, 14.0, 14.0, 15.0, 15.0, 16.0, 16.0, 16.0,
+            13.0, 14.0, 14.0, 15.0, 15.0, 16.0, 16.0, 16.0,
+            13.0, 14.0, 14.0, 15.0, 15.0, 16.0, 16.0, 16.0,
+        ];
+        assert_eq!(out, want);
+        // resize_upsample_sizes_nearest_floor_align_corners: 4x4 -> 8x8.
+        let out = run(
+            ResizeMode::Nearest(NearestMode::Floor),
+            CoordTransform::AlignCorners,
+            2.0,
+            2.0,
+            &x44(),
+            [1, 4, 4, 1],
+            [1, 8, 8, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0,
+            1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0,
+            1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0,
+            5.0, 5.0, 5.0, 6.0, 6.0, 7.0, 7.0, 8.0,
+            5.0, 5.0, 5.0, 6.0, 6.0, 7.0, 7.0, 8.0,
+            9.0, 9.0, 9.0, 10.0, 10.0, 11.0, 11.0, 12.0,
+            9.0, 9.0, 9.0, 10.0, 10.0, 11.0, 11.0, 12.0,
+            13.0, 13.0, 13.0, 14.0, 14.0, 15.0, 15.0, 16.0,
+        ];
+        assert_eq!(out, want);
+        // resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric: 4x4 -> 8x8.
+        let out = run(
+            ResizeMode::Nearest(NearestMode::RoundPreferCeil),
+            CoordTransform::Asymmetric,
+            2.0,
+            2.0,
+            &x44(),
+            [1, 4, 4, 1],
+            [1, 8, 8, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 4.0,
+            5.0, 6.0, 6.0, 7.0, 7.0, 8.0, 8.0, 8.0,
+            5.0, 6.0, 6.0, 7.0, 7.0, 8.0, 8.0, 8.0,
+            9.0, 10.0, 10.0, 11.0, 11.0, 12.0, 12.0, 12.0,
+            9.0, 10.0, 10.0, 11.0, 11.0, 12.0, 12.0, 12.0,
+            13.0, 14.0, 14.0, 15.0, 15.0, 16.0, 16.0, 16.0,
+            13.0, 14.0, 14.0, 15.0, 15.0, 16.0, 16.0, 16.0,
+            13.0, 14.0, 14.0, 15.0, 15.0, 16.0, 16.0, 16.0,
+        ];
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn onnx_tf_half_pixel_and_pytorch_single_output() {
+        // tf_half_pixel_for_nearest, 2x2 -> 4x4 nearest floor: x' = (x+0.5)/2.
+        let out = run(
+            ResizeMode::Nearest(NearestMode::Floor),
+            CoordTransform::TfHalfPixelForNearest,
+            2.0,
+            2.0,
+            &X22,
+            [1, 2, 2, 1],
+            [1, 4, 4, 1],
+        );
+        #[rustfmt::skip]
+        let want = [
+            1.0, 1.0, 2.0, 2.0,
+            1.0, 1.0, 2.0, 2.0,
+            3.0, 3.0, 4.0, 4.0,
+            3.0, 3.0, 4.0, 4.0,
+        ];
+        assert_eq!(out, want);
+        // pytorch_half_pixel with a single output row samples row 0.
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::PytorchHalfPixel,
+            0.5,
+            1.0,
+            &X24,
+            [1, 2, 4, 1],
+            [1, 1, 4, 1],
+        );
+        assert_eq!(out, [1.0, 2.0, 3.0, 4.0]);
+        // half_pixel would sample between the rows instead: y' = 0.5.
+        let out = run(
+            ResizeMode::Bilinear,
+            CoordTransform::HalfPixel,
+            0.5,
+            1.0,
+            &X24,
+            [1, 2, 4, 1],
+            [1, 1, 4, 1],
+        );
+        assert_eq!(out, [3.0, 4.0, 5.0, 6.0]);
+    }
+
+    /// Independent bilinear formulation (onnxruntime's weights), many
+    /// channels and batches.
+    #[test]
+    fn bilinear_matches_weighted_sum_multichannel() {
+        let mut rng = Rng::new(61);
+        for _ in 0..50 {
+            let ins = [
+                1 + rng.below(2),
+                1 + rng.below(6),
+                1 + rng.below(6),
+                1 + rng.below(4),
+            ];
+            let outs = [ins[0], 1 + rng.below(9), 1 + rng.below(9), ins[3]];
+            let (sh, sw) = (
+                outs[1] as f32 / ins[1] as f32,
+                outs[2] as f32 / ins[2] as f32,
+            );
+            let x = rng.vec(ins.iter().product());
+            for coord in [
+                CoordTransform::HalfPixel,
+                CoordTransform::AlignCorners,
+                CoordTransform::Asymmetric,
+                CoordTransform::PytorchHalfPixel,
+            ] {
+                let out = run(ResizeMode::Bilinear, coord, sh, sw, &x, ins, outs);
+                let [n, ih, iw, c] = ins;
+                let mut want = Vec::new();
+                for b in 0..n {
+                    for oy in 0..outs[1] {
+                        for ox in 0..outs[2] {
+                            let fy = source_coord(coord, oy, sh, ih, outs[1])
+                                .clamp(0.0, (ih - 1) as f32);
+                            let fx = source_coord(coord, ox, sw, iw, outs[2])
+                                .clamp(0.0, (iw - 1) as f32);
+                            let (y1, x1) = (fy as usize, fx as usize);
+                            let (y2, x2) = ((y1 + 1).min(ih - 1), (x1 + 1).min(iw - 1));
+                            let (dy1, dx1) = (fy - y1 as f32, fx - x1 as f32);
+                            for ch in 0..c {
+                                let v = |y: usize, xx: usize| x[((b * ih + y) * iw + xx) * c + ch];
+                                want.push(
+                                    (1.0 - dy1) * (1.0 - dx1) * v(y1, x1)
+                                        + (1.0 - dy1) * dx1 * v(y1, x2)
+                                        + dy1 * (1.0 - dx1) * v(y2, x1)
+                                        + dy1 * dx1 * v(y2, x2),
+                                );
+                            }
+                        }
+                    }
+                }
+                assert_close(&out, &want, 1e-6);
+            }
+        }
+    }
+}

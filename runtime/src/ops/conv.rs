@@ -1,0 +1,114 @@
+//! Conv2d and ConvTranspose2d (ONNX `Conv`, `ConvTranspose`), f32, NHWC.
+//!
+//! Inputs: `x [n, ih, iw, ic]`, `w [oc, kh, kw, ic/groups]` (OHWI, repacked
+//! by the compiler), optional `b [oc]`. Output `y [n, oh, ow, oc]`.
+//! Parameters (16 words): `kh, kw, sh, sw, dh, dw, pad_top, pad_left,
+//! pad_bottom, pad_right, groups, act(3), adj_h, adj_w`.
+//!
+//! Conv: `oh = (ih + pt + pb - dh*(kh-1) - 1) / sh + 1`.
+//! ConvTranspose: `oh = (ih-1)*sh + dh*(kh-1) + 1 - pt - pb + adj_h`, `adj_h < sh`.
+//! No scratch memory.
+
+use super::{decode_act, shape4, Eval, OpCode, Prep};
+use crate::error::Error;
+use crate::kernels::f32_conv::{self, ConvParams};
+
+const N_PARAMS: usize = 16;
+
+fn params(op: &crate::model::OpInfo<'_>) -> Option<(ConvParams, [usize; 4])> {
+    let p = |i| op.param(i) as usize;
+    Some((
+        ConvParams {
+            kernel_h: p(0),
+            kernel_w: p(1),
+            stride_h: p(2),
+            stride_w: p(3),
+            dilation_h: p(4),
+            dilation_w: p(5),
+            pad_top: p(6),
+            pad_left: p(7),
+            groups: p(10),
+            act: decode_act(op, 11)?,
+        },
+        [p(8), p(9), p(14), p(15)],
+    ))
+}
+
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+    ctx.params(N_PARAMS)?;
+    ctx.all_f32()?;
+    let n_in = ctx.op.num_inputs();
+    ctx.ensure(n_in == 2 || n_in == 3)?;
+    // Geometry fields are bounded so that index arithmetic cannot overflow
+    // even with a 32-bit `usize`.
+    for i in (0..11).chain(14..16) {
+        ctx.ensure(ctx.op.param(i) <= 0xFFFF)?;
+    }
+    let (p, [pb, pr, adj_h, adj_w]) = params(&ctx.op).ok_or(ctx.bad())?;
+    let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
+    let w = shape4(&ctx.input(1)?).ok_or(ctx.bad())?;
+    let y = shape4(&ctx.out).ok_or(ctx.bad())?;
+    let [n, ih, iw, ic] = x;
+    let oc = y[3];
+    let g = p.groups;
+    ctx.ensure(g >= 1 && ic % g == 0 && oc % g == 0 && ic >= 1)?;
+    ctx.ensure(w == [oc, p.kernel_h, p.kernel_w, ic / g])?;
+    ctx.ensure(y[0] == n && p.kernel_h >= 1 && p.kernel_w >= 1)?;
+    ctx.ensure(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1)?;
+    if n_in == 3 {
+        ctx.ensure(ctx.input(2)?.shape() == [oc])?;
+    }
+    // Extents are computed in u64 so no product of u32 fields can overflow.
+    let (k_h, k_w) = (
+        (p.dilation_h as u64) * (p.kernel_h as u64 - 1) + 1,
+        (p.dilation_w as u64) * (p.kernel_w as u64 - 1) + 1,
+    );
+    let (pt, pl, pb, pr) = (p.pad_top as u64, p.pad_left as u64, pb as u64, pr as u64);
+    let dim = |len: u64, pa: u64, pz: u64, k: u64, s: u64| -> Option<u64> {
+        let padded = len + pa + pz;
+        (padded >= k).then(|| (padded - k) / s + 1)
+    };
+    let tdim = |len: u64, pa: u64, pz: u64, k: u64, s: u64, adj: u64| -> Option<u64> {
+        ((len - 1) * s + k + adj)
+            .checked_sub(pa + pz)
+            .filter(|_| adj < s)
+    };
+    let (oh, ow) = if ctx.op.code == OpCode::Conv2d {
+        ctx.ensure(adj_h == 0 && adj_w == 0)?;
+        (
+            dim(ih as u64, pt, pb, k_h, p.stride_h as u64),
+            dim(iw as u64, pl, pr, k_w, p.stride_w as u64),
+        )
+    } else {
+        ctx.ensure(ih >= 1 && iw >= 1)?;
+        (
+            tdim(ih as u64, pt, pb, k_h, p.stride_h as u64, adj_h as u64),
+            tdim(iw as u64, pl, pr, k_w, p.stride_w as u64, adj_w as u64),
+        )
+    };
+    ctx.ensure(oh == Some(y[1] as u64) && ow == Some(y[2] as u64))
+}
+
+pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    let Some((p, _)) = params(&ctx.op) else {
+        return;
+    };
+    let code = ctx.op.code;
+    let Some(out_shape) = shape4(&ctx.out) else {
+        return;
+    };
+    let (inputs, out) = ctx.split_f32();
+    let (Some(xi), Some(wi)) = (inputs.info(0), inputs.info(1)) else {
+        return;
+    };
+    let (Some(in_shape), Some(_)) = (shape4(&xi), shape4(&wi)) else {
+        return;
+    };
+    let bias = (inputs.len() == 3).then(|| inputs.f32(2));
+    let (x, w) = (inputs.f32(0), inputs.f32(1));
+    if code == OpCode::Conv2d {
+        f32_conv::reference(&p, x, in_shape, w, bias, out, out_shape);
+    } else {
+        f32_conv::transpose_reference(&p, x, in_shape, w, bias, out, out_shape);
+    }
+}

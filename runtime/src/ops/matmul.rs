@@ -1,0 +1,76 @@
+//! MatMul (ONNX `MatMul`, `Gemm` after the compiler's lowering), f32.
+//!
+//! Inputs `a [..., m, k]`, `b [..., k, n]`, optional `bias [n]`; output
+//! `[..., m, n]`. Batch dims (all but the last two) broadcast numpy-style;
+//! every tensor has rank 2..=6. Parameters: `act(3)`.
+//! `y[.., i, j] = act(bias[j] + sum_k a[.., i, k] * b[.., k, j])`.
+
+use super::{decode_act, pad_shape, strides, Eval, Prep};
+use crate::error::Error;
+use crate::format::MAX_RANK;
+use crate::kernels::f32_gemm;
+
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+    ctx.params(3)?;
+    ctx.act(0)?;
+    ctx.all_f32()?;
+    let n_in = ctx.op.num_inputs();
+    ctx.ensure(n_in == 2 || n_in == 3)?;
+    let (a, b, y) = (ctx.input(0)?, ctx.input(1)?, ctx.out);
+    ctx.ensure(a.rank() >= 2 && b.rank() >= 2 && y.rank() >= 2)?;
+    ctx.ensure(y.rank() >= a.rank() && y.rank() >= b.rank())?;
+    let (a, b, y) = (
+        pad_shape(a.shape()),
+        pad_shape(b.shape()),
+        pad_shape(y.shape()),
+    );
+    let (m, k, n) = (a[MAX_RANK - 2], a[MAX_RANK - 1], b[MAX_RANK - 1]);
+    ctx.ensure(b[MAX_RANK - 2] == k && y[MAX_RANK - 2] == m && y[MAX_RANK - 1] == n)?;
+    for d in 0..MAX_RANK - 2 {
+        ctx.ensure((a[d] == y[d] || a[d] == 1) && (b[d] == y[d] || b[d] == 1))?;
+    }
+    if n_in == 3 {
+        ctx.ensure(ctx.input(2)?.shape() == [n])?;
+    }
+    Ok(())
+}
+
+pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    let Some(act) = decode_act(&ctx.op, 0) else {
+        return;
+    };
+    let ys = pad_shape(ctx.out.shape());
+    let (inputs, out) = ctx.split_f32();
+    let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
+        return;
+    };
+    let (asp, bsp) = (pad_shape(ai.shape()), pad_shape(bi.shape()));
+    let (a, b) = (inputs.f32(0), inputs.f32(1));
+    let bias = (inputs.len() == 3).then(|| inputs.f32(2));
+    let (m, k, n) = (asp[MAX_RANK - 2], asp[MAX_RANK - 1], bsp[MAX_RANK - 1]);
+    // Batch strides in units of whole matrices; 0 on broadcast dims.
+    let (ast, bst, yst) = (strides(&asp), strides(&bsp), strides(&ys));
+    let batches: usize = ys[..MAX_RANK - 2].iter().product();
+    for bidx in 0..batches {
+        let (mut ao, mut bo, mut rem) = (0, 0, bidx);
+        for d in (0..MAX_RANK - 2).rev() {
+            let i = rem % ys[d];
+            rem /= ys[d];
+            if asp[d] != 1 {
+                ao += i * ast[d];
+            }
+            if bsp[d] != 1 {
+                bo += i * bst[d];
+            }
+        }
+        let yo = bidx * yst[MAX_RANK - 3];
+        let (Some(am), Some(bm), Some(ym)) = (
+            a.get(ao..ao + m * k),
+            b.get(bo..bo + k * n),
+            out.get_mut(yo..yo + m * n),
+        ) else {
+            return;
+        };
+        f32_gemm::reference(m, k, n, am, bm, bias, act, ym);
+    }
+}

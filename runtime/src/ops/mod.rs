@@ -1,0 +1,310 @@
+//! The op table and the op layer.
+//!
+//! [`op_table!`] below is the one list of opcodes. It generates [`OpCode`]
+//! and the `prepare`/`eval` dispatch; the compiler's lowering and the tests
+//! iterate [`OpCode::ALL`]. Opcodes are append-only: a number, once shipped,
+//! keeps its meaning.
+//!
+//! Each op module has `prepare(&Prep) -> Result<(), Error>` (validation at
+//! load: decode parameters, check every shape the kernel relies on) and
+//! `eval(&mut Eval)` (compute only; it re-decodes the validated parameters).
+
+use crate::bytes;
+use crate::error::Error;
+use crate::format::{DType, Storage, MAX_RANK};
+use crate::kernels::Act;
+use crate::model::{Model, OpInfo, TensorInfo};
+
+mod binary;
+mod concat;
+mod conv;
+mod matmul;
+mod pad;
+mod pool;
+mod reduce;
+mod reshape;
+mod resize;
+mod slice;
+mod softmax;
+mod transpose;
+mod unary;
+
+macro_rules! op_table {
+    ($( $code:literal => $name:ident ($module:ident) : $doc:literal ),* $(,)?) => {
+        /// Operation codes of the `.fer` format (append-only).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        #[non_exhaustive]
+        pub enum OpCode {
+            $( #[doc = $doc] $name = $code, )*
+        }
+
+        impl OpCode {
+            /// Every opcode, in table order.
+            pub const ALL: &'static [OpCode] = &[$(OpCode::$name),*];
+
+            /// Decodes an opcode.
+            pub fn from_u16(v: u16) -> Option<OpCode> {
+                match v {
+                    $( $code => Some(OpCode::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The op's name, as shown by `ferrite inspect`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( OpCode::$name => stringify!($name), )*
+                }
+            }
+        }
+
+        pub(crate) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+            match ctx.op.code {
+                $( OpCode::$name => $module::prepare(ctx), )*
+            }
+        }
+
+        pub(crate) fn eval(ctx: &mut Eval<'_, '_>) {
+            match ctx.op.code {
+                $( OpCode::$name => $module::eval(ctx), )*
+            }
+        }
+    };
+}
+
+op_table! {
+    1 => Conv2d(conv): "2-D convolution, NHWC, any group count; weights OHWI; fused activation.",
+    2 => ConvTranspose2d(conv): "2-D transposed convolution, NHWC; weights OHWI; fused activation.",
+    3 => MatMul(matmul): "Batched matrix product with batch broadcasting, optional bias, fused activation.",
+    4 => Add(binary): "Broadcasting addition with fused activation.",
+    5 => Sub(binary): "Broadcasting subtraction with fused activation.",
+    6 => Mul(binary): "Broadcasting multiplication with fused activation.",
+    7 => Div(binary): "Broadcasting division with fused activation.",
+    8 => Max(binary): "Broadcasting maximum.",
+    9 => Min(binary): "Broadcasting minimum.",
+    10 => Pow(binary): "Broadcasting power.",
+    11 => PRelu(binary): "Parametric ReLU with a broadcast slope.",
+    12 => Relu(unary): "max(x, 0).",
+    13 => Clip(unary): "min(max(x, lo), hi).",
+    14 => LeakyRelu(unary): "x or alpha*x.",
+    15 => Sigmoid(unary): "1/(1+exp(-x)).",
+    16 => HardSigmoid(unary): "max(0, min(1, alpha*x + beta)).",
+    17 => HardSwish(unary): "x*relu6(x+3)/6.",
+    18 => Tanh(unary): "tanh(x).",
+    19 => Sqrt(unary): "sqrt(x).",
+    20 => Exp(unary): "exp(x).",
+    21 => Log(unary): "ln(x).",
+    22 => Abs(unary): "|x|.",
+    23 => Neg(unary): "-x.",
+    24 => Reciprocal(unary): "1/x.",
+    25 => Erf(unary): "erf(x).",
+    26 => Gelu(unary): "x*(1+erf(x/sqrt 2))/2.",
+    27 => MaxPool2d(pool): "2-D max pooling, NHWC.",
+    28 => AvgPool2d(pool): "2-D average pooling, NHWC.",
+    29 => ReduceSum(reduce): "Sum over a set of axes.",
+    30 => ReduceMean(reduce): "Mean over a set of axes.",
+    31 => ReduceMax(reduce): "Maximum over a set of axes.",
+    32 => ReduceMin(reduce): "Minimum over a set of axes.",
+    33 => ReduceProd(reduce): "Product over a set of axes.",
+    34 => Softmax(softmax): "Softmax along one axis.",
+    35 => LogSoftmax(softmax): "Log-softmax along one axis.",
+    36 => Transpose(transpose): "Axis permutation.",
+    37 => Reshape(reshape): "Copy into a new shape with the same element count.",
+    38 => Concat(concat): "Concatenation along one axis.",
+    39 => Slice(slice): "Strided slice (negative steps allowed).",
+    40 => Pad(pad): "Constant, reflect or edge padding.",
+    41 => Resize(resize): "Nearest or bilinear resize of H and W, NHWC.",
+    42 => Floor(unary): "floor(x).",
+    43 => Ceil(unary): "ceil(x).",
+    44 => Round(unary): "x rounded half to even.",
+}
+
+/// Validation context of one op (at load).
+pub(crate) struct Prep<'m, 'a> {
+    pub model: &'m Model<'a>,
+    pub op: OpInfo<'a>,
+    pub index: u32,
+    pub out: TensorInfo<'a>,
+}
+
+impl<'a> Prep<'_, 'a> {
+    /// The "parameters or shapes are inconsistent" error of this op.
+    pub fn bad(&self) -> Error {
+        Error::BadParams(self.index)
+    }
+
+    /// Fails unless `cond` holds.
+    pub fn ensure(&self, cond: bool) -> Result<(), Error> {
+        if cond {
+            Ok(())
+        } else {
+            Err(self.bad())
+        }
+    }
+
+    /// Input `i` (validated to exist by the loader).
+    pub fn input(&self, i: usize) -> Result<TensorInfo<'a>, Error> {
+        self.op
+            .input(i)
+            .and_then(|t| self.model.tensor(t))
+            .ok_or(self.bad())
+    }
+
+    /// Requires exactly `n` parameter words.
+    pub fn params(&self, n: usize) -> Result<(), Error> {
+        self.ensure(self.op.num_params() == n)
+    }
+
+    /// Requires every input and the output to be `f32`.
+    pub fn all_f32(&self) -> Result<(), Error> {
+        for i in 0..self.op.num_inputs() {
+            self.ensure(self.input(i)?.dtype == DType::F32)?;
+        }
+        self.ensure(self.out.dtype == DType::F32)
+    }
+
+    /// Validates a fused activation encoded at parameter word `at`.
+    pub fn act(&self, at: usize) -> Result<(), Error> {
+        decode_act(&self.op, at).map(|_| ()).ok_or(self.bad())
+    }
+}
+
+/// Execution context of one op: the arena split around the op's output.
+pub(crate) struct Eval<'m, 'x> {
+    pub model: &'m Model<'m>,
+    pub op: OpInfo<'m>,
+    pub out: TensorInfo<'m>,
+    pub out_bytes: &'x mut [u8],
+    pub lo: &'x [u8],
+    pub hi: &'x [u8],
+    pub hi_start: usize,
+}
+
+/// Read access to an op's inputs, borrowed apart from its output.
+pub(crate) struct Inputs<'m, 'x> {
+    model: &'m Model<'m>,
+    op: OpInfo<'m>,
+    lo: &'x [u8],
+    hi: &'x [u8],
+    hi_start: usize,
+}
+
+impl<'m, 'x> Eval<'m, 'x> {
+    /// Splits the context into input access and the output bytes.
+    pub fn split(&mut self) -> (Inputs<'m, '_>, &mut [u8]) {
+        (
+            Inputs {
+                model: self.model,
+                op: self.op,
+                lo: self.lo,
+                hi: self.hi,
+                hi_start: self.hi_start,
+            },
+            &mut *self.out_bytes,
+        )
+    }
+
+    /// The output as `f32` elements together with input access.
+    pub fn split_f32(&mut self) -> (Inputs<'m, '_>, &mut [f32]) {
+        let (inputs, out) = self.split();
+        (inputs, bytes::f32s_mut(out))
+    }
+}
+
+impl<'m, 'x> Inputs<'m, 'x> {
+    /// Description of input `i`; a zero-sized placeholder if absent (never, after validation).
+    pub fn info(&self, i: usize) -> Option<TensorInfo<'m>> {
+        self.op.input(i).and_then(|t| self.model.tensor(t))
+    }
+
+    /// Number of inputs.
+    pub fn len(&self) -> usize {
+        self.op.num_inputs()
+    }
+
+    /// Bytes of input `i`.
+    pub fn bytes(&self, i: usize) -> &'x [u8]
+    where
+        'm: 'x,
+    {
+        let Some(t) = self.info(i) else { return &[] };
+        match t.storage {
+            Storage::Const => self.model.const_data(&t),
+            Storage::Arena => {
+                let end = t.offset + t.byte_len;
+                if end <= self.lo.len() {
+                    &self.lo[t.offset..end]
+                } else if t.offset >= self.hi_start {
+                    self.hi
+                        .get(t.offset - self.hi_start..end - self.hi_start)
+                        .unwrap_or(&[])
+                } else {
+                    &[]
+                }
+            }
+        }
+    }
+
+    /// Input `i` as `f32` elements.
+    pub fn f32(&self, i: usize) -> &'x [f32]
+    where
+        'm: 'x,
+    {
+        bytes::f32s(self.bytes(i))
+    }
+}
+
+/// Decodes a fused activation stored as `[kind, a, b]` at word `at`.
+///
+/// Kinds: 0 none, 1 clamp(a, b), 2 hard-swish, 3 leaky-relu(a), 4 sigmoid.
+pub(crate) fn decode_act(op: &OpInfo<'_>, at: usize) -> Option<Act> {
+    if op.num_params() < at + 3 {
+        return None;
+    }
+    let (a, b) = (op.param_f32(at + 1), op.param_f32(at + 2));
+    match op.param(at) {
+        0 => Some(Act::None),
+        1 if !a.is_nan() && !b.is_nan() && a <= b => Some(Act::Clamp(a, b)),
+        2 => Some(Act::HardSwish),
+        3 if a.is_finite() => Some(Act::LeakyRelu(a)),
+        4 => Some(Act::Sigmoid),
+        _ => None,
+    }
+}
+
+/// Encodes a fused activation as the three words [`decode_act`] reads.
+pub fn encode_act(act: Act) -> [u32; 3] {
+    match act {
+        Act::None => [0, 0, 0],
+        Act::Clamp(a, b) => [1, a.to_bits(), b.to_bits()],
+        Act::HardSwish => [2, 0, 0],
+        Act::LeakyRelu(a) => [3, a.to_bits(), 0],
+        Act::Sigmoid => [4, 0, 0],
+    }
+}
+
+/// A shape as a fixed 4-array, when it has rank 4.
+pub(crate) fn shape4(t: &TensorInfo<'_>) -> Option<[usize; 4]> {
+    let s = t.shape();
+    (s.len() == 4).then(|| [s[0], s[1], s[2], s[3]])
+}
+
+/// Right-aligns a shape into `MAX_RANK` dims with leading 1s.
+pub(crate) fn pad_shape(s: &[usize]) -> [usize; MAX_RANK] {
+    let mut out = [1; MAX_RANK];
+    let n = s.len().min(MAX_RANK);
+    out[MAX_RANK - n..].copy_from_slice(&s[s.len() - n..]);
+    out
+}
+
+/// Row-major element strides of a `MAX_RANK` shape.
+pub(crate) fn strides(s: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
+    let mut st = [0; MAX_RANK];
+    let mut acc = 1;
+    for d in (0..MAX_RANK).rev() {
+        st[d] = acc;
+        acc *= s[d];
+    }
+    st
+}

@@ -1,0 +1,63 @@
+//! Pad (ONNX `Pad`, constant pads), f32. Parameters: `mode` (0 constant,
+//! 1 reflect, 2 edge), `value` (f32 bits), `before[rank]`; the pads after
+//! each dim follow from the output shape.
+
+use super::{Eval, Prep};
+use crate::error::Error;
+use crate::format::MAX_RANK;
+use crate::kernels::layout::{self, PadMode};
+
+fn mode(v: u32) -> Option<PadMode> {
+    match v {
+        0 => Some(PadMode::Constant),
+        1 => Some(PadMode::Reflect),
+        2 => Some(PadMode::Edge),
+        _ => None,
+    }
+}
+
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+    ctx.all_f32()?;
+    let x = ctx.input(0)?;
+    let r = x.rank();
+    ctx.params(2 + r)?;
+    ctx.ensure(ctx.op.num_inputs() == 1 && ctx.out.rank() == r)?;
+    let m = mode(ctx.op.param(0)).ok_or(ctx.bad())?;
+    for d in 0..r {
+        let (len, before, n) = (
+            x.shape()[d] as u64,
+            ctx.op.param(2 + d) as u64,
+            ctx.out.shape()[d] as u64,
+        );
+        ctx.ensure(n >= len + before)?;
+        let after = n - len - before;
+        match m {
+            PadMode::Constant => {}
+            PadMode::Reflect => ctx.ensure(len >= 1 && before < len && after < len)?,
+            PadMode::Edge => ctx.ensure(len >= 1 || n == 0)?,
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    let op = ctx.op;
+    let Some(m) = mode(op.param(0)) else { return };
+    let ys = ctx.out.shape_padded();
+    let (inputs, out) = ctx.split_f32();
+    let Some(x) = inputs.info(0) else { return };
+    let mut before = [0; MAX_RANK];
+    let off = MAX_RANK - x.rank();
+    for d in 0..x.rank() {
+        before[off + d] = op.param(2 + d) as usize;
+    }
+    layout::pad(
+        m,
+        op.param_f32(1),
+        inputs.f32(0),
+        x.shape_padded(),
+        before,
+        out,
+        ys,
+    );
+}

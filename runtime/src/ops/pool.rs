@@ -1,0 +1,106 @@
+//! MaxPool2d and AvgPool2d (ONNX `MaxPool`, `AveragePool`,
+//! `GlobalAveragePool`, `GlobalMaxPool`), f32, NHWC.
+//!
+//! Parameters (12 words): `kh, kw, sh, sw, dh, dw, pad_top, pad_left,
+//! pad_bottom, pad_right, count_include_pad, ceil_mode`. Output
+//! `oh = floor_or_ceil((ih + pt + pb - dh*(kh-1) - 1) / sh) + 1` (ceil when
+//! `ceil_mode`, dropping a last window that would start in the bottom padding).
+
+use super::{shape4, Eval, OpCode, Prep};
+use crate::error::Error;
+use crate::kernels::pool::{self, PoolParams};
+use crate::model::OpInfo;
+
+fn params(op: &OpInfo<'_>) -> PoolParams {
+    let p = |i| op.param(i) as usize;
+    PoolParams {
+        kernel_h: p(0),
+        kernel_w: p(1),
+        stride_h: p(2),
+        stride_w: p(3),
+        dilation_h: p(4),
+        dilation_w: p(5),
+        pad_top: p(6),
+        pad_left: p(7),
+        pad_bottom: p(8),
+        pad_right: p(9),
+    }
+}
+
+/// Output length of one pooled dim, or `None` when the window does not fit.
+pub(crate) fn out_len(
+    len: u64,
+    pa: u64,
+    pz: u64,
+    k: u64,
+    d: u64,
+    s: u64,
+    ceil: bool,
+) -> Option<u64> {
+    let ext = d * (k - 1) + 1;
+    let padded = len + pa + pz;
+    if padded < ext {
+        return None;
+    }
+    let span = padded - ext;
+    let mut o = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    if ceil && (o - 1) * s >= len + pa {
+        o -= 1;
+    }
+    Some(o)
+}
+
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+    ctx.params(12)?;
+    ctx.all_f32()?;
+    ctx.ensure(ctx.op.num_inputs() == 1)?;
+    for i in 0..12 {
+        ctx.ensure(ctx.op.param(i) <= 0xFFFF)?;
+    }
+    ctx.ensure(ctx.op.param(10) <= 1 && ctx.op.param(11) <= 1)?;
+    let p = params(&ctx.op);
+    let ceil = ctx.op.param(11) == 1;
+    ctx.ensure(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1)?;
+    ctx.ensure(p.dilation_h >= 1 && p.dilation_w >= 1)?;
+    // Every window must overlap the input, so max pooling never yields -inf.
+    ctx.ensure(p.pad_top < p.kernel_h * p.dilation_h && p.pad_left < p.kernel_w * p.dilation_w)?;
+    let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
+    let y = shape4(&ctx.out).ok_or(ctx.bad())?;
+    ctx.ensure(x[0] == y[0] && x[3] == y[3] && x[1] >= 1 && x[2] >= 1)?;
+    let u = |v: usize| v as u64;
+    let oh = out_len(
+        u(x[1]),
+        u(p.pad_top),
+        u(p.pad_bottom),
+        u(p.kernel_h),
+        u(p.dilation_h),
+        u(p.stride_h),
+        ceil,
+    );
+    let ow = out_len(
+        u(x[2]),
+        u(p.pad_left),
+        u(p.pad_right),
+        u(p.kernel_w),
+        u(p.dilation_w),
+        u(p.stride_w),
+        ceil,
+    );
+    ctx.ensure(oh == Some(u(y[1])) && ow == Some(u(y[2])))
+}
+
+pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    let p = params(&ctx.op);
+    let include_pad = ctx.op.param(10) == 1;
+    let code = ctx.op.code;
+    let Some(ys) = shape4(&ctx.out) else { return };
+    let (inputs, out) = ctx.split_f32();
+    let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
+        return;
+    };
+    if code == OpCode::MaxPool2d {
+        pool::max_reference(&p, inputs.f32(0), xs, out, ys);
+    } else {
+        pool::avg_reference(&p, include_pad, inputs.f32(0), xs, out, ys);
+    }
+}

@@ -1,0 +1,61 @@
+//! Resize (ONNX `Resize`/`Upsample` on H and W), f32, NHWC. Parameters:
+//! `mode` (0 nearest, 1 bilinear), `nearest_mode` (0 round_prefer_floor,
+//! 1 round_prefer_ceil, 2 floor, 3 ceil), `coord` (0 half_pixel,
+//! 1 pytorch_half_pixel, 2 align_corners, 3 asymmetric,
+//! 4 tf_half_pixel_for_nearest), `scale_h`, `scale_w` (f32, output/input).
+
+use super::{shape4, Eval, Prep};
+use crate::error::Error;
+use crate::kernels::resize::{self, CoordTransform, NearestMode, ResizeMode, ResizeParams};
+use crate::model::OpInfo;
+
+fn params(op: &OpInfo<'_>) -> Option<ResizeParams> {
+    let nearest = match op.param(1) {
+        0 => NearestMode::RoundPreferFloor,
+        1 => NearestMode::RoundPreferCeil,
+        2 => NearestMode::Floor,
+        3 => NearestMode::Ceil,
+        _ => return None,
+    };
+    let mode = match op.param(0) {
+        0 => ResizeMode::Nearest(nearest),
+        1 => ResizeMode::Bilinear,
+        _ => return None,
+    };
+    let coord = match op.param(2) {
+        0 => CoordTransform::HalfPixel,
+        1 => CoordTransform::PytorchHalfPixel,
+        2 => CoordTransform::AlignCorners,
+        3 => CoordTransform::Asymmetric,
+        4 => CoordTransform::TfHalfPixelForNearest,
+        _ => return None,
+    };
+    let (scale_h, scale_w) = (op.param_f32(3), op.param_f32(4));
+    let ok = |s: f32| s.is_finite() && s > 0.0;
+    (ok(scale_h) && ok(scale_w)).then_some(ResizeParams {
+        mode,
+        coord,
+        scale_h,
+        scale_w,
+    })
+}
+
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+    ctx.params(5)?;
+    ctx.all_f32()?;
+    ctx.ensure(ctx.op.num_inputs() == 1)?;
+    params(&ctx.op).ok_or(ctx.bad())?;
+    let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
+    let y = shape4(&ctx.out).ok_or(ctx.bad())?;
+    ctx.ensure(x[0] == y[0] && x[3] == y[3] && x[1] >= 1 && x[2] >= 1)
+}
+
+pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    let Some(p) = params(&ctx.op) else { return };
+    let Some(ys) = shape4(&ctx.out) else { return };
+    let (inputs, out) = ctx.split_f32();
+    let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
+        return;
+    };
+    resize::reference(&p, inputs.f32(0), xs, out, ys);
+}
