@@ -80,7 +80,8 @@ pub enum Op {
         groups: usize,
         act: Act,
     },
-    /// Inputs `x, w, [b]`; `adj` is ONNX's `output_padding`.
+    /// Inputs `x, w, [b]` with `w` OIHW (`[oc, ic/groups, kh, kw]`); `adj` is
+    /// ONNX's `output_padding`.
     ConvTranspose {
         window: Window,
         groups: usize,

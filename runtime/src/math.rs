@@ -5,14 +5,13 @@
 //! reference definitions used by every kernel (optimized kernels must agree
 //! with them within their stated bounds).
 //!
-//! | function            | accuracy (vs. the exact value)                        |
-//! |---------------------|-------------------------------------------------------|
-//! | [`sqrt`]            | correctly rounded                                     |
-//! | [`floor`], [`ceil`], [`trunc`], [`round_half_even`] | exact                 |
-//! | [`exp`], [`ln`]     | < 1 ulp                                               |
-//! | [`tanh`]            | < 2 ulp                                               |
-//! | [`erf`]             | < 1e-7 absolute; < 2 ulp for `|x| < 1.5`              |
-//! | [`powf`]            | < 1 ulp (computed in `f64`)                           |
+//! | function | accuracy |
+//! |----------|----------|
+//! | [`sqrt`] | correctly rounded (verified on all 2^32 inputs) |
+//! | [`floor`], [`ceil`], [`trunc`], [`round_half_even`] | exact (verified on all 2^32 inputs) |
+//! | [`exp`], [`ln`], [`tanh`] | within 1 ulp of the correctly rounded result (verified on every 7th bit pattern; over 99.5% are correctly rounded) |
+//! | [`erf`] | absolute error < 1e-7; within 1 ulp for `|x| < 1` |
+//! | [`powf`] | within 1 ulp of the correctly rounded result (evaluated in `f64`) |
 //!
 //! Special values follow IEEE 754 / C99 Annex F (`exp(-inf) = 0`,
 //! `ln(0) = -inf`, `ln(-1) = NaN`, `sqrt(-0) = -0`, `pow(x, 0) = 1`, ...).
@@ -158,7 +157,7 @@ fn isqrt(v: u64) -> (u64, u64) {
     (root, rem)
 }
 
-/// `e^x`, error < 1 ulp.
+/// `e^x`, within 1 ulp of the correctly rounded result.
 ///
 /// Cody-Waite reduction `x = k*ln2 + r`, `|r| <= ln2/2`, `k = round(x/ln2)`;
 /// `e^r = 1 + r + r^2 * P(r)` with `P` a degree-5 fit of
@@ -202,7 +201,8 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
-/// Natural logarithm, error < 1 ulp. `ln(0) = -inf`, `ln(x < 0) = NaN`.
+/// Natural logarithm, within 1 ulp of the correctly rounded result.
+/// `ln(±0) = -inf`, `ln(x < 0) = NaN`.
 ///
 /// `x = 2^k * m` with `m` in `[sqrt(1/2), sqrt(2))`, `f = m - 1` (exact),
 /// `s = f / (2 + f)`; `ln(m) = 2 atanh(s) = f - (f^2/2 - s*(f^2/2 + R))` with
@@ -244,7 +244,8 @@ pub fn ln(x: f32) -> f32 {
     kf * LN2_HI - ((hfsq - (s * (hfsq + r) + kf * LN2_LO)) - f)
 }
 
-/// Hyperbolic tangent, error < 2 ulp; never overflows (`tanh(±inf) = ±1`).
+/// Hyperbolic tangent, within 1 ulp of the correctly rounded result; never
+/// overflows (`tanh(±inf) = ±1`).
 ///
 /// `|x| < 0.625`: `x + x^3 * P(x^2)`, `P` a degree-5 fit of
 /// `(tanh(x) - x) / x^3` (relative error 2^-24.6, scaled by `x^2/3 <= 0.13`
@@ -278,9 +279,10 @@ pub fn tanh(x: f32) -> f32 {
     copysign(1.0 - 2.0 / (exp(2.0 * a) + 1.0), x)
 }
 
-/// Error function, absolute error < 1e-7 (relative error < 2 ulp for
-/// `|x| < 1`). `erf(±inf) = ±1`.
+/// Error function, absolute error < 1e-7 (and within 1 ulp of the correctly
+/// rounded result for `|x| < 1`). `erf(±inf) = ±1`.
 ///
+/// * `|x| < 6.1e-5`: `x * 2/sqrt(pi)`.
 /// * `|x| < 1`: `x + x * R(x^2)`, `R` a degree-7 fit of `erf(x)/x - 1` on
 ///   `x^2` in `[0, 1]` (absolute error 2^-29.2).
 /// * `1 <= |x| < 4`: `1 - e^(-x^2) * Q` with the sign of `x`, where
@@ -322,6 +324,11 @@ pub fn erf(x: f32) -> f32 {
         1.8965303,
     ];
     let a = abs(x);
+    if a < 6.1e-5 {
+        // erf(x) = 2x/sqrt(pi) * (1 - x^2/3 + ...): the x^2 term is below
+        // 2^-29; one product also keeps subnormal results accurate.
+        return x * core::f32::consts::FRAC_2_SQRT_PI;
+    }
     if a < 1.0 {
         return x + x * horner(&R, x * x);
     }
@@ -349,7 +356,8 @@ fn horner(c: &[f32], t: f32) -> f32 {
     acc
 }
 
-/// `x^y` (ONNX `Pow`, C99 `powf` special cases), error < 1 ulp.
+/// `x^y` (ONNX `Pow`, C99 `powf` special cases), within 1 ulp of the
+/// correctly rounded result.
 ///
 /// Exact fast paths: `y = 1` (x), `y = 2` (`x * x`), `y = 0.5` (`sqrt`, for
 /// `x > 0`). Integer `|y| <= 32`: binary powering in `f64` (error < 2^-47
@@ -646,14 +654,14 @@ mod tests {
     }
 
     #[test]
-    fn tanh_within_two_ulp() {
+    fn tanh_within_one_ulp() {
         let mut xs = samples();
         let mut x = -12.0f32;
         while x < 12.0 {
             xs.push(x);
             x += 0.000_13;
         }
-        check_ulps("tanh", tanh, |x| (x as f64).tanh() as f32, &xs, 2);
+        check_ulps("tanh", tanh, |x| (x as f64).tanh() as f32, &xs, 1);
         assert_eq!(tanh(f32::INFINITY), 1.0);
         assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
         assert_eq!(tanh(f32::MAX), 1.0);
@@ -698,13 +706,8 @@ mod tests {
             worst_abs = worst_abs.max(e);
             if x.abs() < 1.0 && x != 0.0 {
                 let u = ulps(v, r as f32);
-                assert!(
-                    u <= 2 || x.abs() < 1e-37,
-                    "erf({x:e}) = {v:e}, ref {r:e}: {u} ulp"
-                );
-                if x.abs() > 1e-37 {
-                    worst_ulp = worst_ulp.max(u);
-                }
+                assert!(u <= 1, "erf({x:e}) = {v:e}, ref {r:e}: {u} ulp");
+                worst_ulp = worst_ulp.max(u);
             }
         }
         std::println!("erf: worst abs {worst_abs:e}, worst ulp (|x|<1) {worst_ulp}");

@@ -1,1 +1,153 @@
-//! Shared helpers for the integration tests, benches and examples.
+//! Shared helpers for the integration tests, benches and examples: where the
+//! fetched models live, the tract reference, and the comparison rule.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use ferrite_compiler::compile::compile_bytes;
+use ferrite_compiler::exec;
+use ferrite_compiler::import::ImportOptions;
+pub use ferrite_compiler::npy::Array;
+use tract_onnx::prelude::*;
+
+/// The cache that `scripts/fetch-models` fills (`$FERRITE_CACHE`, default `~/.cache/ferrite`).
+pub fn cache_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("FERRITE_CACHE") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    Path::new(&home).join(".cache/ferrite")
+}
+
+/// A fetched file under the cache; panics with the fix when it is missing.
+pub fn fetched(rel: &str) -> PathBuf {
+    let p = cache_dir().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/fetch-models first",
+        p.display()
+    );
+    p
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compiles an ONNX file with fixed input shapes.
+pub fn compile(path: &Path, shapes: &[(&str, &[usize])]) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let opts = ImportOptions {
+        input_shapes: shapes
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_vec()))
+            .collect(),
+    };
+    Ok(compile_bytes(&bytes, &path.display().to_string(), &opts)?.image)
+}
+
+/// Runs a `.fer` image on named inputs; returns the outputs in model order.
+pub fn run_fer(image: &[u8], inputs: &[(&str, &Array)]) -> Result<Vec<Array>> {
+    let ins: Vec<(Option<String>, Array)> = inputs
+        .iter()
+        .map(|(n, a)| (Some(n.to_string()), (*a).clone()))
+        .collect();
+    Ok(exec::run(image, "test model", &ins, 1)?
+        .outputs
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect())
+}
+
+/// Runs the ONNX model in tract (optimized plan: tract's own kernels) on the
+/// same inputs, given in model input order.
+pub fn run_tract(path: &Path, inputs: &[&Array]) -> Result<Vec<Array>> {
+    let mut model = tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+        .model_for_path(path)
+        .map_err(|e| anyhow!("tract cannot load {}: {e}", path.display()))?;
+    for (i, a) in inputs.iter().enumerate() {
+        model = model.with_input_fact(i, f32::fact(&a.shape).into())?;
+    }
+    let plan = model.into_optimized()?.into_runnable()?;
+    let tv: TVec<TValue> = inputs
+        .iter()
+        .map(|a| Ok(Tensor::from_shape(&a.shape, &a.data)?.into()))
+        .collect::<Result<_>>()?;
+    let outs = plan.run(tv)?;
+    outs.iter()
+        .map(|t| {
+            let t = t.cast_to::<f32>()?;
+            let v = t.to_plain_array_view::<f32>()?;
+            Ok(Array {
+                shape: v.shape().to_vec(),
+                data: v.iter().copied().collect(),
+            })
+        })
+        .collect()
+}
+
+/// Deterministic pseudo-random values in `[lo, hi)` (xorshift).
+pub fn random(shape: &[usize], seed: u64, lo: f32, hi: f32) -> Array {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let n = shape.iter().product();
+    let data = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * ((s >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect();
+    Array {
+        shape: shape.to_vec(),
+        data,
+    }
+}
+
+/// Max |ours - reference| and max |reference|.
+pub fn diff(ours: &Array, reference: &Array) -> (f32, f32) {
+    let d = ours
+        .data
+        .iter()
+        .zip(&reference.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    let m = reference.data.iter().map(|v| v.abs()).fold(0.0, f32::max);
+    (d, m)
+}
+
+/// Checks `max |Δ| <= rel * max|ref| + 1e-5` for every output; returns the
+/// achieved `max|Δ| / max|ref|` per output.
+pub fn check_close(what: &str, ours: &[Array], reference: &[Array], rel: f32) -> Result<Vec<f32>> {
+    if ours.len() != reference.len() {
+        return Err(anyhow!(
+            "{what}: {} outputs, reference has {}",
+            ours.len(),
+            reference.len()
+        ));
+    }
+    let mut achieved = vec![];
+    for (i, (o, r)) in ours.iter().zip(reference).enumerate() {
+        if o.shape != r.shape {
+            return Err(anyhow!(
+                "{what}: output {i} has shape {:?}, reference {:?}",
+                o.shape,
+                r.shape
+            ));
+        }
+        if o.data.iter().any(|v| v.is_nan()) != r.data.iter().any(|v| v.is_nan()) {
+            return Err(anyhow!("{what}: output {i} NaN mismatch"));
+        }
+        let (d, m) = diff(o, r);
+        if d > rel * m + 1e-5 {
+            return Err(anyhow!(
+                "{what}: output {i} max |Δ| = {d:e} exceeds {rel:e}·{m:e} + 1e-5"
+            ));
+        }
+        achieved.push(if m > 0.0 { d / m } else { d });
+    }
+    Ok(achieved)
+}

@@ -4,6 +4,7 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_core::ops::logic::Iff;
 use tract_onnx::tract_core::ops::math::PowConst;
 use tract_onnx::tract_core::ops::nn::{LeakyRelu, Reduce, Reducer, Softmax, SoftmaxKind};
 
@@ -35,6 +36,9 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
                 &node.inputs,
             )
             .map(Some);
+    }
+    if node.op_is::<Iff>() {
+        return select(cx, node).map(Some);
     }
     if let Some(op) = node.op_as::<ElementWiseOp>() {
         return elementwise(cx, node, op).map(Some);
@@ -149,4 +153,74 @@ fn elementwise(cx: &mut Cx, node: &TypedNode, op: &ElementWiseOp) -> LResult<Ten
         other => return Err(format!("elementwise op {other}")),
     };
     cx.simple(node, Op::Unary(kind), &node.inputs)
+}
+
+/// A boolean comparison whose only readers are `Iff` nodes (lowered as a pattern there).
+pub(super) fn is_select_condition(model: &TypedModel, node: &TypedNode) -> bool {
+    node.outputs.len() == 1
+        && node.outputs[0].fact.datum_type == bool::datum_type()
+        && !node.outputs[0].successors.is_empty()
+        && node.outputs[0]
+            .successors
+            .iter()
+            .all(|s| model.node(s.node).op_is::<Iff>())
+}
+
+/// `Iff(x > 0, x, x * slope)`: tract's expansion of ONNX `PRelu` (and
+/// LeakyRelu written out by exporters) becomes a `PRelu` op.
+fn select(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
+    let unsupported = || Err("Iff (Where) other than the PRelu pattern".to_string());
+    let cond = cx.model.node(node.inputs[0].node);
+    let Some(cmp) = cond.op_as::<TypedBinOp>() else {
+        return unsupported();
+    };
+    let is_zero = |cx: &Cx, o: OutletId| {
+        cx.konst_f32(o)
+            .is_some_and(|v| !v.is_empty() && v.iter().all(|&z| z == 0.0))
+    };
+    // Which operand is x, and does the condition select x >= 0 ("positive")?
+    let (x, positive) = match (
+        cmp.0.name(),
+        is_zero(cx, cond.inputs[0]),
+        is_zero(cx, cond.inputs[1]),
+    ) {
+        ("GT" | "GTE", false, true) => (cond.inputs[0], true),
+        ("LT" | "LTE", false, true) => (cond.inputs[0], false),
+        ("GT" | "GTE", true, false) => (cond.inputs[1], false),
+        ("LT" | "LTE", true, false) => (cond.inputs[1], true),
+        _ => return unsupported(),
+    };
+    let (pass, scaled) = if positive {
+        (node.inputs[1], node.inputs[2])
+    } else {
+        (node.inputs[2], node.inputs[1])
+    };
+    if pass != x {
+        return unsupported();
+    }
+    let neg = cx.model.node(scaled.node);
+    if !neg
+        .op_as::<TypedBinOp>()
+        .is_some_and(|b| b.0.name() == "Mul")
+    {
+        return unsupported();
+    }
+    let slope = if neg.inputs[0] == x {
+        neg.inputs[1]
+    } else if neg.inputs[1] == x {
+        neg.inputs[0]
+    } else {
+        return unsupported();
+    };
+    let xt = cx.tensor(x)?;
+    let st = cx.tensor(slope)?;
+    let shape = cx.shape_of(node.id.into())?;
+    Ok(cx.emit(
+        Op::Binary {
+            kind: BinaryKind::PRelu,
+            act: Act::None,
+        },
+        vec![xt, st],
+        shape,
+    ))
 }

@@ -157,20 +157,11 @@ fn deconv(cx: &mut Cx, node: &TypedNode, op: &Deconv) -> LResult<TensorId> {
     let y = cx.shape_of(node.id.into())?;
     let dil = spec.dilations.clone().unwrap_or_else(|| tvec!(1, 1));
     let str = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
-    // ONNX ConvTranspose weights are [ic, oc/g, kh, kw] ("OIHW" in tract's
-    // deconv naming has O and I swapped); normalize to [ic, oc/g, kh, kw].
-    let w_out = node.inputs[1];
-    if cx.konst(w_out).is_none() {
-        return Err("weights are not constant".into());
-    }
-    let w = cx.tensor(w_out)?;
-    let w = match op.kernel_format {
-        KernelFormat::OIHW => w,
-        KernelFormat::HWIO => cx.transpose(w, &[2, 3, 0, 1]),
-        KernelFormat::OHWI => cx.transpose(w, &[3, 0, 1, 2]),
-    };
+    // tract regroups ONNX's [ic, oc/g, kh, kw] deconv kernel into OIHW
+    // ([oc, ic/g, kh, kw]) when typing, like a conv kernel.
+    let w = oihw(cx, node.inputs[1], op.kernel_format)?;
     let ws = cx.graph.tensors[w].shape.clone();
-    let oc = ws[1] * op.group;
+    let oc = ws[0];
     // Pads: derive from the output size. tract resolves SAME-style specs.
     let pads = match &spec.padding {
         tract_onnx::tract_core::ops::cnn::PaddingSpec::Explicit(b, a) => [b[0], b[1], a[0], a[1]],

@@ -37,6 +37,8 @@ pub(crate) struct Cx<'a> {
     pub model: &'a TypedModel,
     pub graph: Graph,
     map: HashMap<OutletId, TensorId>,
+    /// Values of outlets computed at compile time (tract evaluates the ops).
+    folded: HashMap<OutletId, Arc<Tensor>>,
     node_name: String,
 }
 
@@ -54,7 +56,35 @@ impl<'a> Cx<'a> {
 
     /// The constant value of an outlet, if tract knows it.
     pub fn konst(&self, o: OutletId) -> Option<Arc<Tensor>> {
+        if let Some(k) = self.folded.get(&o) {
+            return Some(k.clone());
+        }
         self.model.outlet_fact(o).ok()?.konst.clone()
+    }
+
+    /// Evaluates `node` at compile time when all its inputs are constants.
+    fn fold(&mut self, node: &TypedNode) -> bool {
+        if node.inputs.is_empty() {
+            return false;
+        }
+        let Some(inputs) = node
+            .inputs
+            .iter()
+            .map(|&i| self.konst(i).map(|k| k.into_tvalue()))
+            .collect::<Option<TVec<TValue>>>()
+        else {
+            return false;
+        };
+        match node.op.eval_out_of_plan(inputs) {
+            Ok(Some(outs)) => {
+                for (slot, v) in outs.into_iter().enumerate() {
+                    self.folded
+                        .insert(OutletId::new(node.id, slot), v.into_arc_tensor());
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The constant value of an outlet as `f32`s.
@@ -68,8 +98,7 @@ impl<'a> Cx<'a> {
         if let Some(&t) = self.map.get(&o) {
             return Ok(t);
         }
-        let fact = self.model.outlet_fact(o).map_err(|e| e.to_string())?;
-        let Some(k) = fact.konst.clone() else {
+        let Some(k) = self.konst(o) else {
             return Err(format!("input {o:?} was not lowered"));
         };
         let data = values::<f32>(&k).map_err(|_| {
@@ -156,6 +185,7 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
         model,
         graph: Graph::default(),
         map: HashMap::new(),
+        folded: HashMap::new(),
         node_name: String::new(),
     };
     let mut errors = Vec::new();
@@ -192,6 +222,12 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
         }
         if node.outputs.len() == 1 && node.outputs[0].fact.konst.is_some() {
             continue; // constants are materialized when used
+        }
+        if cx.fold(node) {
+            continue;
+        }
+        if arith::is_select_condition(model, node) {
+            continue; // consumed by the `Iff` lowering
         }
         cx.node_name = node.name.clone();
         let res = lower_node(&mut cx, node);

@@ -125,22 +125,11 @@ fn try_fold(g: &mut Graph, i: usize) -> bool {
         let ws = w.shape.clone();
         let mut wd = w.const_f32().map(<[f32]>::to_vec).unwrap_or_default();
         match prod.op {
-            Op::Conv { .. } => {
+            Op::Conv { .. } | Op::ConvTranspose { .. } => {
+                // OIHW: one contiguous block per output channel.
                 let per = wd.len() / n;
                 for (o, chunk) in wd.chunks_mut(per).enumerate() {
                     chunk.iter_mut().for_each(|x| *x *= v[o]);
-                }
-            }
-            Op::ConvTranspose { groups, .. } => {
-                // [ic, oc/g, kh, kw]
-                let (ic, ocg, k) = (ws[0], ws[1], ws[2] * ws[3]);
-                let icg = ic / groups;
-                for i in 0..ic {
-                    for j in 0..ocg {
-                        let o = (i / icg) * ocg + j;
-                        let base = (i * ocg + j) * k;
-                        wd[base..base + k].iter_mut().for_each(|x| *x *= v[o]);
-                    }
                 }
             }
             Op::MatMul { .. } => {

@@ -174,28 +174,6 @@ fn conv_weights_ohwi(g: &Graph, w: TensorId) -> (Vec<usize>, Vec<f32>) {
     (permute(&t.shape), transpose(d, &t.shape, &P))
 }
 
-/// ConvTranspose weights `[ic, oc/g, kh, kw]` -> `[oc, kh, kw, ic/g]`.
-fn deconv_weights_ohwi(g: &Graph, w: TensorId, groups: usize) -> (Vec<usize>, Vec<f32>) {
-    let t = &g.tensors[w];
-    let d = t.const_f32().unwrap_or(&[]);
-    let (ic, ocg, kh, kw) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3]);
-    let icg = ic / groups;
-    let oc = ocg * groups;
-    let mut out = vec![0.0; d.len()];
-    for o in 0..oc {
-        let (gi, j) = (o / ocg, o % ocg);
-        for ky in 0..kh {
-            for kx in 0..kw {
-                for i in 0..icg {
-                    out[((o * kh + ky) * kw + kx) * icg + i] =
-                        d[(((gi * icg + i) * ocg + j) * kh + ky) * kw + kx];
-                }
-            }
-        }
-    }
-    (vec![oc, kh, kw, icg], out)
-}
-
 /// Rewrites `g` into physical layout.
 // One arm per op family reads best here, even where clippy would merge an `if`.
 #[allow(clippy::collapsible_match)]
@@ -219,12 +197,7 @@ pub fn to_nhwc(g: &mut Graph) -> Result<bool> {
         match &n.op {
             Op::Conv { .. } | Op::ConvTranspose { .. } => {
                 let x = cx.all_nhwc(&n.inputs[..1])?[0];
-                let (shape, data) = match n.op {
-                    Op::ConvTranspose { groups, .. } => {
-                        deconv_weights_ohwi(&old, n.inputs[1], groups)
-                    }
-                    _ => conv_weights_ohwi(&old, n.inputs[1]),
-                };
+                let (shape, data) = conv_weights_ohwi(&old, n.inputs[1]);
                 let name = cx
                     .new
                     .fresh_name(&format!("{}:ohwi", old.tensors[n.inputs[1]].name));
