@@ -102,3 +102,17 @@ pub fn typed_model(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<T
         .into_typed()
         .map_err(|e| anyhow!("{origin}: type inference failed: {e:#}"))
 }
+
+/// Names of an ONNX model's inputs, in order.
+pub fn onnx_input_names(bytes: &[u8]) -> Result<Vec<String>> {
+    let model = tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+        .model_for_read(&mut &*bytes)
+        .map_err(|e| anyhow!("not a valid ONNX model: {e}"))?;
+    Ok(model
+        .input_outlets()?
+        .iter()
+        .map(|o| model.node(o.node).name.clone())
+        .collect())
+}

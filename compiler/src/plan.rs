@@ -1,7 +1,8 @@
 //! Offline memory plan: every activation gets a byte offset in one arena.
 //!
-//! Lifetimes run from the op that writes a tensor (graph inputs: before the
-//! first op) to the last op that reads it (graph outputs: to the end).
+//! Lifetimes run from the op that writes a tensor to the last op that reads
+//! it. Graph inputs and outputs live for the whole schedule, so an input
+//! filled once can be invoked on any number of times.
 //! Offsets are assigned greedy-by-size (TFLM's planner): largest tensor
 //! first, at the lowest aligned offset that does not collide with an already
 //! placed tensor whose lifetime overlaps. An op's output never shares bytes
@@ -43,7 +44,7 @@ pub fn plan(g: &Graph) -> Plan {
             last[i] = last[i].max(s + 1);
         }
     }
-    for &o in &g.outputs {
+    for &o in g.outputs.iter().chain(&g.inputs) {
         last[o] = steps + 1;
     }
     let size = |t: usize| align(g.tensors[t].numel() * 4);

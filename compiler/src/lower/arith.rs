@@ -199,10 +199,10 @@ fn select(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
         return unsupported();
     }
     let neg = cx.model.node(scaled.node);
-    if !neg
+    let is_mul = neg
         .op_as::<TypedBinOp>()
-        .is_some_and(|b| b.0.name() == "Mul")
-    {
+        .is_some_and(|b| b.0.name() == "Mul");
+    if !is_mul {
         return unsupported();
     }
     let slope = if neg.inputs[0] == x {

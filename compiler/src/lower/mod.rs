@@ -189,6 +189,7 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
         node_name: String::new(),
     };
     let mut errors = Vec::new();
+    let mut failed = std::collections::HashSet::new();
     for &o in model.input_outlets()? {
         let name = model.node(o.node).name.clone();
         let fact = model.outlet_fact(o)?;
@@ -208,11 +209,14 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
                 cx.graph.inputs.push(t);
                 cx.map.insert(o, t);
             }
-            Err(reason) => errors.push(Unsupported {
-                node: name,
-                op: "Source".into(),
-                reason,
-            }),
+            Err(reason) => {
+                failed.insert(o.node);
+                errors.push(Unsupported {
+                    node: name,
+                    op: "Source".into(),
+                    reason,
+                });
+            }
         }
     }
     for id in model.eval_order()? {
@@ -229,17 +233,35 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
         if arith::is_select_condition(model, node) {
             continue; // consumed by the `Iff` lowering
         }
+        // Below a node whose shape is unknown nothing can be checked.
+        if node.inputs.iter().any(|i| failed.contains(&i.node)) {
+            failed.insert(id);
+            continue;
+        }
         cx.node_name = node.name.clone();
         let res = lower_node(&mut cx, node);
         match res {
             Ok(t) => {
                 cx.map.insert(OutletId::new(id, 0), t);
             }
-            Err(reason) => errors.push(Unsupported {
-                node: node.name.clone(),
-                op: node.op.name().to_string(),
-                reason,
-            }),
+            Err(reason) => {
+                errors.push(Unsupported {
+                    node: node.name.clone(),
+                    op: node.op.name().to_string(),
+                    reason,
+                });
+                // A stand-in output lets the nodes downstream be checked too,
+                // so that every unsupported node is reported in one go.
+                match cx.shape_of(OutletId::new(id, 0)) {
+                    Ok(shape) => {
+                        let t = cx.graph.add_tensor(node.name.clone(), shape, None);
+                        cx.map.insert(OutletId::new(id, 0), t);
+                    }
+                    Err(_) => {
+                        failed.insert(id);
+                    }
+                }
+            }
         }
     }
     if !errors.is_empty() {

@@ -1,0 +1,313 @@
+//! The `ferrite` command line: the user-facing flows and their errors.
+//! Every failure must be one clear line on stderr and exit code 2, with no
+//! partial output file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ferrite::{Interpreter, Model};
+use ferrite_compiler::compile::AlignedBytes;
+use ferrite_compiler::npy;
+use tract_onnx::prelude::*;
+
+fn ferrite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .args(args)
+        .output()
+        .expect("run ferrite")
+}
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrite-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_fails(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}; stderr: {err}",
+        o.status.code()
+    );
+    assert!(
+        err.contains(needle),
+        "stderr should mention '{needle}': {err}"
+    );
+    assert!(!err.contains("panicked"), "a panic reached the user: {err}");
+}
+
+/// MACs of conv/deconv/einsum nodes counted on tract's own typed graph:
+/// an independent check of what `inspect` reports.
+fn tract_macs(path: &Path, shape: &[usize]) -> u64 {
+    let m = tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+        .model_for_path(path)
+        .unwrap()
+        .with_input_fact(0, f32::fact(shape).into())
+        .unwrap()
+        .into_typed()
+        .unwrap();
+    let dims = |o: OutletId| {
+        m.outlet_fact(o)
+            .unwrap()
+            .shape
+            .as_concrete()
+            .unwrap()
+            .to_vec()
+    };
+    let mut macs = 0u64;
+    for n in m.nodes() {
+        let prod = |v: &[usize]| v.iter().map(|&d| d as u64).product::<u64>();
+        match n.op.name().as_ref() {
+            "Conv" => macs += prod(&dims(n.id.into())) * prod(&dims(n.inputs[1])[1..]),
+            "Deconv" => macs += prod(&dims(n.inputs[0])[2..]) * prod(&dims(n.inputs[1])),
+            "EinSum" => {
+                let a = dims(n.inputs[0]);
+                macs += prod(&dims(n.id.into())) * a[a.len() - 1] as u64;
+            }
+            _ => {}
+        }
+    }
+    macs
+}
+
+#[test]
+fn compile_inspect_run_and_library_api_agree() {
+    let dir = tmp("flow");
+    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let fer = dir.join("cls.fer");
+    let o = ferrite(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        fer.to_str().unwrap(),
+        "--input-shape",
+        "x=1,3,48,192",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = ferrite(&["inspect", fer.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let image = std::fs::read(&fer).unwrap();
+    let aligned = AlignedBytes::from_slice(&image).unwrap();
+    let m = Model::load(aligned.as_slice()).unwrap();
+    assert_eq!(j["arena_bytes"], m.arena_size());
+    assert_eq!(j["file_bytes"], image.len());
+    assert_eq!(j["macs"], tract_macs(&model, &[1, 3, 48, 192]));
+    // Weights: the constant section holds each constant tensor once, 16-byte aligned.
+    let (mut unique, mut count) = (0u64, 0u64);
+    for t in (0..m.num_tensors()).filter_map(|t| m.tensor(t)) {
+        if t.storage == ferrite::format::Storage::Const {
+            unique += t.byte_len as u64;
+            count += 1;
+        }
+    }
+    let consts = j["weight_bytes"].as_u64().unwrap();
+    assert!(
+        unique <= consts && consts < unique + 16 * count,
+        "{unique} vs {consts}"
+    );
+    // The original model holds 0.56 MB of f32 weights; folding BN must not grow them.
+    assert!(
+        (400_000..560_000).contains(&consts),
+        "weight bytes {consts}"
+    );
+    let text = ferrite(&["inspect", fer.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("arena {} bytes", m.arena_size())),
+        "{text}"
+    );
+    assert!(text.contains("Conv2d"));
+
+    let out = dir.join("out");
+    let input = assets().join("cls_sample.npy");
+    let o = ferrite(&[
+        "run",
+        fer.to_str().unwrap(),
+        "--input",
+        &format!("x={}", input.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cli = npy::read(&out.join("save_infer_model_scale_0.tmp_1.npy")).unwrap();
+
+    // The same through the runtime's API, as examples/compile_and_run.rs does it.
+    let x = npy::read(&input).unwrap();
+    let mut arena = AlignedBytes::zeroed(m.arena_size()).unwrap();
+    let mut interp = Interpreter::new(&m, arena.as_mut_slice()).unwrap();
+    interp
+        .input_mut_by_name("x")
+        .unwrap()
+        .as_f32_mut()
+        .unwrap()
+        .copy_from_slice(&x.data);
+    interp.invoke();
+    let api = interp.output(0).unwrap().as_f32().unwrap().to_vec();
+    assert_eq!(cli.data, api, "CLI and library API outputs differ");
+    assert!(
+        api[0] > 0.99,
+        "upright text should be classified 0°: {api:?}"
+    );
+}
+
+#[test]
+fn demo_runs_the_embedded_model() {
+    let o = ferrite(&["demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("orientation: 0°"), "{s}");
+    assert!(s.contains("latency"), "{s}");
+}
+
+#[test]
+fn bad_inputs_give_one_line_and_exit_2() {
+    let dir = tmp("bad");
+    let out = dir.join("x.fer");
+    let o_s = out.to_str().unwrap();
+    // Missing file.
+    assert_fails(
+        &ferrite(&["compile", "/nonexistent/model.onnx", "-o", o_s]),
+        "cannot read /nonexistent/model.onnx",
+    );
+    // Not an ONNX file.
+    let junk = dir.join("junk.onnx");
+    std::fs::write(&junk, b"this is not a protobuf \xff\xfe").unwrap();
+    assert_fails(
+        &ferrite(&["compile", junk.to_str().unwrap(), "-o", o_s]),
+        "is not a valid ONNX model",
+    );
+    // Dynamic dims without --input-shape: names the input and the fix.
+    let cls = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    assert_fails(
+        &ferrite(&["compile", cls.to_str().unwrap(), "-o", o_s]),
+        "--input-shape x=",
+    );
+    // Unknown input name in --input-shape.
+    assert_fails(
+        &ferrite(&[
+            "compile",
+            cls.to_str().unwrap(),
+            "-o",
+            o_s,
+            "--input-shape",
+            "y=1,2",
+        ]),
+        "inputs are: x",
+    );
+    assert!(!out.exists(), "a failed compile left {}", out.display());
+    // A .fer that is not one, and a wrong input shape.
+    assert_fails(&ferrite(&["inspect", junk.to_str().unwrap()]), "junk.onnx");
+    let fer = dir.join("cls.fer");
+    let o = ferrite(&[
+        "compile",
+        cls.to_str().unwrap(),
+        "-o",
+        fer.to_str().unwrap(),
+        "--input-shape",
+        "x=1,3,48,96",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let input = assets().join("cls_sample.npy");
+    let res = dir.join("res");
+    let o = ferrite(&[
+        "run",
+        fer.to_str().unwrap(),
+        "--input",
+        &format!("x={}", input.display()),
+        "--out",
+        res.to_str().unwrap(),
+    ]);
+    assert_fails(&o, "must have shape [1, 3, 48, 96]");
+    let o = ferrite(&[
+        "run",
+        fer.to_str().unwrap(),
+        "--input",
+        &format!("nope={}", input.display()),
+        "--out",
+        res.to_str().unwrap(),
+    ]);
+    assert_fails(&o, "has no input 'nope'");
+}
+
+#[test]
+fn unsupported_ops_are_all_reported_at_once() {
+    use prost::Message;
+    use tract_onnx::pb;
+    let vi = |name: &str| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: [1, 4]
+                        .iter()
+                        .map(|&d| pb::tensor_shape_proto::Dimension {
+                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |name: &str, op: &str, i: &str, o: &str| pb::NodeProto {
+        name: name.into(),
+        op_type: op.into(),
+        input: vec![i.into()],
+        output: vec![o.into()],
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node: vec![
+                node("first_cos", "Cos", "x", "a"),
+                node("then_relu", "Relu", "a", "b"),
+                node("last_sin", "Sin", "b", "y"),
+            ],
+            input: vec![vi("x")],
+            output: vec![vi("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dir = tmp("unsupported");
+    let path = dir.join("trig.onnx");
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    let out = dir.join("trig.fer");
+    let o = ferrite(&[
+        "compile",
+        path.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, "2 node(s) cannot be compiled");
+    let err = stderr(&o);
+    assert!(
+        err.contains("node 'first_cos' (op Cos)") && err.contains("node 'last_sin' (op Sin)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
