@@ -1,4 +1,5 @@
-//! Import: ONNX file -> tract `TypedModel` (typed, decluttered) -> IR.
+//! Import: ONNX file -> tract `TypedModel` (typed; see `typed_model` for why
+//! not decluttered) -> IR.
 
 use std::path::Path;
 
@@ -58,7 +59,7 @@ pub fn import_bytes(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<
     }
 }
 
-/// The decluttered tract model with concrete input shapes.
+/// The typed tract model with concrete input shapes.
 pub fn typed_model(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<TypedModel> {
     let onnx = tract_onnx::onnx()
         .with_ignore_output_shapes(true)

@@ -1,6 +1,6 @@
 //! Ferrite compiler: ONNX (through tract) to `.fer`.
 //!
-//! Stages: [`import`] (tract load, typing, declutter, lowering to [`ir`]),
+//! Stages: [`import`] (tract load and typing, lowering to [`ir`]),
 //! [`passes`] (folding, fusion, layout, dead-node removal), [`plan`]
 //! (arena offsets), [`writer`] (the `.fer` image), [`report`] (inspect).
 

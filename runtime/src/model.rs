@@ -388,9 +388,13 @@ impl<'a> Model<'a> {
             return Err(bad);
         }
         let mut n: u32 = 1;
+        // The product of the non-zero dims is bounded too, so that ops may
+        // multiply any subset of dims without overflow.
+        let mut nonzero: u32 = 1;
         for (d, &s) in r.shape.iter().enumerate() {
             if d < rank {
                 n = n.checked_mul(s).ok_or(bad)?;
+                nonzero = nonzero.checked_mul(s.max(1)).ok_or(bad)?;
             } else if s != 0 {
                 return Err(bad);
             }

@@ -1,7 +1,8 @@
-//! Lowering tract's decluttered `TypedModel` to the Ferrite IR, one file per
-//! op family. tract rewrites many ONNX ops during declutter (Relu becomes
-//! `Max(x, 0)`, Gemm an `EinSum` plus `Add`, GlobalAveragePool a `Sum` and a
-//! `Mul`), so lowering matches tract ops and the passes fuse the patterns.
+//! Lowering tract's typed `TypedModel` to the Ferrite IR, one file per op
+//! family. tract expands many ONNX ops while typing (Relu becomes `Max(x, 0)`,
+//! Gemm an `EinSum` plus `Add`, GlobalAveragePool a `Sum` and a `Div`,
+//! BatchNormalization a `Mul` and an `Add`), so lowering matches tract ops and
+//! the passes fuse the patterns.
 //!
 //! Every node is visited even after a failure, so that all unsupported nodes
 //! are reported together.
@@ -283,6 +284,14 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
             .outlet_label(o)
             .map(str::to_string)
             .unwrap_or_else(|| model.node(o.node).name.clone());
+        // A constant output is copied into the arena, where outputs live.
+        let t = if cx.graph.is_const(t) {
+            let shape = cx.graph.tensors[t].shape.clone();
+            cx.node_name = format!("{}.copy", cx.graph.tensors[t].name);
+            cx.emit(Op::Reshape, vec![t], shape)
+        } else {
+            t
+        };
         cx.graph.outputs.push(t);
         // Outputs keep the name the ONNX model gives them.
         if cx.graph.tensors.iter().all(|x| x.name != label) {

@@ -84,7 +84,10 @@ fn merge_clamps(g: &mut Graph) -> bool {
         if g.use_count(x) != 1 || g.outputs.contains(&x) {
             continue;
         }
-        let (lo, hi) = (a1.max(a2), b1.min(b2));
+        // clamp(clamp(x, a1, b1), a2, b2) == clamp(x, lo, hi), also when the
+        // two intervals are disjoint (the result is then constant).
+        let lo = a1.max(a2).min(b2);
+        let hi = b1.min(b2).max(a2);
         g.nodes[p].op = Op::Unary(if lo == 0.0 && hi == f32::INFINITY {
             UnaryKind::Relu
         } else {
@@ -180,6 +183,29 @@ mod tests {
             }
         );
         assert_eq!(g.nodes[0].output, o);
+    }
+
+    #[test]
+    fn disjoint_clamps_compose() {
+        let mut g = Graph::default();
+        let a = g.add_tensor("a", vec![4], None);
+        g.inputs.push(a);
+        let c1 = node(
+            &mut g,
+            Op::Unary(UnaryKind::Clamp(0.0, 1.0)),
+            vec![a],
+            vec![4],
+        );
+        let c2 = node(
+            &mut g,
+            Op::Unary(UnaryKind::Clamp(2.0, 3.0)),
+            vec![c1],
+            vec![4],
+        );
+        g.outputs.push(c2);
+        assert!(fuse_activations(&mut g).unwrap());
+        assert_eq!(g.nodes.len(), 1);
+        assert_eq!(g.nodes[0].op, Op::Unary(UnaryKind::Clamp(2.0, 2.0)));
     }
 
     #[test]

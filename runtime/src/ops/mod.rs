@@ -1,8 +1,8 @@
 //! The op table and the op layer.
 //!
 //! [`op_table!`] below is the one list of opcodes. It generates [`OpCode`]
-//! and the `prepare`/`eval` dispatch; the compiler's lowering and the tests
-//! iterate [`OpCode::ALL`]. Opcodes are append-only: a number, once shipped,
+//! and the `prepare`/`eval` dispatch; the compiler's writer maps its IR onto
+//! these opcodes with exhaustive matches. Opcodes are append-only: a number, once shipped,
 //! keeps its meaning.
 //!
 //! Each op module has `prepare(&Prep) -> Result<(), Error>` (validation at

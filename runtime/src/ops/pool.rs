@@ -62,8 +62,6 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     let ceil = ctx.op.param(11) == 1;
     ctx.ensure(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1)?;
     ctx.ensure(p.dilation_h >= 1 && p.dilation_w >= 1)?;
-    // Every window must overlap the input, so max pooling never yields -inf.
-    ctx.ensure(p.pad_top < p.kernel_h * p.dilation_h && p.pad_left < p.kernel_w * p.dilation_w)?;
     let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
     let y = shape4(&ctx.out).ok_or(ctx.bad())?;
     ctx.ensure(x[0] == y[0] && x[3] == y[3] && x[1] >= 1 && x[2] >= 1)?;
@@ -86,7 +84,35 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         u(p.stride_w),
         ceil,
     );
-    ctx.ensure(oh == Some(u(y[1])) && ow == Some(u(y[2])))
+    ctx.ensure(oh == Some(u(y[1])) && ow == Some(u(y[2])))?;
+    // Every window must hold at least one input element, so max pooling never
+    // yields -inf and average pooling never divides by zero.
+    let hits = |o: usize, len: usize, pa: usize, k: usize, d: usize, s: usize| {
+        (0..o).all(|i| window_hits((i * s) as i64 - pa as i64, k as i64, d as i64, len as i64))
+    };
+    ctx.ensure(hits(
+        y[1],
+        x[1],
+        p.pad_top,
+        p.kernel_h,
+        p.dilation_h,
+        p.stride_h,
+    ))?;
+    ctx.ensure(hits(
+        y[2],
+        x[2],
+        p.pad_left,
+        p.kernel_w,
+        p.dilation_w,
+        p.stride_w,
+    ))
+}
+
+/// Whether a window starting at `start` with `k` taps `d` apart touches `[0, len)`.
+fn window_hits(start: i64, k: i64, d: i64, len: i64) -> bool {
+    // First tap at or after 0.
+    let k0 = if start >= 0 { 0 } else { (-start + d - 1) / d };
+    k0 < k && start + k0 * d < len
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
