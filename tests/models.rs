@@ -4,8 +4,10 @@
 
 use std::time::Instant;
 
-use ferrite_compiler::npy;
-use ferrite_suite::{check_close, compile, fetched, run_fer, run_tract};
+use ferrite::{Interpreter, Model};
+use ferrite_compiler::compile::AlignedBytes;
+use ferrite_compiler::{npy, report};
+use ferrite_suite::{check_close, compile, fetched, run_fer, run_tract, tract_macs};
 
 const REL: f32 = 1e-4;
 
@@ -27,12 +29,46 @@ fn check_within(model: &str, input: &str, shape: &[usize], rel: f32) {
     let reference = run_tract(&path, &[&x]).unwrap();
     let t_tract = t0.elapsed();
     let achieved = check_close(model, &ours, &reference, rel).unwrap_or_else(|e| panic!("{e:#}"));
+    check_report(&path, &image, &[shape]);
     println!(
         "{model} {shape:?}: max rel err {:?}; compile {:.2}s, ferrite {:.3}s, tract (load+optimize+run) {:.3}s",
         achieved.iter().map(|a| format!("{a:.1e}")).collect::<Vec<_>>(),
         t_compile.as_secs_f64(),
         t_ours.as_secs_f64(),
         t_tract.as_secs_f64()
+    );
+}
+
+/// `inspect`'s figures: MACs equal an independent count on tract's graph, the
+/// model runs in exactly the reported arena and not in one byte less, and the
+/// arena is at least the live-bytes lower bound.
+fn check_report(path: &std::path::Path, image: &[u8], shapes: &[&[usize]]) {
+    let aligned = AlignedBytes::from_slice(image).unwrap();
+    let m = Model::load(aligned.as_slice()).unwrap();
+    let r = report::report(&m);
+    assert_eq!(
+        r.macs,
+        tract_macs(path, shapes).unwrap(),
+        "MACs of {}",
+        path.display()
+    );
+    assert_eq!(r.arena_bytes, m.arena_size());
+    let mut arena = AlignedBytes::zeroed(m.arena_size()).unwrap();
+    let short = m.arena_size() - 1;
+    assert!(Interpreter::new(&m, &mut arena.as_mut_slice()[..short]).is_err());
+    assert!(Interpreter::new(&m, arena.as_mut_slice()).is_ok());
+    let consts: usize = (0..m.num_tensors())
+        .filter_map(|t| m.tensor(t))
+        .filter(|t| t.storage == ferrite::format::Storage::Const)
+        .map(|t| t.byte_len)
+        .sum();
+    assert!(consts <= r.weight_bytes && r.weight_bytes < consts + 16 * m.num_tensors());
+    println!(
+        "  {} ops, {} MACs, weights {} bytes, arena {} bytes",
+        r.ops.len(),
+        r.macs,
+        r.weight_bytes,
+        r.arena_bytes
     );
 }
 

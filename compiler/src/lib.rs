@@ -13,6 +13,7 @@ pub mod lower;
 pub mod npy;
 pub mod passes;
 pub mod plan;
+pub mod reference;
 pub mod report;
 pub mod util;
 pub mod writer;

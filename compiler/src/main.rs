@@ -55,6 +55,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Time a .fer model (median of --runs invokes), side by side with tract on the ONNX model.
+    Bench {
+        /// The .fer model.
+        model: PathBuf,
+        /// The ONNX model it was compiled from, run by tract in the same process.
+        #[arg(long, value_name = "MODEL.onnx")]
+        vs: Option<PathBuf>,
+        /// Inputs as for `run` (default: deterministic pseudo-random values).
+        #[arg(long, value_name = "NAME=FILE")]
+        input: Vec<String>,
+        /// Timed runs per engine.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
     /// Compile and run the embedded default model (PP-OCR text direction classifier) on its sample.
     Demo,
 }
@@ -81,6 +95,12 @@ fn main() -> ExitCode {
             repeat,
         } => run(&model, &input, &out, repeat),
         Cmd::Inspect { model, json } => inspect(&model, json),
+        Cmd::Bench {
+            model,
+            vs,
+            input,
+            runs,
+        } => bench(&model, vs.as_deref(), &input, runs),
         Cmd::Demo => demo(),
     };
     match res {
@@ -161,6 +181,86 @@ fn inspect(model: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report::to_json(&r))?);
     } else {
         print!("{}", report::to_text(&r));
+    }
+    Ok(())
+}
+
+fn bench(model: &Path, vs: Option<&Path>, inputs: &[String], runs: usize) -> Result<()> {
+    let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let aligned = AlignedBytes::from_slice(&image)?;
+    let m = ferrite::Model::load(aligned.as_slice())
+        .map_err(|e| anyhow!("{}: {e}", model.display()))?;
+    let mut given = load_inputs(inputs)?;
+    if given.is_empty() {
+        for i in 0..m.num_inputs() {
+            let t = m.input(i).ok_or_else(|| anyhow!("missing input {i}"))?;
+            let n: usize = t.shape().iter().product();
+            let mut s: u32 = 0x1234_5678 ^ i as u32;
+            let data = (0..n)
+                .map(|_| {
+                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+                })
+                .collect();
+            given.push((
+                Some(t.name.to_string()),
+                npy::Array {
+                    shape: t.shape().to_vec(),
+                    data,
+                },
+            ));
+        }
+    }
+    let runs = runs.max(1);
+    let ours = exec::run(&image, &model.display().to_string(), &given, runs + 1)?;
+    // The first invoke warms caches; it is not counted.
+    let ours_lat = &ours.latencies[1..];
+    let t_ours = median(ours_lat);
+    println!(
+        "ferrite: median {:.3} ms over {runs} runs (reference kernels)",
+        t_ours.as_secs_f64() * 1e3
+    );
+    if let Some(onnx) = vs {
+        // tract wants the inputs in model order.
+        let mut ordered = Vec::new();
+        for i in 0..m.num_inputs() {
+            let name = m.input(i).map(|t| t.name.to_string()).unwrap_or_default();
+            let arr = given
+                .iter()
+                .find(|(n, _)| {
+                    n.as_deref() == Some(name.as_str()) || (n.is_none() && m.num_inputs() == 1)
+                })
+                .map(|(_, a)| a)
+                .ok_or_else(|| anyhow!("no input for '{name}'"))?;
+            ordered.push(arr);
+        }
+        let shapes: Vec<Vec<usize>> = ordered.iter().map(|a| a.shape.clone()).collect();
+        let tract = ferrite_compiler::reference::TractModel::load(onnx, &shapes)?;
+        let mut outs = tract.run(&ordered)?;
+        let mut lat = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            outs = tract.run(&ordered)?;
+            lat.push(t0.elapsed());
+        }
+        let t_tract = median(&lat);
+        println!(
+            "tract:   median {:.3} ms over {runs} runs (optimized plan)",
+            t_tract.as_secs_f64() * 1e3
+        );
+        println!(
+            "ratio ferrite/tract: {:.2}",
+            t_ours.as_secs_f64() / t_tract.as_secs_f64()
+        );
+        for ((name, a), b) in ours.outputs.iter().zip(&outs) {
+            let d = a
+                .data
+                .iter()
+                .zip(&b.data)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            println!("output {name}: max |ferrite - tract| = {d:.3e}");
+        }
     }
     Ok(())
 }

@@ -22,6 +22,13 @@ pub fn read(path: &Path) -> Result<Array> {
 
 /// Reads `.npy` bytes as f32.
 pub fn read_bytes(bytes: &[u8]) -> Result<Array> {
+    // npyz can panic on absurd headers (e.g. a shape whose product overflows);
+    // a malformed file must be an error, never a crash.
+    std::panic::catch_unwind(|| parse(bytes))
+        .unwrap_or_else(|_| Err(anyhow!("malformed .npy header")))
+}
+
+fn parse(bytes: &[u8]) -> Result<Array> {
     let npy = npyz::NpyFile::new(bytes).map_err(|e| anyhow!("{e}"))?;
     if npy.order() != npyz::Order::C {
         bail!("Fortran-order arrays are not supported; save with C order");
@@ -51,7 +58,7 @@ pub fn read_bytes(bytes: &[u8]) -> Result<Array> {
         "|u1" => npy.into_vec::<u8>()?.into_iter().map(f32::from).collect(),
         d => bail!("unsupported dtype {d} (use float32)"),
     };
-    if data.len() != shape.iter().product::<usize>() {
+    if Some(data.len()) != shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
         bail!("data length {} does not match shape {shape:?}", data.len());
     }
     Ok(Array { shape, data })

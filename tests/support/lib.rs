@@ -8,7 +8,7 @@ use ferrite_compiler::compile::compile_bytes;
 use ferrite_compiler::exec;
 use ferrite_compiler::import::ImportOptions;
 pub use ferrite_compiler::npy::Array;
-use tract_onnx::prelude::*;
+use ferrite_compiler::reference::TractModel;
 
 /// The cache that `scripts/fetch-models` fills (`$FERRITE_CACHE`, default `~/.cache/ferrite`).
 pub fn cache_dir() -> PathBuf {
@@ -63,30 +63,8 @@ pub fn run_fer(image: &[u8], inputs: &[(&str, &Array)]) -> Result<Vec<Array>> {
 /// Runs the ONNX model in tract (optimized plan: tract's own kernels) on the
 /// same inputs, given in model input order.
 pub fn run_tract(path: &Path, inputs: &[&Array]) -> Result<Vec<Array>> {
-    let mut model = tract_onnx::onnx()
-        .with_ignore_output_shapes(true)
-        .with_ignore_value_info(true)
-        .model_for_path(path)
-        .map_err(|e| anyhow!("tract cannot load {}: {e}", path.display()))?;
-    for (i, a) in inputs.iter().enumerate() {
-        model = model.with_input_fact(i, f32::fact(&a.shape).into())?;
-    }
-    let plan = model.into_optimized()?.into_runnable()?;
-    let tv: TVec<TValue> = inputs
-        .iter()
-        .map(|a| Ok(Tensor::from_shape(&a.shape, &a.data)?.into()))
-        .collect::<Result<_>>()?;
-    let outs = plan.run(tv)?;
-    outs.iter()
-        .map(|t| {
-            let t = t.cast_to::<f32>()?;
-            let v = t.to_plain_array_view::<f32>()?;
-            Ok(Array {
-                shape: v.shape().to_vec(),
-                data: v.iter().copied().collect(),
-            })
-        })
-        .collect()
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|a| a.shape.clone()).collect();
+    TractModel::load(path, &shapes)?.run(inputs)
 }
 
 /// Deterministic pseudo-random values in `[lo, hi)` (xorshift).
@@ -150,4 +128,43 @@ pub fn check_close(what: &str, ours: &[Array], reference: &[Array], rel: f32) ->
         achieved.push(if m > 0.0 { d / m } else { d });
     }
     Ok(achieved)
+}
+
+/// MACs of the conv, deconv and einsum nodes counted on tract's own typed
+/// graph: an independent check of what `ferrite inspect` reports.
+pub fn tract_macs(path: &Path, shapes: &[&[usize]]) -> Result<u64> {
+    use tract_onnx::prelude::*;
+    let mut m = tract_onnx::onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+        .model_for_path(path)?;
+    for (i, s) in shapes.iter().enumerate() {
+        m = m.with_input_fact(i, f32::fact(*s).into())?;
+    }
+    let m = m.into_typed()?;
+    let dims = |o: OutletId| -> Result<Vec<u64>> {
+        let f = m.outlet_fact(o)?;
+        let s = f
+            .shape
+            .as_concrete()
+            .ok_or_else(|| anyhow!("symbolic shape"))?;
+        Ok(s.iter().map(|&d| d as u64).collect())
+    };
+    let mut macs = 0u64;
+    for n in m.nodes() {
+        if n.outputs.first().is_some_and(|o| o.fact.konst.is_some()) {
+            continue;
+        }
+        let prod = |v: &[u64]| v.iter().product::<u64>();
+        match n.op.name().as_ref() {
+            "Conv" => macs += prod(&dims(n.id.into())?) * prod(&dims(n.inputs[1])?[1..]),
+            "Deconv" => macs += prod(&dims(n.inputs[0])?[2..]) * prod(&dims(n.inputs[1])?),
+            "EinSum" => {
+                let a = dims(n.inputs[0])?;
+                macs += prod(&dims(n.id.into())?) * a[a.len() - 1];
+            }
+            _ => {}
+        }
+    }
+    Ok(macs)
 }

@@ -4,12 +4,14 @@
 mod dead;
 mod fold_affine;
 mod fuse_act;
+mod fuse_pattern;
 mod layout;
 mod simplify;
 
 pub use dead::remove_dead;
 pub use fold_affine::fold_affine;
 pub use fuse_act::fuse_activations;
+pub use fuse_pattern::fuse_patterns;
 pub use layout::to_nhwc;
 pub use simplify::simplify;
 
@@ -24,6 +26,7 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
         changed |= simplify(g)?;
         changed |= fold_affine(g)?;
         changed |= fuse_activations(g)?;
+        changed |= fuse_patterns(g)?;
         changed |= remove_dead(g)?;
         if !changed {
             break;
