@@ -1,5 +1,6 @@
 //! The committed sample `.fer` (format version 1, compiled from
-//! `tests/data/ops/mini_resnet.onnx`) keeps loading and running, and every
+//! `tests/data/ops/mini_resnet.onnx`; and `sample_v1_inplace.fer`, compiled
+//! from `pow_half.onnx` with in-place ops) keeps loading and running, and every
 //! corruption of it is caught by `Model::load`'s validation.
 
 use ferrite::{Error, Interpreter, LoadOptions, Model};
@@ -78,7 +79,19 @@ fn seeded_bit_flips_are_rejected_by_the_crc() {
 /// (kernels index with bounds checks, so an out-of-bounds access would panic).
 #[test]
 fn structural_validation_alone_keeps_invoke_in_bounds() {
-    let img = sample();
+    flip_every_bit(&sample());
+}
+
+/// The same on a sample whose ops run in place (input and output share bytes).
+#[test]
+fn structural_validation_covers_in_place_ops() {
+    let img = std::fs::read(repo_root().join("tests/data/sample_v1_inplace.fer"))
+        .expect("committed sample");
+    flip_every_bit(&img);
+}
+
+fn flip_every_bit(img: &[u8]) {
+    let img = img.to_vec();
     let opts = LoadOptions { verify_crc: false };
     let (mut rejected, mut ran) = (0, 0);
     for bit in 0..img.len() * 8 {

@@ -12,10 +12,8 @@ pub struct Compiled {
     pub image: Vec<u8>,
     /// The optimized graph it was written from.
     pub graph: Graph,
-    /// Arena bytes.
-    pub arena_size: usize,
-    /// Max live bytes over the schedule (a lower bound for the arena).
-    pub arena_lower_bound: usize,
+    /// The memory plan (arena size, lower bound, baseline, timeline).
+    pub plan: plan::Plan,
 }
 
 /// Compiles an ONNX model held in memory; `origin` names it in errors.
@@ -29,12 +27,7 @@ pub fn compile_bytes(onnx: &[u8], origin: &str, opts: &ImportOptions) -> Result<
     ferrite::Model::load(aligned.as_slice()).map_err(|e| {
         anyhow!("{origin}: internal error: the written model does not validate: {e}")
     })?;
-    Ok(Compiled {
-        image,
-        graph,
-        arena_size: plan.arena_size,
-        arena_lower_bound: plan.lower_bound,
-    })
+    Ok(Compiled { image, graph, plan })
 }
 
 /// A buffer whose start is page-aligned (anonymous memory map), as

@@ -127,15 +127,22 @@ fn compile(model: &Path, output: &Path, shapes: &[String]) -> Result<()> {
     let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
     let r = report::report(&m);
     println!(
-        "wrote {} ({} bytes) in {:.2}s: {} ops, weights {} bytes, arena {} bytes (live-bytes lower bound {}), {} MACs",
+        "wrote {} ({} bytes) in {:.2}s: {} ops, weights {} bytes, {} MACs",
         output.display(),
         c.image.len(),
         t0.elapsed().as_secs_f64(),
         r.ops.len(),
         r.weight_bytes,
-        c.arena_size,
-        c.arena_lower_bound,
         r.macs
+    );
+    println!(
+        "arena {} bytes = {:.3} x lower bound {} ({:.3} x greedy baseline {}); {}",
+        c.plan.arena_size,
+        c.plan.arena_size as f64 / c.plan.lower_bound.max(1) as f64,
+        c.plan.lower_bound,
+        c.plan.arena_size as f64 / c.plan.baseline.max(1) as f64,
+        c.plan.baseline,
+        c.plan.strategy
     );
     Ok(())
 }
@@ -282,8 +289,8 @@ fn demo() -> Result<()> {
         "compiled in {:.2}s: {} bytes, {} ops, arena {} bytes",
         t0.elapsed().as_secs_f64(),
         c.image.len(),
-        c.graph.nodes.len(),
-        c.arena_size
+        c.plan.order.len(),
+        c.plan.arena_size
     );
     let res = exec::run(&c.image, "demo", &[(None, input)], 20)?;
     let (_, probs) = res

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::ir::{Graph, Op};
 use crate::plan::Plan;
-use ferrite::format::{self, header, section, OpRecord, TensorRecord};
+use ferrite::format::{self, header, OpRecord, TensorRecord};
 use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::reduce::ReduceKind;
@@ -267,7 +267,8 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
     let mut ops = Vec::new();
     let mut io: Vec<u32> = Vec::new();
     let mut params: Vec<u32> = Vec::new();
-    for n in &g.nodes {
+    for &ni in &plan.order {
+        let n = &g.nodes[ni];
         let (code, p) = encode_op(&n.op).map_err(|e| anyhow!("node '{}': {e}", n.name))?;
         if n.inputs.len() > u8::MAX as usize {
             bail!(
@@ -334,7 +335,7 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
         header::TENSOR_COUNT,
         u(g.tensors.len(), "tensors")?,
     );
-    format::wr_u32(&mut img, header::OP_COUNT, u(g.nodes.len(), "ops")?);
+    format::wr_u32(&mut img, header::OP_COUNT, u(plan.order.len(), "ops")?);
     for (i, (off, l)) in table.iter().enumerate() {
         format::wr_u32(
             &mut img,
@@ -349,6 +350,5 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
     }
     let crc = format::image_crc(&img);
     format::wr_u32(&mut img, header::CRC, crc);
-    let _ = section::TENSORS;
     Ok(img)
 }

@@ -142,6 +142,18 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         if end > self.arena.len() {
             return;
         }
+        // Validated at load: at most one arena input overlaps the output, and
+        // then exactly (in-place execution).
+        let alias = (0..op.num_inputs()).find(|&i| {
+            op.input(i).and_then(|t| model.tensor(t)).is_some_and(|t| {
+                t.storage == Storage::Arena
+                    && t.byte_len > 0
+                    && t.offset == start
+                    && t.byte_len == out.byte_len
+            })
+        });
+        #[cfg(feature = "guard")]
+        let before = guard::checksum_outside(self.arena, start, end);
         let (lo, rest) = self.arena.split_at_mut(start);
         let (out_bytes, hi) = rest.split_at_mut(end - start);
         let mut ctx = ops::Eval {
@@ -152,7 +164,27 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             lo,
             hi,
             hi_start: end,
+            alias,
         };
         ops::eval(&mut ctx);
+        #[cfg(feature = "guard")]
+        assert_eq!(
+            before,
+            guard::checksum_outside(self.arena, start, end),
+            "op {o} ({}) wrote outside its output tensor",
+            op.code.name()
+        );
+    }
+}
+
+/// The `guard` feature: after every op, the arena outside the op's output
+/// must be unchanged (checked by CRC, so no memory is needed).
+#[cfg(feature = "guard")]
+mod guard {
+    pub(super) fn checksum_outside(arena: &[u8], start: usize, end: usize) -> (u32, u32) {
+        (
+            crate::format::crc32_update(0, &arena[..start]),
+            crate::format::crc32_update(0, &arena[end..]),
+        )
     }
 }

@@ -466,16 +466,23 @@ impl<'a> Model<'a> {
         if out.storage != Storage::Arena {
             return Err(Error::BadOp(o as u32));
         }
-        // Inputs must lie wholly before or after the output's bytes: the
-        // interpreter splits the arena around the output to borrow both.
+        // Inputs must lie wholly before or after the output's bytes (the
+        // interpreter splits the arena around the output to borrow both),
+        // except one input that the op may update in place, which must
+        // coincide with the output exactly.
         let (os, oe) = (out.offset, out.offset + out.byte_len);
+        let mut aliased = false;
         for i in 0..op.num_inputs() {
             let t = op
                 .input(i)
                 .and_then(|t| self.tensor(t))
                 .ok_or(Error::BadOp(o as u32))?;
             if t.storage == Storage::Arena && t.offset < oe && os < t.offset + t.byte_len {
-                return Err(Error::Overlap(o as u32));
+                let exact = t.offset == os && t.byte_len == out.byte_len;
+                if aliased || !exact || !ops::may_alias(&op, i, &t, &out) {
+                    return Err(Error::Overlap(o as u32));
+                }
+                aliased = true;
             }
         }
         let ctx = ops::Prep {

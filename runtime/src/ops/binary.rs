@@ -1,7 +1,9 @@
 //! Broadcasting binary ops (ONNX `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`,
 //! `Pow`, `PRelu`), f32. Inputs `a`, `b` of rank <= 6 broadcasting
 //! numpy-style to the output shape. Parameters: `act(3)`.
-//! `y[i] = act(op(a[bcast i], b[bcast i]))`.
+//! `y[i] = act(op(a[bcast i], b[bcast i]))`. An input of the output's shape
+//! may share the output's bytes (in place). Either input may share the
+//! output's bytes when it has the output's shape (in place).
 
 use super::{decode_act, pad_shape, strides, Eval, OpCode, Prep};
 use crate::error::Error;
@@ -56,6 +58,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     };
     let k = kind(ctx.op.code);
     let ys = pad_shape(ctx.out.shape());
+    let alias = ctx.alias;
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -64,5 +67,12 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         bcast_strides(ai.shape(), &ys),
         bcast_strides(bi.shape(), &ys),
     );
-    elementwise::binary_reference(k, inputs.f32(0), ast, inputs.f32(1), bst, out, ys, act);
+    // In place, the aliased input's bytes are the output's.
+    match alias {
+        Some(0) => elementwise::binary_inplace(k, true, inputs.f32(1), bst, out, ys, act),
+        Some(_) => elementwise::binary_inplace(k, false, inputs.f32(0), ast, out, ys, act),
+        None => {
+            elementwise::binary_reference(k, inputs.f32(0), ast, inputs.f32(1), bst, out, ys, act)
+        }
+    }
 }

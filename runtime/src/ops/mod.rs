@@ -120,6 +120,43 @@ op_table! {
     44 => Round(unary): "x rounded half to even.",
 }
 
+/// Whether input `i` of `op` may share its bytes with the output (in-place
+/// execution): elementwise ops on an input of the output's shape, and
+/// reshapes. The kernels for these read element `k` before writing it.
+pub fn may_alias(op: &OpInfo<'_>, i: usize, input: &TensorInfo<'_>, out: &TensorInfo<'_>) -> bool {
+    let same = input.shape() == out.shape() && input.dtype == out.dtype;
+    match op.code {
+        OpCode::Reshape => i == 0 && input.byte_len == out.byte_len && input.dtype == out.dtype,
+        OpCode::Add
+        | OpCode::Sub
+        | OpCode::Mul
+        | OpCode::Div
+        | OpCode::Max
+        | OpCode::Min
+        | OpCode::Pow
+        | OpCode::PRelu => i < 2 && same,
+        OpCode::Relu
+        | OpCode::Clip
+        | OpCode::LeakyRelu
+        | OpCode::Sigmoid
+        | OpCode::HardSigmoid
+        | OpCode::HardSwish
+        | OpCode::Tanh
+        | OpCode::Sqrt
+        | OpCode::Exp
+        | OpCode::Log
+        | OpCode::Abs
+        | OpCode::Neg
+        | OpCode::Reciprocal
+        | OpCode::Erf
+        | OpCode::Gelu
+        | OpCode::Floor
+        | OpCode::Ceil
+        | OpCode::Round => i == 0 && same,
+        _ => false,
+    }
+}
+
 /// Validation context of one op (at load).
 pub(crate) struct Prep<'m, 'a> {
     pub model: &'m Model<'a>,
@@ -179,6 +216,8 @@ pub(crate) struct Eval<'m, 'x> {
     pub lo: &'x [u8],
     pub hi: &'x [u8],
     pub hi_start: usize,
+    /// The input whose bytes are the output's (in-place execution), if any.
+    pub alias: Option<usize>,
 }
 
 /// Read access to an op's inputs, borrowed apart from its output.

@@ -1,5 +1,6 @@
 //! Reshape (ONNX `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`), any dtype:
-//! a copy into a tensor with the same element count. No parameters.
+//! a copy into a tensor with the same element count, or nothing when the
+//! output shares the input's bytes. No parameters.
 
 use super::{Eval, Prep};
 use crate::error::Error;
@@ -13,6 +14,9 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    if ctx.alias.is_some() {
+        return; // in place: the bytes already are the output
+    }
     let (inputs, out) = ctx.split();
     let src = inputs.bytes(0);
     if src.len() == out.len() {

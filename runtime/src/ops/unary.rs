@@ -48,6 +48,11 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let Some((k, _)) = kind(&ctx.op) else { return };
+    let alias = ctx.alias;
     let (inputs, out) = ctx.split_f32();
-    elementwise::unary_reference(k, inputs.f32(0), out);
+    if alias.is_some() {
+        elementwise::unary_inplace(k, out);
+    } else {
+        elementwise::unary_reference(k, inputs.f32(0), out);
+    }
 }

@@ -66,15 +66,102 @@ pub fn binary_reference(
         b_strides,
         out_shape,
     };
+    with_binary(kind, Copying { v: &v, out, act });
+}
+
+/// [`binary_reference`]'s loop, as a [`BinaryRun`].
+struct Copying<'a, 'b> {
+    v: &'a Operands<'a>,
+    out: &'b mut [f32],
+    act: Act,
+}
+
+impl BinaryRun for Copying<'_, '_> {
+    #[inline(always)]
+    fn run(self, f: impl Fn(f32, f32) -> f32) {
+        binary(self.v, self.out, self.act, f)
+    }
+}
+
+/// Calls `run` with the scalar function of `kind`: the one place that maps
+/// a [`BinaryKind`] to its formula.
+#[inline(always)]
+fn with_binary(kind: BinaryKind, run: impl BinaryRun) {
     match kind {
-        BinaryKind::Add => binary(&v, out, act, |x, y| x + y),
-        BinaryKind::Sub => binary(&v, out, act, |x, y| x - y),
-        BinaryKind::Mul => binary(&v, out, act, |x, y| x * y),
-        BinaryKind::Div => binary(&v, out, act, |x, y| x / y),
-        BinaryKind::Max => binary(&v, out, act, f32::max),
-        BinaryKind::Min => binary(&v, out, act, f32::min),
-        BinaryKind::Pow => binary(&v, out, act, math::powf),
-        BinaryKind::PRelu => binary(&v, out, act, |x, y| if x >= 0.0 { x } else { x * y }),
+        BinaryKind::Add => run.run(|x, y| x + y),
+        BinaryKind::Sub => run.run(|x, y| x - y),
+        BinaryKind::Mul => run.run(|x, y| x * y),
+        BinaryKind::Div => run.run(|x, y| x / y),
+        BinaryKind::Max => run.run(f32::max),
+        BinaryKind::Min => run.run(f32::min),
+        BinaryKind::Pow => run.run(math::powf),
+        BinaryKind::PRelu => run.run(|x, y| if x >= 0.0 { x } else { x * y }),
+    }
+}
+
+/// A loop to run with a binary scalar function (monomorphized per kind).
+trait BinaryRun {
+    fn run(self, f: impl Fn(f32, f32) -> f32);
+}
+
+/// In-place broadcasting binary op: `data` is one operand and the output
+/// (row-major over `shape`); `other` broadcasts with `other_strides`.
+/// `data_is_lhs` says whether `data` is the left operand.
+pub fn binary_inplace(
+    kind: BinaryKind,
+    data_is_lhs: bool,
+    other: &[f32],
+    other_strides: [usize; MAX_RANK],
+    data: &mut [f32],
+    shape: [usize; MAX_RANK],
+    act: Act,
+) {
+    let total: usize = shape.iter().product();
+    debug_assert!(data.len() >= total, "data too short");
+    if total == 0 {
+        return;
+    }
+    let run = InPlace {
+        data_is_lhs,
+        other,
+        other_strides,
+        data: &mut data[..total],
+        shape,
+        act,
+    };
+    with_binary(kind, run);
+}
+
+/// [`binary_inplace`]'s loop, as a [`BinaryRun`].
+struct InPlace<'a, 'b> {
+    data_is_lhs: bool,
+    other: &'a [f32],
+    other_strides: [usize; MAX_RANK],
+    data: &'b mut [f32],
+    shape: [usize; MAX_RANK],
+    act: Act,
+}
+
+impl BinaryRun for InPlace<'_, '_> {
+    #[inline(always)]
+    fn run(self, f: impl Fn(f32, f32) -> f32) {
+        let inner = self.shape[MAX_RANK - 1];
+        let s_in = self.other_strides[MAX_RANK - 1];
+        let mut idx = [0usize; MAX_RANK - 1];
+        for row in self.data.chunks_exact_mut(inner) {
+            let base: usize = idx
+                .iter()
+                .zip(&self.other_strides)
+                .map(|(i, s)| i * s)
+                .sum();
+            for (j, d) in row.iter_mut().enumerate() {
+                let y = self.other[base + j * s_in];
+                *d = self
+                    .act
+                    .apply(if self.data_is_lhs { f(*d, y) } else { f(y, *d) });
+            }
+            next_index(&mut idx, &self.shape[..MAX_RANK - 1]);
+        }
     }
 }
 
@@ -194,30 +281,75 @@ pub enum UnaryKind {
 /// `out[i] = kind(input[i])` for `i < input.len()`; see [`UnaryKind`].
 pub fn unary_reference(kind: UnaryKind, input: &[f32], out: &mut [f32]) {
     debug_assert!(out.len() >= input.len(), "out too short");
-    let out = &mut out[..input.len()];
+    let n = input.len();
+    with_unary(
+        kind,
+        Map {
+            input,
+            out: &mut out[..n],
+        },
+    );
+}
+
+/// `data[i] = kind(data[i])` in place; same values as [`unary_reference`].
+pub fn unary_inplace(kind: UnaryKind, data: &mut [f32]) {
+    with_unary(kind, MapInPlace(data));
+}
+
+/// A loop to run with a unary scalar function (monomorphized per kind).
+trait UnaryRun {
+    fn run(self, f: impl Fn(f32) -> f32);
+}
+
+struct Map<'a, 'b> {
+    input: &'a [f32],
+    out: &'b mut [f32],
+}
+
+impl UnaryRun for Map<'_, '_> {
+    #[inline(always)]
+    fn run(self, f: impl Fn(f32) -> f32) {
+        for (o, &x) in self.out.iter_mut().zip(self.input) {
+            *o = f(x);
+        }
+    }
+}
+
+struct MapInPlace<'a>(&'a mut [f32]);
+
+impl UnaryRun for MapInPlace<'_> {
+    #[inline(always)]
+    fn run(self, f: impl Fn(f32) -> f32) {
+        for v in self.0.iter_mut() {
+            *v = f(*v);
+        }
+    }
+}
+
+/// The one place that maps a [`UnaryKind`] to its formula.
+#[inline(always)]
+fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
     match kind {
-        UnaryKind::Relu => map(input, out, |x| Act::Clamp(0.0, f32::INFINITY).apply(x)),
-        UnaryKind::Clamp(lo, hi) => map(input, out, |x| Act::Clamp(lo, hi).apply(x)),
-        UnaryKind::LeakyRelu(alpha) => map(input, out, |x| Act::LeakyRelu(alpha).apply(x)),
-        UnaryKind::Sigmoid => map(input, out, |x| Act::Sigmoid.apply(x)),
+        UnaryKind::Relu => run.run(|x| Act::Clamp(0.0, f32::INFINITY).apply(x)),
+        UnaryKind::Clamp(lo, hi) => run.run(|x| Act::Clamp(lo, hi).apply(x)),
+        UnaryKind::LeakyRelu(alpha) => run.run(|x| Act::LeakyRelu(alpha).apply(x)),
+        UnaryKind::Sigmoid => run.run(|x| Act::Sigmoid.apply(x)),
         // max/min (not clamp): NaN maps to 0, like Relu.
         #[allow(clippy::manual_clamp)]
-        UnaryKind::HardSigmoid(alpha, beta) => {
-            map(input, out, |x| (alpha * x + beta).max(0.0).min(1.0))
-        }
-        UnaryKind::HardSwish => map(input, out, |x| Act::HardSwish.apply(x)),
-        UnaryKind::Tanh => map(input, out, math::tanh),
-        UnaryKind::Sqrt => map(input, out, math::sqrt),
-        UnaryKind::Exp => map(input, out, math::exp),
-        UnaryKind::Log => map(input, out, math::ln),
-        UnaryKind::Abs => map(input, out, math::abs),
-        UnaryKind::Neg => map(input, out, |x| -x),
-        UnaryKind::Reciprocal => map(input, out, |x| 1.0 / x),
-        UnaryKind::Erf => map(input, out, math::erf),
-        UnaryKind::Gelu => map(input, out, gelu),
-        UnaryKind::Floor => map(input, out, math::floor),
-        UnaryKind::Ceil => map(input, out, math::ceil),
-        UnaryKind::Round => map(input, out, math::round_half_even),
+        UnaryKind::HardSigmoid(alpha, beta) => run.run(|x| (alpha * x + beta).max(0.0).min(1.0)),
+        UnaryKind::HardSwish => run.run(|x| Act::HardSwish.apply(x)),
+        UnaryKind::Tanh => run.run(math::tanh),
+        UnaryKind::Sqrt => run.run(math::sqrt),
+        UnaryKind::Exp => run.run(math::exp),
+        UnaryKind::Log => run.run(math::ln),
+        UnaryKind::Abs => run.run(math::abs),
+        UnaryKind::Neg => run.run(|x| -x),
+        UnaryKind::Reciprocal => run.run(|x| 1.0 / x),
+        UnaryKind::Erf => run.run(math::erf),
+        UnaryKind::Gelu => run.run(gelu),
+        UnaryKind::Floor => run.run(math::floor),
+        UnaryKind::Ceil => run.run(math::ceil),
+        UnaryKind::Round => run.run(math::round_half_even),
     }
 }
 
@@ -225,13 +357,6 @@ pub fn unary_reference(kind: UnaryKind, input: &[f32], out: &mut [f32]) {
 #[inline]
 fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + math::erf(x * core::f32::consts::FRAC_1_SQRT_2))
-}
-
-#[inline(always)]
-fn map(input: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
-    for (o, &x) in out.iter_mut().zip(input) {
-        *o = f(x);
-    }
 }
 
 #[cfg(test)]
