@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use ferrite::{Interpreter, Model};
-use ferrite_compiler::compile::AlignedBytes;
+use ferrite_compiler::compile::{compile_bytes, AlignedBytes};
+use ferrite_compiler::import::ImportOptions;
+use ferrite_compiler::memory::MemoryReport;
 use ferrite_compiler::{npy, report};
 use ferrite_suite::{check_close, compile, fetched, run_fer, run_tract, tract_macs};
 
@@ -29,7 +31,23 @@ fn check_within(model: &str, input: &str, shape: &[usize], rel: f32) {
     let reference = run_tract(&path, &[&x]).unwrap();
     let t_tract = t0.elapsed();
     let achieved = check_close(model, &ours, &reference, rel).unwrap_or_else(|e| panic!("{e:#}"));
+    let plan = compile_plan(&path, shape);
+    // The memory plan: never above the TFLM-style baseline; on these models
+    // it reaches the live-bytes lower bound of its schedule.
+    assert!(plan.arena_size <= plan.baseline);
+    assert_eq!(
+        plan.arena_size, plan.lower_bound,
+        "{model}: {}",
+        plan.strategy
+    );
+    if model.contains("det") {
+        assert!(
+            plan.arena_size * 10 <= plan.baseline * 8,
+            "{model}: arena above 0.8x the greedy baseline"
+        );
+    }
     check_report(&path, &image, &[shape]);
+    check_poisoned_arena(&image, &[("x", &x)], &ours);
     println!(
         "{model} {shape:?}: max rel err {:?}; compile {:.2}s, ferrite {:.3}s, tract (load+optimize+run) {:.3}s",
         achieved.iter().map(|a| format!("{a:.1e}")).collect::<Vec<_>>(),
@@ -70,6 +88,48 @@ fn check_report(path: &std::path::Path, image: &[u8], shapes: &[&[usize]]) {
         r.weight_bytes,
         r.arena_bytes
     );
+}
+
+/// The model runs in an arena of exactly the reported size whose bytes start
+/// as a poison pattern (NaN in every f32), and gives the same outputs, bit
+/// for bit, as in a zeroed arena: nothing reads bytes the plan did not write.
+/// The memory report read back from the file agrees with the compiler's plan.
+fn check_poisoned_arena(image: &[u8], inputs: &[(&str, &npy::Array)], expected: &[npy::Array]) {
+    let aligned = AlignedBytes::from_slice(image).unwrap();
+    let m = Model::load(aligned.as_slice()).unwrap();
+    let mut arena = AlignedBytes::zeroed(m.arena_size()).unwrap();
+    arena.as_mut_slice().fill(0xFF);
+    let mut interp = Interpreter::new(&m, arena.as_mut_slice()).unwrap();
+    for (name, a) in inputs {
+        interp
+            .input_mut_by_name(name)
+            .unwrap()
+            .as_f32_mut()
+            .unwrap()
+            .copy_from_slice(&a.data);
+    }
+    interp.invoke();
+    for (i, e) in expected.iter().enumerate() {
+        let got = interp.output(i).unwrap().as_f32().unwrap();
+        assert!(
+            got.iter()
+                .zip(&e.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "output {i} depends on the arena's initial bytes"
+        );
+    }
+    let mem = MemoryReport::from_model(&m);
+    assert!(mem.arena <= mem.baseline, "{}", mem.summary());
+    assert!(mem.lower_bound <= mem.arena, "{}", mem.summary());
+    println!("  {}", mem.summary());
+}
+
+fn compile_plan(path: &std::path::Path, shape: &[usize]) -> ferrite_compiler::plan::Plan {
+    let bytes = std::fs::read(path).unwrap();
+    let opts = ImportOptions {
+        input_shapes: vec![("x".into(), shape.to_vec())],
+    };
+    compile_bytes(&bytes, "model", &opts).unwrap().plan
 }
 
 #[test]
@@ -119,6 +179,18 @@ fn blazeface() {
     let x = npy::read(&fetched("inputs/face_astronaut.npy")).unwrap();
     let image = compile(&path, &[]).unwrap_or_else(|e| panic!("blazeface: {e:#}"));
     let ours = run_fer(&image, &[("input", &x)]).unwrap();
+    let plan = compile_bytes(
+        &std::fs::read(&path).unwrap(),
+        "blazeface",
+        &ImportOptions::default(),
+    )
+    .unwrap()
+    .plan;
+    assert!(
+        plan.arena_size * 10 <= plan.baseline * 8,
+        "BlazeFace arena above 0.8x the greedy baseline"
+    );
+    assert_eq!(plan.arena_size, plan.lower_bound);
     let reference = run_tract(&path, &[&x]).unwrap();
     let achieved =
         check_close("blazeface", &ours, &reference, REL).unwrap_or_else(|e| panic!("{e:#}"));

@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod import;
 pub mod ir;
 pub mod lower;
+pub mod memory;
 pub mod npy;
 pub mod passes;
 pub mod plan;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use ferrite_compiler::compile::{compile_bytes, AlignedBytes};
 use ferrite_compiler::exec::{self, file_name_for, median};
 use ferrite_compiler::import::{parse_input_shape, ImportOptions};
+use ferrite_compiler::memory::MemoryReport;
 use ferrite_compiler::{fsutil, npy, report};
 
 /// Ferrite: ONNX to `.fer` compiler and host runner for the Ferrite edge runtime.
@@ -32,6 +33,10 @@ enum Cmd {
         /// Fix an input's shape: NAME=D0,D1,... (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shape: Vec<String>,
+        /// Write a JSON report (ops, memory plan and timeline) here, and the
+        /// arena chart beside it as SVG.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
     },
     /// Run a .fer model on .npy inputs and write its outputs as .npy.
     Run {
@@ -54,6 +59,9 @@ enum Cmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also print the timeline of live tensors.
+        #[arg(long)]
+        timeline: bool,
     },
     /// Time a .fer model (median of --runs invokes), side by side with tract on the ONNX model.
     Bench {
@@ -87,14 +95,19 @@ fn main() -> ExitCode {
             model,
             output,
             input_shape,
-        } => compile(&model, &output, &input_shape),
+            report,
+        } => compile(&model, &output, &input_shape, report.as_deref()),
         Cmd::Run {
             model,
             input,
             out,
             repeat,
         } => run(&model, &input, &out, repeat),
-        Cmd::Inspect { model, json } => inspect(&model, json),
+        Cmd::Inspect {
+            model,
+            json,
+            timeline,
+        } => inspect(&model, json, timeline),
         Cmd::Bench {
             model,
             vs,
@@ -112,7 +125,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn compile(model: &Path, output: &Path, shapes: &[String]) -> Result<()> {
+fn compile(
+    model: &Path,
+    output: &Path,
+    shapes: &[String],
+    report_path: Option<&Path>,
+) -> Result<()> {
     let opts = ImportOptions {
         input_shapes: shapes
             .iter()
@@ -144,6 +162,16 @@ fn compile(model: &Path, output: &Path, shapes: &[String]) -> Result<()> {
         c.plan.baseline,
         c.plan.strategy
     );
+    if let Some(path) = report_path {
+        let mem = MemoryReport::from_plan(&c.plan);
+        let mut j = report::to_json(&r);
+        j["memory"] = mem.to_json();
+        j["memory"]["strategy"] = c.plan.strategy.clone().into();
+        fsutil::write_atomic(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
+        let svg = path.with_extension("svg");
+        mem.write_svg(&svg)?;
+        println!("report: {} and {}", path.display(), svg.display());
+    }
     Ok(())
 }
 
@@ -178,16 +206,24 @@ fn run(model: &Path, inputs: &[String], out: &Path, repeat: usize) -> Result<()>
     Ok(())
 }
 
-fn inspect(model: &Path, json: bool) -> Result<()> {
+fn inspect(model: &Path, json: bool, timeline: bool) -> Result<()> {
     let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let aligned = AlignedBytes::from_slice(&image)?;
     let m = ferrite::Model::load(aligned.as_slice())
         .map_err(|e| anyhow!("{}: {e}", model.display()))?;
     let r = report::report(&m);
+    let mem = MemoryReport::from_model(&m);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report::to_json(&r))?);
+        let mut j = report::to_json(&r);
+        j["memory"] = mem.to_json();
+        println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         print!("{}", report::to_text(&r));
+        if timeline {
+            print!("{}", mem.to_text());
+        } else {
+            println!("{}", mem.summary());
+        }
     }
     Ok(())
 }

@@ -51,6 +51,7 @@ fn compile_inspect_run_and_library_api_agree() {
     let dir = tmp("flow");
     let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
     let fer = dir.join("cls.fer");
+    let rep = dir.join("plan.json");
     let o = ferrite(&[
         "compile",
         model.to_str().unwrap(),
@@ -58,8 +59,25 @@ fn compile_inspect_run_and_library_api_agree() {
         fer.to_str().unwrap(),
         "--input-shape",
         "x=1,3,48,192",
+        "--report",
+        rep.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let mem = &plan["memory"];
+    let arena = mem["arena_bytes"].as_u64().unwrap();
+    let lower = mem["lower_bound_bytes"].as_u64().unwrap();
+    let base = mem["greedy_baseline_bytes"].as_u64().unwrap();
+    assert!(lower <= arena && arena <= base, "{mem}");
+    let svg = std::fs::read_to_string(dir.join("plan.svg")).unwrap();
+    let bars = mem["timeline"].as_array().unwrap().len();
+    assert!(svg.starts_with("<svg") && svg.matches("<rect").count() > bars);
+    let tl = ferrite(&["inspect", fer.to_str().unwrap(), "--timeline"]);
+    let tl = String::from_utf8_lossy(&tl.stdout);
+    assert!(
+        tl.contains("x lower bound") && tl.contains("offset"),
+        "{tl}"
+    );
 
     let o = ferrite(&["inspect", fer.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -68,6 +86,7 @@ fn compile_inspect_run_and_library_api_agree() {
     let aligned = AlignedBytes::from_slice(&image).unwrap();
     let m = Model::load(aligned.as_slice()).unwrap();
     assert_eq!(j["arena_bytes"], m.arena_size());
+    assert_eq!(j["memory"]["arena_bytes"], arena);
     assert_eq!(j["file_bytes"], image.len());
     // tests/models.rs checks these MACs against an independent count on tract's graph.
     let r = ferrite_compiler::report::report(&m);

@@ -58,7 +58,7 @@ pub struct Plan {
     pub strategy: String,
 }
 
-pub(crate) fn align(v: usize) -> usize {
+pub fn align(v: usize) -> usize {
     v.div_ceil(ALIGN) * ALIGN
 }
 
