@@ -130,6 +130,15 @@ fn arena_and_alignment_errors() {
         Model::load(&shifted.as_slice()[1..]).unwrap_err(),
         Error::Misaligned
     );
+    // Weights packed for another ISA are refused as such.
+    let mut other = img.clone();
+    other[8] = 7;
+    let crc = ferrite::format::image_crc(&other);
+    other[20..24].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        Model::load(AlignedBytes::from_slice(&other).unwrap().as_slice()).unwrap_err(),
+        Error::IsaMismatch { found: 7 }
+    );
     // Wrong magic and version.
     let mut bad = img.clone();
     bad[0] = b'X';

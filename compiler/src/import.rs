@@ -41,7 +41,8 @@ pub fn import_path(path: &Path, opts: &ImportOptions) -> Result<Graph> {
 /// Loads an ONNX model from memory (`origin` names it in errors) and lowers it.
 pub fn import_bytes(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<Graph> {
     let typed = typed_model(bytes, origin, opts)?;
-    match lower::lower(&typed).with_context(|| format!("{origin}: lowering failed"))? {
+    let lowered = crate::onnx_check::guard_importer(origin, || lower::lower(&typed));
+    match lowered.with_context(|| format!("{origin}: lowering failed"))? {
         Ok(g) => Ok(g),
         Err(unsupported) => {
             let mut msg = format!(
@@ -61,6 +62,11 @@ pub fn import_bytes(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<
 
 /// The typed tract model with concrete input shapes.
 pub fn typed_model(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<TypedModel> {
+    crate::onnx_check::check(bytes).map_err(|e| anyhow!("{origin}: {e:#}"))?;
+    crate::onnx_check::guard_importer(origin, || typed_model_unguarded(bytes, origin, opts))
+}
+
+fn typed_model_unguarded(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<TypedModel> {
     let onnx = tract_onnx::onnx()
         .with_ignore_output_shapes(true)
         .with_ignore_value_info(true);

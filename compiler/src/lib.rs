@@ -12,6 +12,7 @@ pub mod ir;
 pub mod lower;
 pub mod memory;
 pub mod npy;
+pub mod onnx_check;
 pub mod passes;
 pub mod plan;
 pub mod reference;

@@ -82,6 +82,14 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // A panic inside tract is turned into an error by the importer guard;
+    // only print panics from anywhere else (which would be Ferrite bugs).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !ferrite_compiler::onnx_check::panic_is_in_importer(info) {
+            default_hook(info);
+        }
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -33,6 +33,11 @@ pub enum Error {
     Overlap(u32),
     /// The graph input/output table is invalid.
     BadGraphIo,
+    /// The image's weights are packed for another ISA than this build's kernels.
+    IsaMismatch {
+        /// The packing id recorded in the image.
+        found: u32,
+    },
     /// The arena passed to the interpreter is smaller than the model needs.
     ArenaTooSmall {
         /// Bytes the model needs (plus alignment padding).
@@ -60,7 +65,9 @@ impl Error {
     /// The coarse class of this error.
     pub fn kind(self) -> ErrorKind {
         match self {
-            Error::UnsupportedVersion(_) | Error::UnknownOpcode(..) => ErrorKind::Unsupported,
+            Error::UnsupportedVersion(_) | Error::UnknownOpcode(..) | Error::IsaMismatch { .. } => {
+                ErrorKind::Unsupported
+            }
             Error::ArenaTooSmall { .. } | Error::NoSuchTensor => ErrorKind::Usage,
             _ => ErrorKind::InvalidModel,
         }
@@ -83,6 +90,9 @@ impl fmt::Display for Error {
             Error::BadParams(o) => write!(f, "op {o} has inconsistent parameters or shapes"),
             Error::Overlap(o) => write!(f, "op {o} writes over one of its inputs"),
             Error::BadGraphIo => f.write_str("graph input/output table is malformed"),
+            Error::IsaMismatch { found } => {
+                write!(f, "model weights are packed for ISA {found}; this runtime reads packing 0 (reference)")
+            }
             Error::ArenaTooSmall { needed, got } => {
                 write!(f, "arena too small: need {needed} bytes, got {got}")
             }

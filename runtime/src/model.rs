@@ -213,7 +213,7 @@ impl<'a> Model<'a> {
             n_outputs: 0,
         };
         if model.isa != format::ISA_REFERENCE {
-            return Err(Error::BadSection(u8::MAX));
+            return Err(Error::IsaMismatch { found: model.isa });
         }
         for t in 0..n_tensors {
             model.check_tensor(t)?;

@@ -1,0 +1,183 @@
+//! Structural checks of an ONNX model before tract sees it, so that broken
+//! files get an error that names the problem (node, tensor, dimension)
+//! instead of an importer failure, and a guard that turns a panic inside
+//! the importer into an error.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{anyhow, bail, Result};
+use prost::Message;
+use tract_onnx::pb;
+
+/// Largest element count accepted for one declared tensor (2^31 - 1).
+pub const MAX_ELEMENTS: u64 = i32::MAX as u64;
+
+fn elem_size(data_type: i32) -> Option<u64> {
+    Some(match data_type {
+        1 | 6 => 4,     // float, int32
+        2 | 3 | 9 => 1, // uint8, int8, bool
+        4 | 5 | 10 | 16 => 2,
+        7 | 11 | 13 => 8, // int64, double, uint64
+        12 => 4,          // uint32
+        _ => return None,
+    })
+}
+
+/// Checks dims of a declared tensor: each non-negative, product bounded.
+fn check_dims(what: &str, dims: &[i64]) -> Result<u64> {
+    let mut n: u64 = 1;
+    for &d in dims {
+        if d < 0 {
+            bail!("{what} declares a negative dimension {d} in {dims:?}");
+        }
+        n = n
+            .checked_mul(d as u64)
+            .filter(|&n| n <= MAX_ELEMENTS)
+            .ok_or_else(|| {
+                anyhow!("{what} declares shape {dims:?}, more than {MAX_ELEMENTS} elements")
+            })?;
+    }
+    Ok(n)
+}
+
+/// Decodes `bytes` as an ONNX model and checks its graph's structure.
+pub fn check(bytes: &[u8]) -> Result<()> {
+    let model = pb::ModelProto::decode(bytes)
+        .map_err(|e| anyhow!("not a valid ONNX model (protobuf: {e})"))?;
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| anyhow!("not a valid ONNX model: it has no graph"))?;
+    let mut defined: HashSet<&str> = HashSet::new();
+    for init in &graph.initializer {
+        let what = format!("initializer '{}'", init.name);
+        let n = check_dims(&what, &init.dims)?;
+        if !init.external_data.is_empty() || init.data_location == Some(1) {
+            bail!("{what} keeps its data in an external file, which is not supported; embed the weights");
+        }
+        if !init.raw_data.is_empty() {
+            if let Some(sz) = elem_size(init.data_type) {
+                if init.raw_data.len() as u64 != n * sz {
+                    bail!(
+                        "{what} declares shape {:?} ({n} elements) but holds {} bytes",
+                        init.dims,
+                        init.raw_data.len()
+                    );
+                }
+            }
+        } else if init.data_type == 1
+            && !init.float_data.is_empty()
+            && init.float_data.len() as u64 != n
+        {
+            bail!(
+                "{what} declares shape {:?} ({n} elements) but holds {} floats",
+                init.dims,
+                init.float_data.len()
+            );
+        }
+        defined.insert(&init.name);
+    }
+    for input in &graph.input {
+        if let Some(pb::type_proto::Value::TensorType(t)) =
+            input.r#type.as_ref().and_then(|t| t.value.as_ref())
+        {
+            if let Some(shape) = &t.shape {
+                let dims: Vec<i64> = shape
+                    .dim
+                    .iter()
+                    .filter_map(|d| match d.value {
+                        Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v != -1 => {
+                            Some(v)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                check_dims(&format!("input '{}'", input.name), &dims)?;
+            }
+        }
+        defined.insert(&input.name);
+    }
+    // Producers, and a topological sort to find missing tensors and cycles.
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        for out in node.output.iter().filter(|o| !o.is_empty()) {
+            if defined.contains(out.as_str()) || producer.insert(out, i).is_some() {
+                bail!(
+                    "tensor '{out}' is defined more than once (again by node '{}', op {})",
+                    node.name,
+                    node.op_type
+                );
+            }
+        }
+    }
+    let node_label = |i: usize| {
+        format!(
+            "node '{}' (op {})",
+            graph.node[i].name, graph.node[i].op_type
+        )
+    };
+    let mut pending: Vec<usize> = vec![0; graph.node.len()];
+    let mut readers: Vec<Vec<usize>> = vec![vec![]; graph.node.len()];
+    for (i, node) in graph.node.iter().enumerate() {
+        // Subgraph attributes (If/Loop bodies) may read outer names; they are checked by the importer.
+        for inp in node.input.iter().filter(|s| !s.is_empty()) {
+            if let Some(&p) = producer.get(inp.as_str()) {
+                pending[i] += 1;
+                readers[p].push(i);
+            } else if !defined.contains(inp.as_str()) {
+                bail!(
+                    "{} reads '{inp}', which no node, initializer or graph input provides",
+                    node_label(i)
+                );
+            }
+        }
+    }
+    for out in &graph.output {
+        if !defined.contains(out.name.as_str()) && !producer.contains_key(out.name.as_str()) {
+            bail!("graph output '{}' is not produced by any node", out.name);
+        }
+    }
+    let mut ready: Vec<usize> = (0..graph.node.len()).filter(|&i| pending[i] == 0).collect();
+    let mut done = 0;
+    while let Some(i) = ready.pop() {
+        done += 1;
+        for &r in &readers[i] {
+            pending[r] -= 1;
+            if pending[r] == 0 {
+                ready.push(r);
+            }
+        }
+    }
+    if done != graph.node.len() {
+        let stuck = (0..graph.node.len()).find(|&i| pending[i] > 0).unwrap_or(0);
+        bail!(
+            "the graph has a cycle: {} depends on its own output",
+            node_label(stuck)
+        );
+    }
+    Ok(())
+}
+
+/// Runs `f` (a call into tract) and turns a panic inside it into an error.
+pub fn guard_importer<T>(origin: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown failure".into());
+            Err(anyhow!(
+                "{origin}: the importer failed on this model: {msg}"
+            ))
+        }
+    }
+}
+
+/// Whether a panic comes from inside tract (the only place the compiler
+/// tolerates one, through [`guard_importer`]).
+pub fn panic_is_in_importer(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    info.location()
+        .is_some_and(|l| l.file().contains("/tract-"))
+}
