@@ -158,9 +158,16 @@ pub fn check(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+thread_local! {
+    static IN_IMPORTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f` (a call into tract) and turns a panic inside it into an error.
 pub fn guard_importer<T>(origin: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    let outer = IN_IMPORTER.with(|c| c.replace(true));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_IMPORTER.with(|c| c.set(outer));
+    match res {
         Ok(r) => r,
         Err(payload) => {
             let msg = payload
@@ -169,15 +176,14 @@ pub fn guard_importer<T>(origin: &str, f: impl FnOnce() -> Result<T>) -> Result<
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown failure".into());
             Err(anyhow!(
-                "{origin}: the importer failed on this model: {msg}"
+                "{origin}: the ONNX importer (tract) failed on this model: {msg}"
             ))
         }
     }
 }
 
-/// Whether a panic comes from inside tract (the only place the compiler
-/// tolerates one, through [`guard_importer`]).
-pub fn panic_is_in_importer(info: &std::panic::PanicHookInfo<'_>) -> bool {
-    info.location()
-        .is_some_and(|l| l.file().contains("/tract-"))
+/// Whether a panic happens inside a call guarded by [`guard_importer`] (tract
+/// and its dependencies: the only place the compiler tolerates one).
+pub fn panic_is_in_importer(_info: &std::panic::PanicHookInfo<'_>) -> bool {
+    IN_IMPORTER.with(|c| c.get())
 }

@@ -40,4 +40,5 @@ pub use ops::OpCode;
 /// Wrapper that gives its contents 16-byte alignment, for model images and
 /// arenas declared as statics: `static M: &Aligned<[u8]> = &Aligned(*include_bytes!("m.fer"));`.
 #[repr(C, align(16))]
+#[derive(Clone, Copy, Debug)]
 pub struct Aligned<T: ?Sized>(pub T);

@@ -76,7 +76,10 @@ impl<'a> Cx<'a> {
         else {
             return false;
         };
-        match node.op.eval_out_of_plan(inputs) {
+        let eval = crate::onnx_check::guard_importer("constant folding", || {
+            node.op.eval_out_of_plan(inputs)
+        });
+        match eval {
             Ok(Some(outs)) => {
                 for (slot, v) in outs.into_iter().enumerate() {
                     self.folded

@@ -1,0 +1,61 @@
+//! Loads the committed sample models and runs them through the public API.
+//! No dependency beyond the runtime itself, so this also runs under Miri
+//! (`cargo +nightly miri test -p ferrite-runtime --test samples`), which checks
+//! the loader's and interpreter's `unsafe` byte views and every kernel's
+//! indexing on real op sequences.
+
+use ferrite::{Aligned, Error, Interpreter, Model};
+
+static SAMPLE: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/data/sample_v1.fer"));
+static IN_PLACE: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../tests/data/sample_v1_inplace.fer"));
+
+fn run(image: &[u8], input: f32) -> Vec<f32> {
+    let model = Model::load(image).unwrap();
+    let mut arena = vec![Aligned([0u8; 16]); model.arena_size().div_ceil(16)];
+    let bytes: &mut [u8] = arena.as_mut_slice().as_flattened_mut_bytes();
+    let mut interp = Interpreter::new(&model, &mut bytes[..model.arena_size()]).unwrap();
+    interp
+        .input_mut(0)
+        .unwrap()
+        .as_f32_mut()
+        .unwrap()
+        .fill(input);
+    interp.invoke();
+    interp.output(0).unwrap().as_f32().unwrap().to_vec()
+}
+
+trait FlattenBytes {
+    fn as_flattened_mut_bytes(&mut self) -> &mut [u8];
+}
+
+impl FlattenBytes for [Aligned<[u8; 16]>] {
+    fn as_flattened_mut_bytes(&mut self) -> &mut [u8] {
+        let n = self.len() * 16;
+        // SAFETY: `Aligned<[u8; 16]>` is 16 plain bytes (repr(C), size 16), so the
+        // slice is exactly `n` initialized bytes.
+        unsafe { core::slice::from_raw_parts_mut(self.as_mut_ptr().cast::<u8>(), n) }
+    }
+}
+
+#[test]
+fn samples_run() {
+    let a = run(&SAMPLE.0, 0.5);
+    assert_eq!(a.len(), 5);
+    let sum: f32 = a.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-5, "softmax output sums to {sum}");
+    // relu(x) + 1, then ^0.5: x = 3 gives 2.
+    let b = run(&IN_PLACE.0, 3.0);
+    assert!(b.iter().all(|&v| v == 2.0), "{b:?}");
+}
+
+#[test]
+fn misuse_is_an_error() {
+    let model = Model::load(&SAMPLE.0).unwrap();
+    let mut small = vec![0u8; 8];
+    assert!(matches!(
+        Interpreter::new(&model, &mut small),
+        Err(Error::ArenaTooSmall { .. })
+    ));
+    assert_eq!(Model::load(&SAMPLE.0[..100]).unwrap_err(), Error::Truncated);
+}
