@@ -72,7 +72,10 @@ def main():
     bad.raw_data = bad.raw_data[:100]
     save("initializer_too_short.onnx", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")],
                                              [vi("x", [1, 3, 8, 8])], [vi("y", [1, 4, 6, 6])], [bad]))
-    # 9. Not ONNX at all.
+    # 9. Fits the element limit but not the format's 32-bit byte sizes (6.4 GB of f32).
+    save("too_big_for_32bit.onnx", model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                                         [vi("x", [1, 40000, 40000])], [vi("y", [1, 40000, 40000])]))
+    # 10. Not ONNX at all.
     save("not_onnx.onnx", b"\x89PNG\r\n\x1a\n this is a picture, not a model")
 
 
