@@ -33,7 +33,10 @@ const CASES: &[(&str, &str)] = &[
         "fuzz_importer_panic.onnx",
         "the ONNX importer (tract) failed on this model",
     ),
-    ("too_big_for_32bit.onnx", "size of 'x' (6400000000) exceeds the format's 32-bit limit"),
+    (
+        "too_big_for_32bit.onnx",
+        "size of 'x' (6400000000) exceeds the format's 32-bit limit",
+    ),
 ];
 
 #[test]
