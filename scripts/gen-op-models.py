@@ -330,6 +330,28 @@ MODELS["sigmoid"] = unary("Sigmoid")
 MODELS["tanh"] = unary("Tanh")
 MODELS["leakyrelu"] = unary("LeakyRelu", alpha=0.1)
 MODELS["hardsigmoid"] = unary("HardSigmoid", alpha=0.2, beta=0.5)
+MODELS["exp"] = unary("Exp")
+MODELS["abs"] = unary("Abs")
+MODELS["neg"] = unary("Neg")
+MODELS["erf"] = unary("Erf")
+MODELS["floor"] = unary("Floor")
+MODELS["ceil"] = unary("Ceil")
+MODELS["round"] = unary("Round")
+
+
+def positive_unary(op, eps):
+    # op(Relu(x) + eps): defined for every input.
+    def build(g):
+        x = g.input("x", [1, 4, 5, 6])
+        r = g.node("Relu", [x])
+        a = g.node("Add", [r, g.f32("eps", eps)])
+        g.node(op, [a], "out")
+        return [1, 4, 5, 6]
+    return build
+
+
+MODELS["log"] = positive_unary("Log", 0.1)
+MODELS["reciprocal"] = positive_unary("Reciprocal", 0.5)
 
 
 @model
@@ -446,6 +468,27 @@ def reducemax_last(g):
     return [1, 4, 9, 1]
 
 
+@model
+def reducemin_hw(g):
+    x = g.input("x", [1, 4, 9, 11])
+    g.node("ReduceMin", [x], "out", axes=[2, 3], keepdims=1)
+    return [1, 4, 1, 1]
+
+
+@model
+def reduceprod_c(g):
+    x = g.input("x", [1, 4, 3, 5])
+    g.node("ReduceProd", [x], "out", axes=[1], keepdims=0)
+    return [1, 3, 5]
+
+
+@model
+def logsoftmax_last(g):
+    x = g.input("x", [2, 3, 7])
+    g.node("LogSoftmax", [x], "out", axis=-1)
+    return [2, 3, 7]
+
+
 # ------------------------------------------------------------------ shape ops
 @model
 def reshape(g):
@@ -542,6 +585,13 @@ def pad_constant(g):
 def pad_reflect(g):
     x = g.input("x", [1, 4, 5, 6])
     g.node("Pad", [x, g.i64("pads", [0, 0, 2, 1, 0, 0, 1, 2])], "out", mode="reflect")
+    return [1, 4, 8, 9]
+
+
+@model
+def pad_edge(g):
+    x = g.input("x", [1, 4, 5, 6])
+    g.node("Pad", [x, g.i64("pads", [0, 0, 1, 3, 0, 0, 2, 0])], "out", mode="edge")
     return [1, 4, 8, 9]
 
 

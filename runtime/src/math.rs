@@ -537,11 +537,11 @@ mod tests {
             8_388_608.0,
             16_777_217.0,
         ];
-        for b in (0..0x8000_0000u32).step_by(4099) {
+        for b in (0..0x8000_0000u32).step_by(crate::kernels::test_util::sweep(4099)) {
             v.push(f32::from_bits(b));
             v.push(f32::from_bits(b | 0x8000_0000));
         }
-        for b in (0..8.0f32.to_bits()).step_by(9973) {
+        for b in (0..8.0f32.to_bits()).step_by(crate::kernels::test_util::sweep(9973)) {
             let f = f32::from_bits(b);
             v.push(f);
             v.push(-f);
@@ -582,7 +582,7 @@ mod tests {
             );
         }
         // Every subnormal at a stride, and two whole binades.
-        for b in (1..0x80_0000u32).step_by(7) {
+        for b in (1..0x80_0000u32).step_by(crate::kernels::test_util::sweep(7)) {
             let x = f32::from_bits(b);
             assert!(same(sqrt(x), x.sqrt()));
         }
@@ -640,7 +640,7 @@ mod tests {
         check_ulps("ln", ln, |x| (x as f64).ln() as f32, &xs, 1);
         // Around 1, where the result is tiny and relative accuracy matters.
         let mut near = Vec::new();
-        for b in (0x3f70_0000u32..0x3f90_0000).step_by(3) {
+        for b in (0x3f70_0000u32..0x3f90_0000).step_by(crate::kernels::test_util::sweep(3)) {
             near.push(f32::from_bits(b));
         }
         check_ulps("ln near 1", ln, |x| (x as f64).ln() as f32, &near, 1);
@@ -783,7 +783,7 @@ mod tests {
             rng
         };
         let mut worst = 0;
-        for i in 0..400_000 {
+        for i in 0..crate::kernels::test_util::iters(400_000) {
             let r = next();
             let (x, y) = match i % 4 {
                 // Arbitrary bit patterns.

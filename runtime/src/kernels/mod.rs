@@ -97,6 +97,25 @@ pub(crate) mod test_util {
     extern crate std;
     use std::vec::Vec;
 
+    /// Iteration count of a randomized test: `n` natively, a small sample
+    /// under Miri (which interprets every instruction).
+    pub fn iters(n: usize) -> usize {
+        if cfg!(miri) {
+            (n / 100).max(3)
+        } else {
+            n
+        }
+    }
+
+    /// Step of a sweep over bit patterns: `step` natively, far coarser under Miri.
+    pub fn sweep(step: usize) -> usize {
+        if cfg!(miri) {
+            step * 1009
+        } else {
+            step
+        }
+    }
+
     /// xorshift64 pseudo-random numbers: deterministic test data.
     pub struct Rng(u64);
 

@@ -312,7 +312,7 @@ fn depthwise(c: &Ctx<'_>, output: &mut [f32]) {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::kernels::test_util::{assert_close, Rng};
+    use crate::kernels::test_util::{assert_close, iters, Rng};
     use std::vec;
     use std::vec::Vec;
 
@@ -528,7 +528,7 @@ mod tests {
     fn conv_matches_naive_random_geometries() {
         let mut rng = Rng::new(1);
         let mut done = 0;
-        while done < 600 {
+        while done < iters(600) {
             let c = random_case(&mut rng, false);
             done += check_conv(&mut rng, &c) as usize;
         }
@@ -538,7 +538,7 @@ mod tests {
     fn depthwise_matches_naive() {
         let mut rng = Rng::new(2);
         let mut done = 0;
-        while done < 300 {
+        while done < iters(300) {
             let c = random_case(&mut rng, true);
             done += check_conv(&mut rng, &c) as usize;
         }
@@ -599,7 +599,7 @@ mod tests {
     fn transpose_matches_onnx_scatter() {
         let mut rng = Rng::new(3);
         let mut done = 0;
-        while done < 400 {
+        while done < iters(400) {
             let depthwise = rng.below(4) == 0;
             let mut c = random_case(&mut rng, depthwise);
             let p = c.p;

@@ -231,7 +231,7 @@ pub fn concat_part<T: Copy>(
 mod tests {
     extern crate std;
     use super::*;
-    use crate::kernels::test_util::Rng;
+    use crate::kernels::test_util::{iters, Rng};
     use std::vec;
     use std::vec::Vec;
 
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn transpose_random_perms() {
         let mut rng = Rng::new(51);
-        for _ in 0..300 {
+        for _ in 0..iters(300) {
             let s = random_shape(&mut rng, 5);
             let mut perm = [0, 1, 2, 3, 4, 5];
             for i in (1..MAX_RANK).rev() {
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn slice_positive_and_negative_steps() {
         let mut rng = Rng::new(52);
-        for _ in 0..500 {
+        for _ in 0..iters(500) {
             let s = random_shape(&mut rng, 7);
             let mut start = [0; MAX_RANK];
             let mut step = [1isize; MAX_RANK];
@@ -386,7 +386,7 @@ mod tests {
     fn pad_all_modes_random() {
         let mut rng = Rng::new(53);
         for mode in [PadMode::Constant, PadMode::Reflect, PadMode::Edge] {
-            for _ in 0..400 {
+            for _ in 0..iters(400) {
                 let s = random_shape(&mut rng, 5);
                 let mut before = [0; MAX_RANK];
                 let mut os = s;

@@ -206,7 +206,7 @@ fn pool(
 mod tests {
     extern crate std;
     use super::*;
-    use crate::kernels::test_util::{assert_close, Rng};
+    use crate::kernels::test_util::{assert_close, iters, Rng};
     use std::vec;
     use std::vec::Vec;
 
@@ -292,7 +292,7 @@ mod tests {
     fn max_and_avg_match_brute_force() {
         let mut rng = Rng::new(11);
         let mut done = 0;
-        while done < 500 {
+        while done < iters(500) {
             let (kh, kw) = (1 + rng.below(4), 1 + rng.below(4));
             let (dh, dw) = (1 + rng.below(2), 1 + rng.below(2));
             let p = PoolParams {

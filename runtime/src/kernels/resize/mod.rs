@@ -186,7 +186,7 @@ fn linear(x: f32, len: usize) -> (usize, usize, f32) {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::kernels::test_util::{assert_close, Rng};
+    use crate::kernels::test_util::{assert_close, iters, Rng};
     use std::vec;
     use std::vec::Vec;
 
@@ -484,7 +484,7 @@ mod tests {
     #[test]
     fn bilinear_matches_weighted_sum_multichannel() {
         let mut rng = Rng::new(61);
-        for _ in 0..50 {
+        for _ in 0..iters(50) {
             let ins = [
                 1 + rng.below(2),
                 1 + rng.below(6),
