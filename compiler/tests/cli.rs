@@ -174,7 +174,7 @@ fn bad_inputs_give_one_line_and_exit_2() {
     std::fs::write(&junk, b"this is not a protobuf \xff\xfe").unwrap();
     assert_fails(
         &ferrite(&["compile", junk.to_str().unwrap(), "-o", o_s]),
-        "is not a valid ONNX model",
+        "not a valid ONNX model",
     );
     // Dynamic dims without --input-shape: names the input and the fix.
     let cls = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
