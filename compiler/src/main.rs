@@ -13,6 +13,36 @@ use ferrite_compiler::import::{parse_input_shape, ImportOptions};
 use ferrite_compiler::memory::MemoryReport;
 use ferrite_compiler::{fsutil, npy, report};
 
+/// Prints a line on stdout; a closed pipe (`ferrite inspect | head`) ends the
+/// program quietly instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => { emit(&format!($($t)*), true) };
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($t:tt)*) => { emit(&format!($($t)*), false) };
+}
+
+fn emit(text: &str, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let res = out.write_all(text.as_bytes()).and_then(|_| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = res.and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
 /// Ferrite: ONNX to `.fer` compiler and host runner for the Ferrite edge runtime.
 #[derive(Parser)]
 #[command(version, about)]
@@ -152,7 +182,7 @@ fn compile(
     let aligned = AlignedBytes::from_slice(&c.image)?;
     let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
     let r = report::report(&m);
-    println!(
+    say!(
         "wrote {} ({} bytes) in {:.2}s: {} ops, weights {} bytes, {} MACs",
         output.display(),
         c.image.len(),
@@ -161,7 +191,7 @@ fn compile(
         r.weight_bytes,
         r.macs
     );
-    println!(
+    say!(
         "arena {} bytes = {:.3} x lower bound {} ({:.3} x greedy baseline {}); {}",
         c.plan.arena_size,
         c.plan.arena_size as f64 / c.plan.lower_bound.max(1) as f64,
@@ -178,7 +208,7 @@ fn compile(
         fsutil::write_atomic(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
         let svg = path.with_extension("svg");
         mem.write_svg(&svg)?;
-        println!("report: {} and {}", path.display(), svg.display());
+        say!("report: {} and {}", path.display(), svg.display());
     }
     Ok(())
 }
@@ -204,9 +234,9 @@ fn run(model: &Path, inputs: &[String], out: &Path, repeat: usize) -> Result<()>
     for (name, arr) in &res.outputs {
         let path = out.join(format!("{}.npy", file_name_for(name)));
         npy::write(&path, &arr.shape, &arr.data)?;
-        println!("{} {:?} -> {}", name, arr.shape, path.display());
+        say!("{} {:?} -> {}", name, arr.shape, path.display());
     }
-    println!(
+    say!(
         "invoke: {:.3} ms (median of {})",
         median(&res.latencies).as_secs_f64() * 1e3,
         res.latencies.len()
@@ -224,13 +254,13 @@ fn inspect(model: &Path, json: bool, timeline: bool) -> Result<()> {
     if json {
         let mut j = report::to_json(&r);
         j["memory"] = mem.to_json();
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        say!("{}", serde_json::to_string_pretty(&j)?);
     } else {
-        print!("{}", report::to_text(&r));
+        say_raw!("{}", report::to_text(&r));
         if timeline {
-            print!("{}", mem.to_text());
+            say_raw!("{}", mem.to_text());
         } else {
-            println!("{}", mem.summary());
+            say!("{}", mem.summary());
         }
     }
     Ok(())
@@ -267,7 +297,7 @@ fn bench(model: &Path, vs: Option<&Path>, inputs: &[String], runs: usize) -> Res
     // The first invoke warms caches; it is not counted.
     let ours_lat = &ours.latencies[1..];
     let t_ours = median(ours_lat);
-    println!(
+    say!(
         "ferrite: median {:.3} ms over {runs} runs (reference kernels)",
         t_ours.as_secs_f64() * 1e3
     );
@@ -295,11 +325,11 @@ fn bench(model: &Path, vs: Option<&Path>, inputs: &[String], runs: usize) -> Res
             lat.push(t0.elapsed());
         }
         let t_tract = median(&lat);
-        println!(
+        say!(
             "tract:   median {:.3} ms over {runs} runs (optimized plan)",
             t_tract.as_secs_f64() * 1e3
         );
-        println!(
+        say!(
             "ratio ferrite/tract: {:.2}",
             t_ours.as_secs_f64() / t_tract.as_secs_f64()
         );
@@ -310,7 +340,7 @@ fn bench(model: &Path, vs: Option<&Path>, inputs: &[String], runs: usize) -> Res
                 .zip(&b.data)
                 .map(|(x, y)| (x - y).abs())
                 .fold(0.0f32, f32::max);
-            println!("output {name}: max |ferrite - tract| = {d:.3e}");
+            say!("output {name}: max |ferrite - tract| = {d:.3e}");
         }
     }
     Ok(())
@@ -320,16 +350,14 @@ const DEMO_MODEL: &[u8] = include_bytes!("../assets/ch_ppocr_mobile_v2.0_cls_inf
 const DEMO_INPUT: &[u8] = include_bytes!("../assets/cls_sample.npy");
 
 fn demo() -> Result<()> {
-    println!(
-        "Ferrite demo: PP-OCR text direction classifier (ch_ppocr_mobile_v2.0_cls, Apache-2.0)"
-    );
+    say!("Ferrite demo: PP-OCR text direction classifier (ch_ppocr_mobile_v2.0_cls, Apache-2.0)");
     let input = npy::read_bytes(DEMO_INPUT).context("embedded sample")?;
     let opts = ImportOptions {
         input_shapes: vec![("x".into(), input.shape.clone())],
     };
     let t0 = Instant::now();
     let c = compile_bytes(DEMO_MODEL, "embedded cls model", &opts)?;
-    println!(
+    say!(
         "compiled in {:.2}s: {} bytes, {} ops, arena {} bytes",
         t0.elapsed().as_secs_f64(),
         c.image.len(),
@@ -349,12 +377,13 @@ fn demo() -> Result<()> {
     } else {
         ("180°", probs.data[1])
     };
-    println!("input: rendered text line 'Ferrite 2026 edge', 1x3x48x192");
-    println!(
+    say!("input: rendered text line 'Ferrite 2026 edge', 1x3x48x192");
+    say!(
         "orientation: {label} (p = {p:.4}; scores [{:.4}, {:.4}])",
-        probs.data[0], probs.data[1]
+        probs.data[0],
+        probs.data[1]
     );
-    println!(
+    say!(
         "latency: {:.3} ms (median of {} invokes, reference kernels)",
         median(&res.latencies).as_secs_f64() * 1e3,
         res.latencies.len()

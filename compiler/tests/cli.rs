@@ -228,3 +228,31 @@ fn bad_inputs_give_one_line_and_exit_2() {
     ]);
     assert_fails(&o, "has no input 'nope'");
 }
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    // `ferrite inspect model.fer | head -1`: the reader goes away early.
+    let dir = tmp("pipe");
+    let fer = dir.join("cls.fer");
+    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let o = ferrite(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        fer.to_str().unwrap(),
+        "--input-shape",
+        "x=1,3,48,192",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .args(["inspect", fer.to_str().unwrap(), "--timeline"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}
