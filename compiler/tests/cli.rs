@@ -46,6 +46,20 @@ fn assert_fails(o: &Output, needle: &str) {
     assert!(!err.contains("panicked"), "a panic reached the user: {err}");
 }
 
+/// Compiles the committed PP-OCR classifier for input `shape` into `fer`.
+fn compile_cls(fer: &Path, shape: &str) {
+    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let o = ferrite(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        fer.to_str().unwrap(),
+        "--input-shape",
+        &format!("x={shape}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[test]
 fn compile_inspect_run_and_library_api_agree() {
     let dir = tmp("flow");
@@ -198,15 +212,7 @@ fn bad_inputs_give_one_line_and_exit_2() {
     // A .fer that is not one, and a wrong input shape.
     assert_fails(&ferrite(&["inspect", junk.to_str().unwrap()]), "junk.onnx");
     let fer = dir.join("cls.fer");
-    let o = ferrite(&[
-        "compile",
-        cls.to_str().unwrap(),
-        "-o",
-        fer.to_str().unwrap(),
-        "--input-shape",
-        "x=1,3,48,96",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    compile_cls(&fer, "1,3,48,96");
     let input = assets().join("cls_sample.npy");
     let res = dir.join("res");
     let o = ferrite(&[
@@ -234,16 +240,7 @@ fn closed_stdout_is_not_a_panic() {
     // `ferrite inspect model.fer | head -1`: the reader goes away early.
     let dir = tmp("pipe");
     let fer = dir.join("cls.fer");
-    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
-    let o = ferrite(&[
-        "compile",
-        model.to_str().unwrap(),
-        "-o",
-        fer.to_str().unwrap(),
-        "--input-shape",
-        "x=1,3,48,192",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    compile_cls(&fer, "1,3,48,192");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
         .args(["inspect", fer.to_str().unwrap(), "--timeline"])
         .stdout(std::process::Stdio::piped())
