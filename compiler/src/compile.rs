@@ -18,11 +18,22 @@ pub struct Compiled {
 
 /// Compiles an ONNX model held in memory; `origin` names it in errors.
 pub fn compile_bytes(onnx: &[u8], origin: &str, opts: &ImportOptions) -> Result<Compiled> {
+    build(optimized_graph(onnx, origin, opts)?, origin)
+}
+
+/// Imports and optimizes an ONNX model: the runtime-ready `f32` graph (the
+/// input of quantization).
+pub fn optimized_graph(onnx: &[u8], origin: &str, opts: &ImportOptions) -> Result<Graph> {
     let mut graph = import_bytes(onnx, origin, opts)?;
     passes::optimize(&mut graph).map_err(|e| anyhow!("{origin}: {e:#}"))?;
+    Ok(graph)
+}
+
+/// Plans and writes an optimized graph, then validates the image with the
+/// runtime's own loader (the final check of what was written).
+pub fn build(graph: Graph, origin: &str) -> Result<Compiled> {
     let plan = plan::plan(&graph);
     let image = writer::write(&graph, &plan).map_err(|e| anyhow!("{origin}: {e:#}"))?;
-    // The runtime's own validation is the final check of what was written.
     let aligned = AlignedBytes::from_slice(&image)?;
     ferrite::Model::load(aligned.as_slice()).map_err(|e| {
         anyhow!("{origin}: internal error: the written model does not validate: {e}")

@@ -5,7 +5,9 @@
 //! feeding spatial ops are NHWC and conv weights OHWI, which is what the
 //! runtime executes.
 
+use ferrite::format::DType;
 use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
+use ferrite::kernels::i8_elementwise::{QAddParams, QMulParams};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::resize::{CoordTransform, ResizeMode};
@@ -19,15 +21,47 @@ pub type TensorId = usize;
 pub enum Data {
     /// `f32` elements, row-major.
     F32(Vec<f32>),
+    /// `i8` elements (quantized weights, lookup tables).
+    I8(Vec<i8>),
+    /// `i32` elements (quantized biases, requantization multipliers).
+    I32(Vec<i32>),
 }
 
 impl Data {
-    /// The `f32` elements.
-    pub fn f32(&self) -> &[f32] {
+    /// The `f32` elements, when the data is `f32`.
+    pub fn f32(&self) -> Option<&[f32]> {
         match self {
-            Data::F32(v) => v,
+            Data::F32(v) => Some(v),
+            _ => None,
         }
     }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Data::F32(_) => DType::F32,
+            Data::I8(_) => DType::I8,
+            Data::I32(_) => DType::I32,
+        }
+    }
+
+    /// Little-endian bytes of the elements.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match self {
+            Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::I8(v) => v.iter().map(|&x| x as u8).collect(),
+            Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// Affine quantization of an `i8` tensor: `real = scale * (q - zero_point)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quant {
+    /// Step size (> 0).
+    pub scale: f32,
+    /// The quantized value of real 0, in `[-128, 127]`.
+    pub zero_point: i32,
 }
 
 /// A tensor: an activation (computed in the arena) or a constant.
@@ -39,6 +73,11 @@ pub struct Tensor {
     pub shape: Vec<usize>,
     /// Constant data, for weights and other initializers.
     pub data: Option<Data>,
+    /// Element type (`F32` unless the quantizer rewrote the tensor).
+    pub dtype: DType,
+    /// Quantization parameters of an `i8` tensor (per tensor; per-channel
+    /// weight scales live in the consuming op's requantization constants).
+    pub quant: Option<Quant>,
 }
 
 impl Tensor {
@@ -49,7 +88,12 @@ impl Tensor {
 
     /// The constant `f32` data, if constant.
     pub fn const_f32(&self) -> Option<&[f32]> {
-        self.data.as_ref().map(Data::f32)
+        self.data.as_ref().and_then(Data::f32)
+    }
+
+    /// Size in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.numel() * self.dtype.size()
     }
 
     /// The value of a constant with exactly one element.
@@ -129,6 +173,46 @@ pub enum Op {
         coord: CoordTransform,
         scales: [f32; 2],
     },
+    /// `f32 -> i8` with the output tensor's quantization.
+    Quantize,
+    /// `i8 -> f32` with the input tensor's quantization.
+    Dequantize,
+    /// int8 elementwise map through a 256-entry table (input 1, `i8 [256]`).
+    Lut,
+    /// int8 convolution: inputs `x, w (i8 OHWI), bias (i32 [oc]), requant
+    /// (i32 [oc, 2] = multiplier, shift)`; output clamped to `[act_min, act_max]`.
+    QConv {
+        window: Window,
+        groups: usize,
+        act_min: i32,
+        act_max: i32,
+    },
+    /// int8 matrix product: inputs `a, b, bias (i32 [n]), requant (i32 [n|1, 2])`.
+    QMatMul { act_min: i32, act_max: i32 },
+    /// int8 add / subtract (TFLite arithmetic).
+    QAdd(QAddParams),
+    /// int8 multiply.
+    QMul(QMulParams),
+    /// int8 mean over `axes` with a requantization `(mult, shift)`.
+    QMean {
+        axes: Vec<usize>,
+        mult: i32,
+        shift: i32,
+    },
+    /// int8 softmax along `axis`; input 1 is the `i32 [256]` exp table.
+    QSoftmax { axis: usize },
+    /// int8 padding with the `i8` code `code` (normally the zero point).
+    QPad {
+        mode: PadMode,
+        code: i32,
+        before: Vec<usize>,
+    },
+    /// int8 concatenation; per input, `Some((mult, shift))` requantizes it to
+    /// the output's parameters, `None` copies it.
+    QConcat {
+        axis: usize,
+        requant: Vec<Option<(i32, i32)>>,
+    },
 }
 
 impl Op {
@@ -150,6 +234,17 @@ impl Op {
             Op::Slice { .. } => "Slice".into(),
             Op::Pad { .. } => "Pad".into(),
             Op::Resize { .. } => "Resize".into(),
+            Op::Quantize => "Quantize".into(),
+            Op::Dequantize => "Dequantize".into(),
+            Op::Lut => "Lut".into(),
+            Op::QConv { .. } => "Conv".into(),
+            Op::QMatMul { .. } => "MatMul".into(),
+            Op::QAdd(p) => if p.sub { "Sub" } else { "Add" }.into(),
+            Op::QMul(_) => "Mul".into(),
+            Op::QMean { .. } => "ReduceMean".into(),
+            Op::QSoftmax { .. } => "Softmax".into(),
+            Op::QConcat { .. } => "Concat".into(),
+            Op::QPad { .. } => "Pad".into(),
         }
     }
 }
@@ -178,6 +273,9 @@ pub struct Graph {
     pub inputs: Vec<TensorId>,
     /// Graph outputs.
     pub outputs: Vec<TensorId>,
+    /// `(key, value)` notes written to the image's notes section (e.g. why
+    /// a node stayed `f32` in a quantized model).
+    pub notes: Vec<(String, String)>,
 }
 
 impl Graph {
@@ -188,10 +286,13 @@ impl Graph {
         shape: Vec<usize>,
         data: Option<Data>,
     ) -> TensorId {
+        let dtype = data.as_ref().map_or(DType::F32, Data::dtype);
         self.tensors.push(Tensor {
             name: name.into(),
             shape,
             data,
+            dtype,
+            quant: None,
         });
         self.tensors.len() - 1
     }
@@ -204,6 +305,14 @@ impl Graph {
         data: Vec<f32>,
     ) -> TensorId {
         self.add_tensor(name, shape, Some(Data::F32(data)))
+    }
+
+    /// Adds an `i8` activation tensor with quantization parameters.
+    pub fn add_i8(&mut self, name: impl Into<String>, shape: Vec<usize>, q: Quant) -> TensorId {
+        let t = self.add_tensor(name, shape, None);
+        self.tensors[t].dtype = DType::I8;
+        self.tensors[t].quant = Some(q);
+        t
     }
 
     /// A tensor name not used yet, derived from `base`.

@@ -15,6 +15,7 @@ pub mod npy;
 pub mod onnx_check;
 pub mod passes;
 pub mod plan;
+pub mod quant;
 pub mod reference;
 pub mod report;
 pub mod util;

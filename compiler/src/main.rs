@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 
-use ferrite_compiler::compile::{compile_bytes, AlignedBytes};
+use ferrite_compiler::compile::{build, compile_bytes, optimized_graph, AlignedBytes};
 use ferrite_compiler::exec::{self, file_name_for, median};
 use ferrite_compiler::import::{parse_input_shape, ImportOptions};
 use ferrite_compiler::memory::MemoryReport;
+use ferrite_compiler::quant::{self, dataset::Preprocess, Method, QuantOptions};
 use ferrite_compiler::{fsutil, npy, report};
 
 /// Prints a line on stdout; a closed pipe (`ferrite inspect | head`) ends the
@@ -63,10 +64,13 @@ enum Cmd {
         /// Fix an input's shape: NAME=D0,D1,... (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shape: Vec<String>,
-        /// Write a JSON report (ops, memory plan and timeline) here, and the
-        /// arena chart beside it as SVG.
+        /// Write a JSON report (ops, memory plan and timeline; with
+        /// --quantize also per-layer SQNR, ranges, clipping, bias headroom)
+        /// here, and the arena chart beside it as SVG.
         #[arg(long, value_name = "FILE.json")]
         report: Option<PathBuf>,
+        #[command(flatten)]
+        quant: QuantArgs,
     },
     /// Run a .fer model on .npy inputs and write its outputs as .npy.
     Run {
@@ -111,6 +115,35 @@ enum Cmd {
     Demo,
 }
 
+/// Post-training quantization options of `compile`.
+#[derive(clap::Args)]
+struct QuantArgs {
+    /// Quantize weights and activations (only int8).
+    #[arg(long, value_name = "int8", value_parser = ["int8"])]
+    quantize: Option<String>,
+    /// Calibration samples: a directory of .npy files or images (one
+    /// sub-directory per input name for multi-input models).
+    #[arg(long, value_name = "DIR")]
+    calib: Option<PathBuf>,
+    /// How images become input tensors, e.g.
+    /// "size=224x224,mean=127.5,std=127.5,layout=nchw,channels=rgb".
+    #[arg(long, value_name = "SPEC")]
+    preprocess: Option<String>,
+    /// Use at most N calibration samples (the first N by file name).
+    #[arg(long, value_name = "N")]
+    calib_limit: Option<usize>,
+    /// Range selection: minmax, percentile (99.99), percentile:P, entropy, mse.
+    #[arg(long, value_name = "METHOD", default_value = "percentile")]
+    calib_method: String,
+    /// Keep these nodes in f32 (comma-separated node names, see the report).
+    #[arg(long, value_name = "NODE,...", value_delimiter = ',')]
+    keep_float: Vec<String>,
+    /// Fall back to f32, layer by layer, until every int8 layer's output
+    /// SQNR against f32 on the calibration set is at least DB decibels.
+    #[arg(long, value_name = "DB")]
+    max_layer_drop: Option<f64>,
+}
+
 fn main() -> ExitCode {
     // A panic inside tract is turned into an error by the importer guard;
     // only print panics from anywhere else (which would be Ferrite bugs).
@@ -134,7 +167,8 @@ fn main() -> ExitCode {
             output,
             input_shape,
             report,
-        } => compile(&model, &output, &input_shape, report.as_deref()),
+            quant,
+        } => compile(&model, &output, &input_shape, report.as_deref(), &quant),
         Cmd::Run {
             model,
             input,
@@ -168,6 +202,7 @@ fn compile(
     output: &Path,
     shapes: &[String],
     report_path: Option<&Path>,
+    qa: &QuantArgs,
 ) -> Result<()> {
     let opts = ImportOptions {
         input_shapes: shapes
@@ -175,9 +210,76 @@ fn compile(
             .map(|s| parse_input_shape(s))
             .collect::<Result<_>>()?,
     };
+    if qa.quantize.is_none()
+        && (qa.calib.is_some()
+            || qa.preprocess.is_some()
+            || qa.calib_limit.is_some()
+            || !qa.keep_float.is_empty()
+            || qa.max_layer_drop.is_some())
+    {
+        bail!("calibration options need --quantize int8");
+    }
+    let method: Method = qa.calib_method.parse().map_err(|e: String| anyhow!(e))?;
+    let pre: Option<Preprocess> = qa.preprocess.as_deref().map(str::parse).transpose()?;
+    if qa.calib_limit == Some(0) {
+        bail!("--calib-limit must be at least 1");
+    }
+    if let Some(db) = qa.max_layer_drop {
+        if !db.is_finite() {
+            bail!("--max-layer-drop must be a number of decibels");
+        }
+    }
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let t0 = Instant::now();
-    let c = compile_bytes(&bytes, &model.display().to_string(), &opts)?;
+    let origin = model.display().to_string();
+    let mut quant_doc = None;
+    let c = if qa.quantize.is_some() {
+        let calib = qa
+            .calib
+            .as_deref()
+            .ok_or_else(|| anyhow!("--quantize int8 needs calibration data: --calib DIR"))?;
+        let g = optimized_graph(&bytes, &origin, &opts)?;
+        let inputs: Vec<(String, Vec<usize>)> = g
+            .inputs
+            .iter()
+            .map(|&t| (g.tensors[t].name.clone(), g.tensors[t].shape.clone()))
+            .collect();
+        let samples = quant::dataset::load_dir(calib, &inputs, pre.as_ref(), qa.calib_limit)?;
+        let qopts = QuantOptions {
+            method,
+            keep_float: qa.keep_float.clone(),
+            min_layer_sqnr: qa.max_layer_drop,
+        };
+        let bar = indicatif::ProgressBar::new(samples.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
+                .map_err(|e| anyhow!("{e}"))?
+                .progress_chars("=> "),
+        );
+        let q = quant::quantize(&g, &samples, &qopts, &mut |stage, done, total| {
+            bar.set_message(stage.to_string());
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        });
+        bar.finish_and_clear();
+        let q = q.with_context(|| format!("{origin}: quantization failed"))?;
+        say!(
+            "quantized with {} on {} samples: {} nodes int8, {} f32; output SQNR vs f32: {}",
+            method,
+            samples.len(),
+            q.int8_nodes,
+            q.f32_nodes,
+            q.output_sqnr
+                .iter()
+                .map(|(n, s)| format!("{n} {s:.1} dB"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        quant_doc = Some(q.report);
+        build(q.graph, &origin)?
+    } else {
+        compile_bytes(&bytes, &origin, &opts)?
+    };
     fsutil::write_atomic(output, &c.image)?;
     let aligned = AlignedBytes::from_slice(&c.image)?;
     let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
@@ -205,6 +307,9 @@ fn compile(
         let mut j = report::to_json(&r);
         j["memory"] = mem.to_json();
         j["memory"]["strategy"] = c.plan.strategy.clone().into();
+        if let Some(q) = quant_doc {
+            j["quantization"] = q;
+        }
         fsutil::write_atomic(path, serde_json::to_string_pretty(&j)?.as_bytes())?;
         let svg = path.with_extension("svg");
         mem.write_svg(&svg)?;

@@ -4,7 +4,7 @@
 //! MACs count the multiply-accumulates of convolutions and matrix products;
 //! other ops report 0 (their cost is proportional to their output size).
 
-use ferrite::format::Storage;
+use ferrite::format::{DType, Storage};
 use ferrite::{Model, OpCode};
 use serde_json::{json, Value};
 
@@ -23,6 +23,10 @@ pub struct OpReport {
     pub macs: u64,
     /// Bytes of constant inputs (weights, biases).
     pub weight_bytes: usize,
+    /// Arithmetic: `f32`, `int8`, or a conversion (`f32>int8`, `int8>f32`).
+    pub precision: &'static str,
+    /// Why an op of a quantized model stayed `f32` (from the image's notes).
+    pub note: Option<String>,
 }
 
 /// Whole-model figures.
@@ -42,6 +46,8 @@ pub struct ModelReport {
     pub outputs: Vec<(String, Vec<usize>, &'static str)>,
     /// Per-op figures.
     pub ops: Vec<OpReport>,
+    /// The image's notes (`key`, `value`), e.g. the calibration method.
+    pub notes: Vec<(String, String)>,
 }
 
 fn numel(s: &[usize]) -> u64 {
@@ -50,6 +56,12 @@ fn numel(s: &[usize]) -> u64 {
 
 /// Builds the report of a loaded model.
 pub fn report(model: &Model<'_>) -> ModelReport {
+    let notes: Vec<(String, String)> = model
+        .notes()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let mut ops = Vec::new();
     for i in 0..model.num_ops() {
         let Some(op) = model.op(i) else { continue };
@@ -79,6 +91,17 @@ pub fn report(model: &Model<'_>) -> ModelReport {
             .filter(|t| t.storage == Storage::Const)
             .map(|t| t.byte_len)
             .sum();
+        let precision = match (ins.first().map(|t| t.dtype), out.dtype) {
+            (Some(DType::F32), DType::I8) => "f32>int8",
+            (Some(DType::I8), DType::F32) => "int8>f32",
+            (_, DType::I8) => "int8",
+            _ => "f32",
+        };
+        let key = format!("f32 {}", out.name);
+        let note = notes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone());
         ops.push(OpReport {
             index: i,
             op: op.code.name(),
@@ -86,6 +109,8 @@ pub fn report(model: &Model<'_>) -> ModelReport {
             shape: out.shape().to_vec(),
             macs,
             weight_bytes,
+            precision,
+            note,
         });
     }
     let io = |t: Option<ferrite::TensorInfo<'_>>| {
@@ -103,6 +128,7 @@ pub fn report(model: &Model<'_>) -> ModelReport {
             .filter_map(|i| io(model.output(i)))
             .collect(),
         ops,
+        notes,
     }
 }
 
@@ -120,10 +146,17 @@ pub fn to_json(r: &ModelReport) -> Value {
         "macs": r.macs,
         "inputs": io(&r.inputs),
         "outputs": io(&r.outputs),
-        "ops": r.ops.iter().map(|o| json!({
-            "index": o.index, "op": o.op, "output": o.output, "shape": o.shape,
-            "macs": o.macs, "weight_bytes": o.weight_bytes,
-        })).collect::<Vec<_>>(),
+        "ops": r.ops.iter().map(|o| {
+            let mut v = json!({
+                "index": o.index, "op": o.op, "output": o.output, "shape": o.shape,
+                "macs": o.macs, "weight_bytes": o.weight_bytes, "precision": o.precision,
+            });
+            if let Some(n) = &o.note {
+                v["f32_reason"] = json!(n);
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "notes": r.notes.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
     })
 }
 
@@ -162,20 +195,37 @@ pub fn to_text(r: &ModelReport) -> String {
     for (n, sh, d) in &r.outputs {
         s.push_str(&format!("output {n} {} {d}\n", shape(sh)));
     }
+    let int8 = r.ops.iter().filter(|o| o.precision == "int8").count();
+    if int8 > 0 {
+        let f32_ops = r.ops.iter().filter(|o| o.precision == "f32").count();
+        let conv = r.ops.len() - int8 - f32_ops;
+        s.push_str(&format!(
+            "quantized: {int8} ops int8, {f32_ops} ops f32, {conv} conversions"
+        ));
+        for (k, v) in r.notes.iter().filter(|(k, _)| k.starts_with("quant.")) {
+            s.push_str(&format!(", {}={v}", &k["quant.".len()..]));
+        }
+        s.push('\n');
+    }
     s.push_str(&format!(
-        "{:>4}  {:<16} {:>10} {:>10}  {:<20} {}\n",
-        "#", "op", "MACs", "weights", "shape", "output"
+        "{:>4}  {:<16} {:<8} {:>10} {:>10}  {:<20} {}\n",
+        "#", "op", "type", "MACs", "weights", "shape", "output"
     ));
     for o in &r.ops {
         s.push_str(&format!(
-            "{:>4}  {:<16} {:>10} {:>10}  {:<20} {}\n",
+            "{:>4}  {:<16} {:<8} {:>10} {:>10}  {:<20} {}",
             o.index,
             o.op,
+            o.precision,
             human(o.macs),
             o.weight_bytes,
             shape(&o.shape),
             o.output
         ));
+        if let Some(n) = &o.note {
+            s.push_str(&format!("  (f32: {n})"));
+        }
+        s.push('\n');
     }
     s
 }

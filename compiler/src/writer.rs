@@ -10,7 +10,7 @@ use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeMode};
-use ferrite::ops::encode_act;
+use ferrite::ops::{encode_act, encode_qact};
 use ferrite::OpCode;
 
 fn f(v: f32) -> u32 {
@@ -164,17 +164,18 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
             }
             (OpCode::Slice, p)
         }
-        Op::Pad {
-            mode,
-            value,
-            before,
-        } => {
+        Op::Pad { mode, before, .. } | Op::QPad { mode, before, .. } => {
             let m = match mode {
                 PadMode::Constant => 0,
                 PadMode::Reflect => 1,
                 PadMode::Edge => 2,
             };
-            let mut p = vec![m, f(*value)];
+            let value = match op {
+                Op::Pad { value, .. } => f(*value),
+                Op::QPad { code, .. } => *code as u32,
+                _ => 0,
+            };
+            let mut p = vec![m, value];
             for &b in before {
                 p.push(u(b)?);
             }
@@ -206,6 +207,78 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
             };
             (OpCode::Resize, vec![m, nm, c, f(scales[0]), f(scales[1])])
         }
+        Op::Quantize => (OpCode::Quantize, vec![]),
+        Op::Dequantize => (OpCode::Dequantize, vec![]),
+        Op::Lut => (OpCode::Lut, vec![]),
+        Op::QConv {
+            window: w,
+            groups,
+            act_min,
+            act_max,
+        } => {
+            let mut p = vec![];
+            for v in [
+                w.kernel[0],
+                w.kernel[1],
+                w.stride[0],
+                w.stride[1],
+                w.dilation[0],
+                w.dilation[1],
+                w.pads[0],
+                w.pads[1],
+                w.pads[2],
+                w.pads[3],
+                *groups,
+            ] {
+                p.push(u(v)?);
+            }
+            p.extend(encode_qact(*act_min, *act_max));
+            p.extend([0, 0]);
+            (OpCode::Conv2d, p)
+        }
+        Op::QMatMul { act_min, act_max } => {
+            (OpCode::MatMul, encode_qact(*act_min, *act_max).to_vec())
+        }
+        Op::QAdd(q) => {
+            let mut p = encode_qact(q.act_min, q.act_max).to_vec();
+            p.extend(
+                [
+                    q.left_shift,
+                    q.a_mult,
+                    q.a_shift,
+                    q.b_mult,
+                    q.b_shift,
+                    q.out_mult,
+                    q.out_shift,
+                ]
+                .map(|v| v as u32),
+            );
+            (if q.sub { OpCode::Sub } else { OpCode::Add }, p)
+        }
+        Op::QMul(q) => {
+            let mut p = encode_qact(q.act_min, q.act_max).to_vec();
+            p.extend([q.mult as u32, q.shift as u32]);
+            (OpCode::Mul, p)
+        }
+        Op::QMean { axes, mult, shift } => (
+            OpCode::ReduceMean,
+            vec![
+                axes.iter().fold(0u32, |m, &a| m | (1 << a)),
+                *mult as u32,
+                *shift as u32,
+            ],
+        ),
+        Op::QSoftmax { axis } => (OpCode::Softmax, vec![u(*axis)?]),
+        Op::QConcat { axis, requant } => {
+            let mut p = vec![u(*axis)?];
+            for r in requant {
+                match r {
+                    Some((m, s)) => p.extend([1, *m as u32, *s as u32]),
+                    None => p.extend([0, 0, 0]),
+                }
+            }
+            (OpCode::Concat, p)
+        }
     })
 }
 
@@ -236,13 +309,11 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
         for (d, &s) in t.shape.iter().enumerate() {
             shape[d] = u(s, &format!("dimension of '{}'", t.name))?;
         }
-        let byte_len = u(t.numel() * 4, &format!("size of '{}'", t.name))?;
-        let (storage, offset) = if let Some(d) = t.const_f32() {
+        let byte_len = u(t.byte_len(), &format!("size of '{}'", t.name))?;
+        let (storage, offset) = if let Some(d) = &t.data {
             pad_to_align(&mut consts);
             let off = consts.len();
-            for v in d {
-                consts.extend_from_slice(&v.to_le_bytes());
-            }
+            consts.extend_from_slice(&d.to_le_bytes());
             (format::Storage::Const, off)
         } else {
             let off =
@@ -250,15 +321,15 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
             (format::Storage::Arena, off)
         };
         let rec = TensorRecord {
-            dtype: format::DType::F32 as u8,
+            dtype: t.dtype as u8,
             rank: t.shape.len() as u8,
             storage: storage as u8,
             offset: u(offset, "constant data")?,
             byte_len,
             name_offset: u(names.len(), "names")?,
             name_len: u(t.name.len(), "name")?,
-            scale: 0.0,
-            zero_point: 0,
+            scale: t.quant.map_or(0.0, |q| q.scale),
+            zero_point: t.quant.map_or(0, |q| q.zero_point),
             shape,
         };
         names.extend_from_slice(t.name.as_bytes());
@@ -297,6 +368,12 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
         graph_io.push(u(t, "tensor id")?);
     }
     let words = |v: &[u32]| v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+    let mut notes = String::new();
+    for (k, v) in &g.notes {
+        // One line per note: keys and values never contain tabs or newlines.
+        let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+        notes.push_str(&format!("{}\t{}\n", clean(k), clean(v)));
+    }
     let sections: [Vec<u8>; format::SECTION_COUNT] = [
         tensors,
         ops,
@@ -305,6 +382,7 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
         consts,
         names,
         words(&graph_io),
+        notes.into_bytes(),
     ];
     let mut img = vec![0u8; format::PAYLOAD_START];
     let mut table = Vec::new();
@@ -318,6 +396,11 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
     img[header::MAGIC..header::MAGIC + 4].copy_from_slice(&format::MAGIC);
     img[header::VERSION..header::VERSION + 2].copy_from_slice(&format::VERSION.to_le_bytes());
     format::wr_u32(&mut img, header::ISA, format::ISA_REFERENCE);
+    format::wr_u32(
+        &mut img,
+        header::ROUNDING,
+        ferrite::quant::Rounding::Double as u32,
+    );
     format::wr_u32(
         &mut img,
         header::ARENA_SIZE,

@@ -32,15 +32,21 @@ pub(crate) fn f32s_mut(b: &mut [u8]) -> &mut [f32] {
 
 /// Views bytes as `i8` values.
 #[inline]
-#[allow(dead_code)]
 pub(crate) fn i8s(b: &[u8]) -> &[i8] {
     // SAFETY: i8 and u8 have the same size, alignment and validity.
     unsafe { core::slice::from_raw_parts(b.as_ptr().cast::<i8>(), b.len()) }
 }
 
+/// Views bytes as mutable `i8` values.
+#[inline]
+pub(crate) fn i8s_mut(b: &mut [u8]) -> &mut [i8] {
+    // SAFETY: i8 and u8 have the same size, alignment and validity; the
+    // exclusive borrow of `b` is carried over.
+    unsafe { core::slice::from_raw_parts_mut(b.as_mut_ptr().cast::<i8>(), b.len()) }
+}
+
 /// Views bytes as `i32` values.
 #[inline]
-#[allow(dead_code)]
 pub(crate) fn i32s(b: &[u8]) -> &[i32] {
     // SAFETY: `align_to` yields only the aligned middle; any pattern is a valid i32.
     let (head, mid, _) = unsafe { b.align_to::<i32>() };

@@ -38,6 +38,8 @@ pub enum Error {
         /// The packing id recorded in the image.
         found: u32,
     },
+    /// The header names a requantization rounding mode this runtime does not implement.
+    UnsupportedRounding(u32),
     /// The arena passed to the interpreter is smaller than the model needs.
     ArenaTooSmall {
         /// Bytes the model needs (plus alignment padding).
@@ -65,9 +67,10 @@ impl Error {
     /// The coarse class of this error.
     pub fn kind(self) -> ErrorKind {
         match self {
-            Error::UnsupportedVersion(_) | Error::UnknownOpcode(..) | Error::IsaMismatch { .. } => {
-                ErrorKind::Unsupported
-            }
+            Error::UnsupportedVersion(_)
+            | Error::UnknownOpcode(..)
+            | Error::IsaMismatch { .. }
+            | Error::UnsupportedRounding(_) => ErrorKind::Unsupported,
             Error::ArenaTooSmall { .. } | Error::NoSuchTensor => ErrorKind::Usage,
             _ => ErrorKind::InvalidModel,
         }
@@ -93,6 +96,10 @@ impl fmt::Display for Error {
             Error::IsaMismatch { found } => {
                 write!(f, "model weights are packed for ISA {found}; this runtime reads packing 0 (reference)")
             }
+            Error::UnsupportedRounding(r) => write!(
+                f,
+                "model uses requantization rounding mode {r}; this runtime implements 0 (TFLite double rounding)"
+            ),
             Error::ArenaTooSmall { needed, got } => {
                 write!(f, "arena too small: need {needed} bytes, got {got}")
             }

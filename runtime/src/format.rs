@@ -14,10 +14,13 @@ pub const VERSION: u16 = 1;
 pub const ALIGN: usize = 16;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
-/// Number of sections in a version 1 image.
-pub const SECTION_COUNT: usize = 7;
+/// Number of sections this crate writes (the notes section included).
+pub const SECTION_COUNT: usize = 8;
+/// Number of sections of the first version 1 images, which had no notes
+/// section; still accepted (their notes are empty).
+pub const SECTION_COUNT_NO_NOTES: usize = 7;
 /// Byte offset of the first section (header + section table, aligned).
-pub const PAYLOAD_START: usize = HEADER_LEN + 8 * SECTION_COUNT + 8;
+pub const PAYLOAD_START: usize = HEADER_LEN + 8 * SECTION_COUNT;
 /// Size of one tensor record.
 pub const TENSOR_RECORD_LEN: usize = 64;
 /// Size of one op record.
@@ -43,6 +46,9 @@ pub mod section {
     pub const NAMES: usize = 5;
     /// `u32` words: input count, output count, input tensor ids, output tensor ids.
     pub const GRAPH_IO: usize = 6;
+    /// UTF-8 notes for tools (`key<TAB>value` lines, e.g. why an op stayed
+    /// `f32` in a quantized model); never read by the interpreter.
+    pub const NOTES: usize = 7;
 }
 
 /// Header field offsets.
@@ -67,6 +73,9 @@ pub mod header {
     pub const TENSOR_COUNT: usize = 28;
     /// `u32` number of ops.
     pub const OP_COUNT: usize = 32;
+    /// `u32` requantization rounding mode of the int8 ops
+    /// ([`crate::quant::Rounding`]; 0 = TFLite double rounding).
+    pub const ROUNDING: usize = 36;
     /// Start of the section table (`SECTION_COUNT` × `(u32 offset, u32 len)`).
     pub const SECTION_TABLE: usize = 64;
 }

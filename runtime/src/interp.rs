@@ -123,6 +123,17 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         self.output(i)
     }
 
+    /// Any tensor by id: its current arena contents (valid after the op
+    /// producing it ran and until the memory plan reuses its bytes) or its
+    /// constant data. For debugging and calibration tools.
+    pub fn tensor(&self, t: usize) -> Result<TensorRef<'_>, Error> {
+        let info = self.model.tensor(t).ok_or(Error::NoSuchTensor)?;
+        Ok(TensorRef {
+            info,
+            data: self.tensor_bytes(&info),
+        })
+    }
+
     /// Runs every op once, in order.
     pub fn invoke(&mut self) {
         for o in 0..self.model.num_ops() {

@@ -30,6 +30,7 @@ pub mod kernels;
 pub mod math;
 mod model;
 pub mod ops;
+pub mod quant;
 
 pub use error::{Error, ErrorKind};
 pub use format::DType;

@@ -93,6 +93,22 @@ pub fn round_half_even(x: f32) -> f32 {
     copysign((a + INT_THRESHOLD) - INT_THRESHOLD, x)
 }
 
+/// Rounds to the nearest integer, ties away from zero (C `round`, TFLite's
+/// `TfLiteRound`): `0.5 -> 1`, `-2.5 -> -3`, `0.49999997 -> 0`.
+#[inline]
+pub fn round_half_away(x: f32) -> f32 {
+    if abs(x) >= INT_THRESHOLD || x.is_nan() {
+        return x;
+    }
+    // `x - t` is exact for |x| < 2^23 (no `x + 0.5`, which can round up).
+    let t = trunc(x);
+    if abs(x - t) >= 0.5 {
+        t + copysign(1.0, x)
+    } else {
+        t
+    }
+}
+
 /// Square root, correctly rounded. `sqrt(-0) = -0`, `sqrt(x < 0) = NaN`.
 ///
 /// Computed exactly in integers: for `x = m * 2^e` (`m` the 24-bit

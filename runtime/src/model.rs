@@ -170,13 +170,19 @@ impl<'a> Model<'a> {
         if image.as_ptr() as usize % format::ALIGN != 0 {
             return Err(Error::Misaligned);
         }
+        let n_sections = rd(header::SECTION_COUNT)? as usize;
         if u16::from_le_bytes([image[6], image[7]]) != 0
-            || rd(header::SECTION_COUNT)? as usize != format::SECTION_COUNT
+            || (n_sections != format::SECTION_COUNT && n_sections != format::SECTION_COUNT_NO_NOTES)
         {
             return Err(Error::BadSection(u8::MAX));
         }
-        let mut sections = [(0usize, 0usize); format::SECTION_COUNT];
-        for (i, s) in sections.iter_mut().enumerate() {
+        let rounding = rd(header::ROUNDING)?;
+        if crate::quant::Rounding::from_u32(rounding).is_none() {
+            return Err(Error::UnsupportedRounding(rounding));
+        }
+        // Absent sections (the notes of older images) are empty.
+        let mut sections = [(format::PAYLOAD_START, 0usize); format::SECTION_COUNT];
+        for (i, s) in sections.iter_mut().enumerate().take(n_sections) {
             let off = rd(header::SECTION_TABLE + 8 * i)? as usize;
             let len = rd(header::SECTION_TABLE + 8 * i + 4)? as usize;
             let end = off.checked_add(len).ok_or(Error::BadSection(i as u8))?;
@@ -248,6 +254,12 @@ impl<'a> Model<'a> {
     /// Bytes of constant data (weights).
     pub fn const_bytes(&self) -> usize {
         self.sections[section::CONSTS].1
+    }
+
+    /// The notes section (UTF-8 `key<TAB>value` lines for tools; empty
+    /// when absent or not UTF-8).
+    pub fn notes(&self) -> &'a str {
+        core::str::from_utf8(self.section(section::NOTES)).unwrap_or("")
     }
 
     /// Number of tensors.
@@ -419,6 +431,15 @@ impl<'a> Model<'a> {
             .ok_or(bad)?;
         core::str::from_utf8(name).map_err(|_| bad)?;
         if !r.scale.is_finite() || r.scale < 0.0 {
+            return Err(bad);
+        }
+        // Quantized activations need a usable step and a zero point inside
+        // the type; constant `i8` data (per-channel weights, lookup tables)
+        // may carry scale 0: its consumer's constants say how to read it.
+        let arena = r.storage == Storage::Arena as u8;
+        if dtype == DType::I8
+            && ((arena && r.scale <= 0.0) || !(-128..=127).contains(&r.zero_point))
+        {
             return Err(bad);
         }
         Ok(())

@@ -10,6 +10,8 @@ use ferrite_compiler::import::ImportOptions;
 pub use ferrite_compiler::npy::Array;
 use ferrite_compiler::reference::TractModel;
 
+pub mod quant_eval;
+
 /// The cache that `scripts/fetch-models` fills (`$FERRITE_CACHE`, default `~/.cache/ferrite`).
 pub fn cache_dir() -> PathBuf {
     if let Ok(d) = std::env::var("FERRITE_CACHE") {

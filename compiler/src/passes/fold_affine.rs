@@ -143,8 +143,7 @@ fn try_fold(g: &mut Graph, i: usize) -> bool {
         let name = g.fresh_name(&format!("{}.scaled", g.tensors[prod.inputs[1]].name));
         let w_new = g.add_const(name, ws, wd);
         g.nodes[p].inputs[1] = w_new;
-        if let Some(b) = g.tensors[bias_id].data.as_mut() {
-            let crate::ir::Data::F32(bd) = b;
+        if let Some(crate::ir::Data::F32(bd)) = g.tensors[bias_id].data.as_mut() {
             bd.iter_mut().zip(&v).for_each(|(b, s)| *b *= s);
         }
     } else if let Some(crate::ir::Data::F32(bd)) = g.tensors[bias_id].data.as_mut() {

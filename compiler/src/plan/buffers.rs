@@ -53,7 +53,7 @@ impl Buffers {
         }
         let mut of_tensor: Vec<Option<usize>> = vec![None; n_t];
         let mut bufs: Vec<Buf> = Vec::new();
-        let size = |t: usize| align(g.tensors[t].numel() * 4);
+        let size = |t: usize| align(g.tensors[t].byte_len());
         for &t in &g.inputs {
             of_tensor[t] = Some(bufs.len());
             bufs.push(Buf {

@@ -62,7 +62,7 @@ fn bytes(g: &Graph, t: usize) -> usize {
     if g.is_const(t) {
         0
     } else {
-        align(g.tensors[t].numel() * 4)
+        align(g.tensors[t].byte_len())
     }
 }
 

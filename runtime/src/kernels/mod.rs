@@ -13,6 +13,12 @@
 pub mod elementwise;
 pub mod f32_conv;
 pub mod f32_gemm;
+pub mod i8_conv;
+pub mod i8_elementwise;
+pub mod i8_gemm;
+pub mod i8_pool;
+pub mod i8_reduce;
+pub mod i8_softmax;
 pub mod layout;
 pub mod pool;
 pub mod reduce;

@@ -8,16 +8,28 @@
 //! Conv: `oh = (ih + pt + pb - dh*(kh-1) - 1) / sh + 1`.
 //! ConvTranspose: `oh = (ih-1)*sh + dh*(kh-1) + 1 - pt - pb + adj_h`, `adj_h < sh`.
 //! No scratch memory.
+//!
+//! int8 form (Conv2d only; the output is `i8`): inputs `x (i8)`, `w (i8
+//! OHWI, constant, symmetric per output channel)`, `bias (i32 [oc])`,
+//! `requant (i32 [oc, 2])` = per-channel `(multiplier, shift)`; the
+//! activation words hold an integer clamp (`[5, act_min, act_max]`); zero
+//! points come from the `x` and `y` records. Arithmetic:
+//! [`crate::kernels::i8_conv`].
 
 use super::{decode_act, shape4, Eval, OpCode, Prep};
 use crate::error::Error;
+use crate::format::{DType, Storage};
 use crate::kernels::f32_conv::{self, ConvParams};
+use crate::kernels::i8_conv::{self, QConvParams};
+use crate::kernels::Act;
 
 const N_PARAMS: usize = 16;
 
-fn params(op: &crate::model::OpInfo<'_>) -> Option<(ConvParams, [usize; 4])> {
+/// Geometry (with the `f32` activation slot left as `Act::None`) and the
+/// implied `[pad_bottom, pad_right, adj_h, adj_w]`.
+fn geometry(op: &crate::model::OpInfo<'_>) -> (ConvParams, [usize; 4]) {
     let p = |i| op.param(i) as usize;
-    Some((
+    (
         ConvParams {
             kernel_h: p(0),
             kernel_w: p(1),
@@ -28,23 +40,40 @@ fn params(op: &crate::model::OpInfo<'_>) -> Option<(ConvParams, [usize; 4])> {
             pad_top: p(6),
             pad_left: p(7),
             groups: p(10),
-            act: decode_act(op, 11)?,
+            act: Act::None,
         },
         [p(8), p(9), p(14), p(15)],
-    ))
+    )
+}
+
+fn params(op: &crate::model::OpInfo<'_>) -> Option<(ConvParams, [usize; 4])> {
+    let (mut p, rest) = geometry(op);
+    p.act = decode_act(op, 11)?;
+    Some((p, rest))
 }
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(N_PARAMS)?;
-    ctx.all_f32()?;
     let n_in = ctx.op.num_inputs();
-    ctx.ensure(n_in == 2 || n_in == 3)?;
+    let int8 = ctx.out.dtype == DType::I8;
+    if int8 {
+        ctx.ensure(ctx.op.code == OpCode::Conv2d && n_in == 4)?;
+        ctx.qact(11)?;
+        ctx.ensure(ctx.input(0)?.dtype == DType::I8)?;
+        let (w, b) = (ctx.input(1)?, ctx.input(2)?);
+        ctx.ensure(w.dtype == DType::I8 && w.storage == Storage::Const)?;
+        ctx.ensure(b.dtype == DType::I32)?;
+    } else {
+        ctx.all_f32()?;
+        ctx.ensure(n_in == 2 || n_in == 3)?;
+        ctx.act(11)?;
+    }
     // Geometry fields are bounded so that index arithmetic cannot overflow
     // even with a 32-bit `usize`.
     for i in (0..11).chain(14..16) {
         ctx.ensure(ctx.op.param(i) <= 0xFFFF)?;
     }
-    let (p, [pb, pr, adj_h, adj_w]) = params(&ctx.op).ok_or(ctx.bad())?;
+    let (p, [pb, pr, adj_h, adj_w]) = geometry(&ctx.op);
     let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
     let w = shape4(&ctx.input(1)?).ok_or(ctx.bad())?;
     let y = shape4(&ctx.out).ok_or(ctx.bad())?;
@@ -55,8 +84,15 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.ensure(w == [oc, p.kernel_h, p.kernel_w, ic / g])?;
     ctx.ensure(y[0] == n && p.kernel_h >= 1 && p.kernel_w >= 1)?;
     ctx.ensure(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1)?;
-    if n_in == 3 {
+    if n_in >= 3 {
         ctx.ensure(ctx.input(2)?.shape() == [oc])?;
+    }
+    if int8 {
+        ctx.requant(3, oc)?;
+        // Each product is at most 128*128 = 2^14 in magnitude; the
+        // accumulator stays within i32 for up to 2^16 taps per output,
+        // plus the bias.
+        ctx.ensure((p.kernel_h * p.kernel_w) as u64 * ((ic / g) as u64) <= 1 << 16)?;
     }
     // Extents are computed in u64 so no product of u32 fields can overflow.
     let (k_h, k_w) = (
@@ -90,6 +126,9 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    if ctx.out.dtype == DType::I8 {
+        return eval_i8(ctx);
+    }
     let Some((p, _)) = params(&ctx.op) else {
         return;
     };
@@ -111,4 +150,42 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     } else {
         f32_conv::transpose_reference(&p, x, in_shape, w, bias, out, out_shape);
     }
+}
+
+fn eval_i8(ctx: &mut Eval<'_, '_>) {
+    let (g, _) = geometry(&ctx.op);
+    let Some((act_min, act_max)) = super::decode_qact(&ctx.op, 11) else {
+        return;
+    };
+    let (Some(out_shape), out_zp) = (shape4(&ctx.out), ctx.out.zero_point) else {
+        return;
+    };
+    let (inputs, out) = ctx.split_i8();
+    let Some(xi) = inputs.info(0) else { return };
+    let Some(in_shape) = shape4(&xi) else { return };
+    let p = QConvParams {
+        kernel_h: g.kernel_h,
+        kernel_w: g.kernel_w,
+        stride_h: g.stride_h,
+        stride_w: g.stride_w,
+        dilation_h: g.dilation_h,
+        dilation_w: g.dilation_w,
+        pad_top: g.pad_top,
+        pad_left: g.pad_left,
+        groups: g.groups,
+        in_zp: xi.zero_point,
+        out_zp,
+        act_min,
+        act_max,
+    };
+    i8_conv::reference(
+        &p,
+        inputs.i8(0),
+        in_shape,
+        inputs.i8(1),
+        inputs.i32(2),
+        inputs.i32(3),
+        out,
+        out_shape,
+    );
 }

@@ -4,18 +4,32 @@
 //! `[..., m, n]`. Batch dims (all but the last two) broadcast numpy-style;
 //! every tensor has rank 2..=6. Parameters: `act(3)`.
 //! `y[.., i, j] = act(bias[j] + sum_k a[.., i, k] * b[.., k, j])`.
+//!
+//! int8 form (`i8` output): inputs `a (i8)`, `b (i8)`, `bias (i32 [n])`,
+//! `requant (i32 [n, 2] per output column, or [1, 2])`; parameters
+//! `qact(3)`; zero points from the records. Arithmetic:
+//! [`crate::kernels::i8_gemm`]; `k <= 2^16` keeps the accumulator in i32.
 
 use super::{decode_act, pad_shape, strides, Eval, Prep};
 use crate::error::Error;
-use crate::format::MAX_RANK;
+use crate::format::{DType, MAX_RANK};
 use crate::kernels::f32_gemm;
+use crate::kernels::i8_gemm::{self, QGemmParams};
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(3)?;
-    ctx.act(0)?;
-    ctx.all_f32()?;
     let n_in = ctx.op.num_inputs();
-    ctx.ensure(n_in == 2 || n_in == 3)?;
+    let int8 = ctx.out.dtype == DType::I8;
+    if int8 {
+        ctx.qact(0)?;
+        ctx.ensure(n_in == 4)?;
+        ctx.ensure(ctx.input(0)?.dtype == DType::I8 && ctx.input(1)?.dtype == DType::I8)?;
+        ctx.ensure(ctx.input(2)?.dtype == DType::I32)?;
+    } else {
+        ctx.act(0)?;
+        ctx.all_f32()?;
+        ctx.ensure(n_in == 2 || n_in == 3)?;
+    }
     let (a, b, y) = (ctx.input(0)?, ctx.input(1)?, ctx.out);
     ctx.ensure(a.rank() >= 2 && b.rank() >= 2 && y.rank() >= 2)?;
     ctx.ensure(y.rank() >= a.rank() && y.rank() >= b.rank())?;
@@ -29,13 +43,78 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     for d in 0..MAX_RANK - 2 {
         ctx.ensure((a[d] == y[d] || a[d] == 1) && (b[d] == y[d] || b[d] == 1))?;
     }
-    if n_in == 3 {
+    if n_in >= 3 {
         ctx.ensure(ctx.input(2)?.shape() == [n])?;
+    }
+    if int8 {
+        let rows = ctx.input(3)?.shape().first().copied().unwrap_or(0);
+        ctx.ensure(rows == n || rows == 1)?;
+        ctx.requant(3, rows)?;
+        ctx.ensure(k <= 1 << 16)?;
     }
     Ok(())
 }
 
+/// Element offsets of `a`, `b` and `y` for batch `bidx` (0 on broadcast dims).
+fn batch_offsets(
+    bidx: usize,
+    asp: &[usize; MAX_RANK],
+    bsp: &[usize; MAX_RANK],
+    ys: &[usize; MAX_RANK],
+) -> (usize, usize, usize) {
+    let (ast, bst, yst) = (strides(asp), strides(bsp), strides(ys));
+    let (mut ao, mut bo, mut rem) = (0, 0, bidx);
+    for d in (0..MAX_RANK - 2).rev() {
+        let i = rem % ys[d];
+        rem /= ys[d];
+        if asp[d] != 1 {
+            ao += i * ast[d];
+        }
+        if bsp[d] != 1 {
+            bo += i * bst[d];
+        }
+    }
+    (ao, bo, bidx * yst[MAX_RANK - 3])
+}
+
+fn eval_i8(ctx: &mut Eval<'_, '_>) {
+    let Some((act_min, act_max)) = super::decode_qact(&ctx.op, 0) else {
+        return;
+    };
+    let ys = pad_shape(ctx.out.shape());
+    let out_zp = ctx.out.zero_point;
+    let (inputs, out) = ctx.split_i8();
+    let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
+        return;
+    };
+    let p = QGemmParams {
+        a_zp: ai.zero_point,
+        b_zp: bi.zero_point,
+        out_zp,
+        act_min,
+        act_max,
+    };
+    let (asp, bsp) = (pad_shape(ai.shape()), pad_shape(bi.shape()));
+    let (a, b, bias, requant) = (inputs.i8(0), inputs.i8(1), inputs.i32(2), inputs.i32(3));
+    let (m, k, n) = (asp[MAX_RANK - 2], asp[MAX_RANK - 1], bsp[MAX_RANK - 1]);
+    let batches: usize = ys[..MAX_RANK - 2].iter().product();
+    for bidx in 0..batches {
+        let (ao, bo, yo) = batch_offsets(bidx, &asp, &bsp, &ys);
+        let (Some(am), Some(bm), Some(ym)) = (
+            a.get(ao..ao + m * k),
+            b.get(bo..bo + k * n),
+            out.get_mut(yo..yo + m * n),
+        ) else {
+            return;
+        };
+        i8_gemm::reference(m, k, n, am, bm, Some(bias), requant, &p, ym);
+    }
+}
+
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    if ctx.out.dtype == DType::I8 {
+        return eval_i8(ctx);
+    }
     let Some(act) = decode_act(&ctx.op, 0) else {
         return;
     };
@@ -48,22 +127,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let (a, b) = (inputs.f32(0), inputs.f32(1));
     let bias = (inputs.len() == 3).then(|| inputs.f32(2));
     let (m, k, n) = (asp[MAX_RANK - 2], asp[MAX_RANK - 1], bsp[MAX_RANK - 1]);
-    // Batch strides in units of whole matrices; 0 on broadcast dims.
-    let (ast, bst, yst) = (strides(&asp), strides(&bsp), strides(&ys));
     let batches: usize = ys[..MAX_RANK - 2].iter().product();
     for bidx in 0..batches {
-        let (mut ao, mut bo, mut rem) = (0, 0, bidx);
-        for d in (0..MAX_RANK - 2).rev() {
-            let i = rem % ys[d];
-            rem /= ys[d];
-            if asp[d] != 1 {
-                ao += i * ast[d];
-            }
-            if bsp[d] != 1 {
-                bo += i * bst[d];
-            }
-        }
-        let yo = bidx * yst[MAX_RANK - 3];
+        let (ao, bo, yo) = batch_offsets(bidx, &asp, &bsp, &ys);
         let (Some(am), Some(bm), Some(ym)) = (
             a.get(ao..ao + m * k),
             b.get(bo..bo + k * n),

@@ -18,9 +18,11 @@ use crate::model::{Model, OpInfo, TensorInfo};
 mod binary;
 mod concat;
 mod conv;
+mod lut;
 mod matmul;
 mod pad;
 mod pool;
+mod qdq;
 mod reduce;
 mod reshape;
 mod resize;
@@ -118,6 +120,9 @@ op_table! {
     42 => Floor(unary): "floor(x).",
     43 => Ceil(unary): "ceil(x).",
     44 => Round(unary): "x rounded half to even.",
+    45 => Quantize(qdq): "f32 to int8 with the output's scale and zero point (TFLite QUANTIZE).",
+    46 => Dequantize(qdq): "int8 to f32 with the input's scale and zero point.",
+    47 => Lut(lut): "int8 elementwise map through a 256-entry table (int8 unary ops).",
 }
 
 /// Whether input `i` of `op` may share its bytes with the output (in-place
@@ -152,7 +157,8 @@ pub fn may_alias(op: &OpInfo<'_>, i: usize, input: &TensorInfo<'_>, out: &Tensor
         | OpCode::Gelu
         | OpCode::Floor
         | OpCode::Ceil
-        | OpCode::Round => i == 0 && same,
+        | OpCode::Round
+        | OpCode::Lut => i == 0 && same,
         _ => false,
     }
 }
@@ -201,6 +207,47 @@ impl<'a> Prep<'_, 'a> {
         self.ensure(self.out.dtype == DType::F32)
     }
 
+    /// Requires every input and the output to be `i8`.
+    pub fn all_i8(&self) -> Result<(), Error> {
+        for i in 0..self.op.num_inputs() {
+            self.ensure(self.input(i)?.dtype == DType::I8)?;
+        }
+        self.ensure(self.out.dtype == DType::I8)
+    }
+
+    /// Requires input `i` to have the output's dtype and, for `i8`, its
+    /// scale and zero point (data movement ops do not requantize).
+    pub fn same_quant(&self, i: usize) -> Result<(), Error> {
+        let x = self.input(i)?;
+        let y = &self.out;
+        self.ensure(x.dtype == y.dtype)?;
+        if y.dtype == DType::I8 {
+            self.ensure(x.scale == y.scale && x.zero_point == y.zero_point)?;
+        }
+        Ok(())
+    }
+
+    /// Requires input `i` to be a constant `i32` requantization table of
+    /// `rows` `(multiplier, shift)` pairs with multipliers `>= 0` and shifts
+    /// in `[-31, 30]` (the range [`crate::quant::mbqm`] is defined on).
+    pub fn requant(&self, i: usize, rows: usize) -> Result<(), Error> {
+        let t = self.input(i)?;
+        self.ensure(t.dtype == DType::I32 && t.storage == Storage::Const)?;
+        self.ensure(t.shape() == [rows, 2])?;
+        let words = bytes::i32s(self.model.const_data(&t));
+        self.ensure(words.len() == 2 * rows)?;
+        for pair in words.chunks_exact(2) {
+            self.ensure(pair[0] >= 0 && valid_shift(pair[1]))?;
+        }
+        Ok(())
+    }
+
+    /// Decodes an integer output clamp stored as `[5, act_min, act_max]` at
+    /// word `at` (the `i8` form of a fused activation).
+    pub fn qact(&self, at: usize) -> Result<(i32, i32), Error> {
+        decode_qact(&self.op, at).ok_or(self.bad())
+    }
+
     /// Validates a fused activation encoded at parameter word `at`.
     pub fn act(&self, at: usize) -> Result<(), Error> {
         decode_act(&self.op, at).map(|_| ()).ok_or(self.bad())
@@ -244,6 +291,12 @@ impl<'m, 'x> Eval<'m, 'x> {
         )
     }
 
+    /// The output as `i8` elements together with input access.
+    pub fn split_i8(&mut self) -> (Inputs<'m, '_>, &mut [i8]) {
+        let (inputs, out) = self.split();
+        (inputs, bytes::i8s_mut(out))
+    }
+
     /// The output as `f32` elements together with input access.
     pub fn split_f32(&mut self) -> (Inputs<'m, '_>, &mut [f32]) {
         let (inputs, out) = self.split();
@@ -285,6 +338,22 @@ impl<'m, 'x> Inputs<'m, 'x> {
         }
     }
 
+    /// Input `i` as `i8` elements.
+    pub fn i8(&self, i: usize) -> &'x [i8]
+    where
+        'm: 'x,
+    {
+        bytes::i8s(self.bytes(i))
+    }
+
+    /// Input `i` as `i32` elements.
+    pub fn i32(&self, i: usize) -> &'x [i32]
+    where
+        'm: 'x,
+    {
+        bytes::i32s(self.bytes(i))
+    }
+
     /// Input `i` as `f32` elements.
     pub fn f32(&self, i: usize) -> &'x [f32]
     where
@@ -310,6 +379,35 @@ pub(crate) fn decode_act(op: &OpInfo<'_>, at: usize) -> Option<Act> {
         4 => Some(Act::Sigmoid),
         _ => None,
     }
+}
+
+/// Word `at` of an `i8` op holds this kind when the next two words are an
+/// integer output clamp.
+pub const QACT_KIND: u32 = 5;
+
+/// Decodes `[QACT_KIND, act_min, act_max]` at word `at`:
+/// `-128 <= act_min <= act_max <= 127`.
+pub(crate) fn decode_qact(op: &OpInfo<'_>, at: usize) -> Option<(i32, i32)> {
+    if op.num_params() < at + 3 || op.param(at) != QACT_KIND {
+        return None;
+    }
+    let (lo, hi) = (op.param_i32(at + 1), op.param_i32(at + 2));
+    (-128 <= lo && lo <= hi && hi <= 127).then_some((lo, hi))
+}
+
+/// Encodes an integer output clamp as the three words [`decode_qact`] reads.
+pub fn encode_qact(act_min: i32, act_max: i32) -> [u32; 3] {
+    [QACT_KIND, act_min as u32, act_max as u32]
+}
+
+/// Output scale of int8 softmax (TFLite's): 1/256.
+pub const SOFTMAX_I8_SCALE: f32 = 1.0 / 256.0;
+/// Output zero point of int8 softmax (TFLite's): -128.
+pub const SOFTMAX_I8_ZERO_POINT: i32 = -128;
+
+/// Shifts [`crate::quant::mbqm`] accepts: `[-31, 30]`.
+pub(crate) fn valid_shift(shift: i32) -> bool {
+    (-31..=30).contains(&shift)
 }
 
 /// Encodes a fused activation as the three words [`decode_act`] reads.

@@ -1,10 +1,12 @@
 //! Pad (ONNX `Pad`, constant pads), f32. Parameters: `mode` (0 constant,
 //! 1 reflect, 2 edge), `value` (f32 bits), `before[rank]`; the pads after
-//! each dim follow from the output shape.
+//! each dim follow from the output shape. int8 form: same quantization in
+//! and out, and `value` is the `i8` code to pad with (as `i32`), normally
+//! the zero point.
 
 use super::{Eval, Prep};
 use crate::error::Error;
-use crate::format::MAX_RANK;
+use crate::format::{DType, MAX_RANK};
 use crate::kernels::layout::{self, PadMode};
 
 fn mode(v: u32) -> Option<PadMode> {
@@ -17,8 +19,14 @@ fn mode(v: u32) -> Option<PadMode> {
 }
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
-    ctx.all_f32()?;
     let x = ctx.input(0)?;
+    if ctx.out.dtype == DType::I8 {
+        // int8: same quantization in and out; word 1 is the pad code (i32).
+        ctx.same_quant(0)?;
+        ctx.ensure((-128..=127).contains(&ctx.op.param_i32(1)))?;
+    } else {
+        ctx.all_f32()?;
+    }
     let r = x.rank();
     ctx.params(2 + r)?;
     ctx.ensure(ctx.op.num_inputs() == 1 && ctx.out.rank() == r)?;
@@ -44,13 +52,20 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let op = ctx.op;
     let Some(m) = mode(op.param(0)) else { return };
     let ys = ctx.out.shape_padded();
-    let (inputs, out) = ctx.split_f32();
+    let int8 = ctx.out.dtype == DType::I8;
+    let (inputs, out) = ctx.split();
     let Some(x) = inputs.info(0) else { return };
     let mut before = [0; MAX_RANK];
     let off = MAX_RANK - x.rank();
     for d in 0..x.rank() {
         before[off + d] = op.param(2 + d) as usize;
     }
+    if int8 {
+        let out = crate::bytes::i8s_mut(out);
+        let value = op.param_i32(1) as i8;
+        return layout::pad(m, value, inputs.i8(0), x.shape_padded(), before, out, ys);
+    }
+    let out = crate::bytes::f32s_mut(out);
     layout::pad(
         m,
         op.param_f32(1),

@@ -5,9 +5,16 @@
 //! pad_bottom, pad_right, count_include_pad, ceil_mode`. Output
 //! `oh = floor_or_ceil((ih + pt + pb - dh*(kh-1) - 1) / sh) + 1` (ceil when
 //! `ceil_mode`, dropping a last window that would start in the bottom padding).
+//!
+//! int8 form: `i8` input and output with the same scale and zero point
+//! (pooling never requantizes); same parameters; arithmetic in
+//! [`crate::kernels::i8_pool`]. Average windows are limited to `2^23`
+//! elements so the i32 sum cannot overflow.
 
 use super::{shape4, Eval, OpCode, Prep};
 use crate::error::Error;
+use crate::format::DType;
+use crate::kernels::i8_pool;
 use crate::kernels::pool::{self, PoolParams};
 use crate::model::OpInfo;
 
@@ -52,8 +59,14 @@ pub(crate) fn out_len(
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(12)?;
-    ctx.all_f32()?;
     ctx.ensure(ctx.op.num_inputs() == 1)?;
+    if ctx.out.dtype == DType::I8 {
+        ctx.same_quant(0)?;
+        let window = ctx.op.param(0) as u64 * ctx.op.param(1) as u64;
+        ctx.ensure(window <= 1 << 23)?;
+    } else {
+        ctx.all_f32()?;
+    }
     for i in 0..12 {
         ctx.ensure(ctx.op.param(i) <= 0xFFFF)?;
     }
@@ -120,6 +133,18 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let include_pad = ctx.op.param(10) == 1;
     let code = ctx.op.code;
     let Some(ys) = shape4(&ctx.out) else { return };
+    if ctx.out.dtype == DType::I8 {
+        let (inputs, out) = ctx.split_i8();
+        let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
+            return;
+        };
+        if code == OpCode::MaxPool2d {
+            i8_pool::max_reference(&p, -128, 127, inputs.i8(0), xs, out, ys);
+        } else {
+            i8_pool::avg_reference(&p, include_pad, -128, 127, inputs.i8(0), xs, out, ys);
+        }
+        return;
+    }
     let (inputs, out) = ctx.split_f32();
     let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
         return;

@@ -5,7 +5,8 @@
 
 use super::{pad_shape, Eval, OpCode, Prep};
 use crate::error::Error;
-use crate::format::MAX_RANK;
+use crate::format::{DType, MAX_RANK};
+use crate::kernels::i8_reduce;
 use crate::kernels::reduce::{self, ReduceKind};
 
 fn kind(code: OpCode) -> ReduceKind {
@@ -24,10 +25,29 @@ fn padded_mask(mask: u32, rank: usize) -> u32 {
 }
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
-    ctx.params(1)?;
-    ctx.all_f32()?;
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     let x = ctx.input(0)?;
+    if ctx.out.dtype == DType::I8 {
+        // int8: Mean requantizes with `[mask, mult, shift]`; Max keeps the
+        // input's quantization. The i32 sum needs `count <= 2^23`.
+        match ctx.op.code {
+            OpCode::ReduceMean => {
+                ctx.params(3)?;
+                ctx.all_i8()?;
+                let (mult, shift) = (ctx.op.param_i32(1), ctx.op.param_i32(2));
+                ctx.ensure(mult >= 0 && super::valid_shift(shift))?;
+                ctx.ensure(x.len() <= 1 << 23)?;
+            }
+            OpCode::ReduceMax => {
+                ctx.params(1)?;
+                ctx.same_quant(0)?;
+            }
+            _ => return Err(ctx.bad()),
+        }
+    } else {
+        ctx.params(1)?;
+        ctx.all_f32()?;
+    }
     let mask = ctx.op.param(0);
     ctx.ensure(mask >> x.rank() == 0)?;
     let kept: usize = x
@@ -50,6 +70,19 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let k = kind(ctx.op.code);
     let mask = ctx.op.param(0);
+    if ctx.out.dtype == DType::I8 {
+        let (op, out_zp) = (ctx.op, ctx.out.zero_point);
+        let (inputs, out) = ctx.split_i8();
+        let Some(x) = inputs.info(0) else { return };
+        let (xs, m) = (pad_shape(x.shape()), padded_mask(mask, x.rank()));
+        if k == ReduceKind::Mean {
+            let (mult, shift) = (op.param_i32(1), op.param_i32(2));
+            i8_reduce::mean_reference(inputs.i8(0), xs, m, x.zero_point, mult, shift, out_zp, out);
+        } else {
+            i8_reduce::max_reference(inputs.i8(0), xs, m, out);
+        }
+        return;
+    }
     let (inputs, out) = ctx.split_f32();
     let Some(x) = inputs.info(0) else { return };
     reduce::reference(

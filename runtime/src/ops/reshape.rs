@@ -8,9 +8,8 @@ use crate::error::Error;
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(0)?;
     let x = ctx.input(0)?;
-    ctx.ensure(
-        ctx.op.num_inputs() == 1 && x.dtype == ctx.out.dtype && x.byte_len == ctx.out.byte_len,
-    )
+    ctx.ensure(ctx.op.num_inputs() == 1 && x.byte_len == ctx.out.byte_len)?;
+    ctx.same_quant(0)
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {

@@ -3,9 +3,12 @@
 //! 1 round_prefer_ceil, 2 floor, 3 ceil), `coord` (0 half_pixel,
 //! 1 pytorch_half_pixel, 2 align_corners, 3 asymmetric,
 //! 4 tf_half_pixel_for_nearest), `scale_h`, `scale_w` (f32, output/input).
+//! int8 form: `i8` in and out with the same quantization
+//! ([`resize::reference_i8`]).
 
 use super::{shape4, Eval, Prep};
 use crate::error::Error;
+use crate::format::DType;
 use crate::kernels::resize::{self, CoordTransform, NearestMode, ResizeMode, ResizeParams};
 use crate::model::OpInfo;
 
@@ -42,7 +45,11 @@ fn params(op: &OpInfo<'_>) -> Option<ResizeParams> {
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(5)?;
-    ctx.all_f32()?;
+    if ctx.out.dtype == DType::I8 {
+        ctx.same_quant(0)?;
+    } else {
+        ctx.all_f32()?;
+    }
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     params(&ctx.op).ok_or(ctx.bad())?;
     let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
@@ -53,6 +60,13 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let Some(p) = params(&ctx.op) else { return };
     let Some(ys) = shape4(&ctx.out) else { return };
+    if ctx.out.dtype == DType::I8 {
+        let (inputs, out) = ctx.split_i8();
+        let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
+            return;
+        };
+        return resize::reference_i8(&p, inputs.i8(0), xs, out, ys);
+    }
     let (inputs, out) = ctx.split_f32();
     let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
         return;

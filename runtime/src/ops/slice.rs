@@ -21,7 +21,8 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     let x = ctx.input(0)?;
     let r = x.rank();
     ctx.params(2 * r)?;
-    ctx.ensure(ctx.op.num_inputs() == 1 && x.dtype == ctx.out.dtype && ctx.out.rank() == r)?;
+    ctx.ensure(ctx.op.num_inputs() == 1 && ctx.out.rank() == r)?;
+    ctx.same_quant(0)?;
     for d in 0..r {
         let (start, step) = (ctx.op.param(d) as i64, ctx.op.param_i32(r + d) as i64);
         let (len, n) = (x.shape()[d] as i64, ctx.out.shape()[d] as i64);

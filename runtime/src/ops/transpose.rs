@@ -20,7 +20,8 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     let x = ctx.input(0)?;
     let r = x.rank();
     ctx.params(r)?;
-    ctx.ensure(ctx.op.num_inputs() == 1 && x.dtype == ctx.out.dtype && ctx.out.rank() == r)?;
+    ctx.ensure(ctx.op.num_inputs() == 1 && ctx.out.rank() == r)?;
+    ctx.same_quant(0)?;
     let mut seen = 0u32;
     for d in 0..r {
         let p = ctx.op.param(d) as usize;

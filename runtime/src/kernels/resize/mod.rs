@@ -130,6 +130,57 @@ pub fn reference(
     }
 }
 
+/// [`reference`] on `i8` codes that share one scale and zero point in and
+/// out: nearest copies codes; bilinear blends the codes in `f32` with the
+/// same weights and order as the `f32` kernel, then rounds half away from
+/// zero (exact in any IEEE `f32` implementation, so the result is the same
+/// on every target).
+pub fn reference_i8(
+    p: &ResizeParams,
+    input: &[i8],
+    in_shape: [usize; 4],
+    out: &mut [i8],
+    out_shape: [usize; 4],
+) {
+    let [n, ih, iw, c] = in_shape;
+    let [on, oh, ow, oc] = out_shape;
+    debug_assert!(on == n && oc == c, "shape mismatch");
+    debug_assert!(ih >= 1 && iw >= 1, "empty input plane");
+    debug_assert!(
+        input.len() >= n * ih * iw * c && out.len() >= n * oh * ow * c,
+        "buffer too short"
+    );
+    let pixel = |b: usize, y: usize, x: usize| &input[((b * ih + y) * iw + x) * c..][..c];
+    for b in 0..n {
+        for oy in 0..oh {
+            let sy = source_coord(p.coord, oy, p.scale_h, ih, oh);
+            for ox in 0..ow {
+                let sx = source_coord(p.coord, ox, p.scale_w, iw, ow);
+                let px = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
+                match p.mode {
+                    ResizeMode::Nearest(m) => {
+                        px.copy_from_slice(pixel(b, nearest(m, sy, ih), nearest(m, sx, iw)))
+                    }
+                    ResizeMode::Bilinear => {
+                        let (y0, y1, fy) = linear(sy, ih);
+                        let (x0, x1, fx) = linear(sx, iw);
+                        let (a, bb) = (pixel(b, y0, x0), pixel(b, y0, x1));
+                        let (cc, d) = (pixel(b, y1, x0), pixel(b, y1, x1));
+                        for (k, o) in px.iter_mut().enumerate() {
+                            let f = |v: i8| v as f32;
+                            let top = (1.0 - fx) * f(a[k]) + fx * f(bb[k]);
+                            let bottom = (1.0 - fx) * f(cc[k]) + fx * f(d[k]);
+                            let v = (1.0 - fy) * top + fy * bottom;
+                            // A convex blend of codes stays in [-128, 127].
+                            *o = math::round_half_away(v).clamp(-128.0, 127.0) as i8;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Input coordinate of output coordinate `x` along one axis.
 fn source_coord(coord: CoordTransform, x: usize, scale: f32, in_len: usize, out_len: usize) -> f32 {
     let xf = x as f32;

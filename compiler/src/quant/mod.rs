@@ -1,0 +1,190 @@
+//! int8 post-training quantization (`ferrite compile --quantize int8`).
+//!
+//! Pipeline: [`unfuse`] non-clamp activations; [`calibrate`] the `f32`
+//! graph on the samples (min/max, then histograms); choose each
+//! activation's [`range`]; [`rewrite`] into a mixed-precision graph;
+//! [`report`] per-layer accuracy, and with `max_layer_drop` move the first
+//! layer below the bound back to `f32` until every int8 layer meets it.
+//! The arithmetic is `doc/quantization.md`.
+
+pub mod calibrate;
+pub mod dataset;
+pub mod range;
+pub mod report;
+pub mod rewrite;
+pub mod trace;
+pub mod unfuse;
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+
+use crate::ir::{Graph, Op};
+use crate::npy::Array;
+pub use range::Method;
+
+/// Options of `--quantize int8`.
+#[derive(Clone, Debug)]
+pub struct QuantOptions {
+    /// Range selection.
+    pub method: Method,
+    /// Node names kept in `f32` (`--keep-float`).
+    pub keep_float: Vec<String>,
+    /// Minimum per-layer SQNR in dB (`--max-layer-drop`); layers below it
+    /// fall back to `f32`.
+    pub min_layer_sqnr: Option<f64>,
+}
+
+impl Default for QuantOptions {
+    fn default() -> Self {
+        QuantOptions {
+            method: Method::Percentile(99.99),
+            keep_float: Vec::new(),
+            min_layer_sqnr: None,
+        }
+    }
+}
+
+/// A quantized graph and its accuracy report.
+pub struct Quantized {
+    /// The mixed-precision graph, runtime-ready.
+    pub graph: Graph,
+    /// The `--report` document.
+    pub report: Value,
+    /// Per graph output: `(name, SQNR in dB vs f32)` on the samples.
+    pub output_sqnr: Vec<(String, f64)>,
+    /// Nodes that run in int8 / stay `f32`.
+    pub int8_nodes: usize,
+    /// See [`Quantized::int8_nodes`].
+    pub f32_nodes: usize,
+}
+
+/// Progress callbacks: `(stage, done, total)`.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
+
+/// Quantizes an optimized, runtime-ready `f32` graph with calibration
+/// `samples` (each a list of arrays in graph-input order).
+pub fn quantize(
+    g: &Graph,
+    samples: &[Vec<Array>],
+    opts: &QuantOptions,
+    progress: Progress<'_>,
+) -> Result<Quantized> {
+    if samples.is_empty() {
+        bail!("no calibration samples");
+    }
+    let mut f = g.clone();
+    unfuse::unfuse_activations(&mut f);
+    let names: HashSet<&str> = f.nodes.iter().map(|n| n.name.as_str()).collect();
+    let unknown: Vec<&str> = opts
+        .keep_float
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !names.contains(n))
+        .collect();
+    if !unknown.is_empty() {
+        let mut known: Vec<&str> = names.into_iter().collect();
+        known.sort_unstable();
+        known.truncate(12);
+        bail!(
+            "--keep-float names unknown node(s): {}; nodes are e.g. {}",
+            unknown.join(", "),
+            known.join(", ")
+        );
+    }
+    let passes = if opts.method.needs_histogram() { 2 } else { 1 };
+    let total = passes * samples.len();
+    let mut done = 0;
+    let stats = calibrate::collect(&f, samples, opts.method.needs_histogram(), || {
+        done += 1;
+        progress("calibrating", done, total);
+    })?;
+    let ranges: Vec<Option<(f32, f32)>> = stats
+        .iter()
+        .map(|s| s.as_ref().map(|s| range::choose(s, opts.method)))
+        .collect();
+    let mut keep: HashSet<String> = opts.keep_float.iter().cloned().collect();
+    let mut fallbacks = Vec::new();
+    loop {
+        let mut qg = rewrite::rewrite(&f, &ranges, &keep)?;
+        rewrite::check_dtypes(&qg.graph)?;
+        progress("measuring", 0, samples.len());
+        let m = report::measure(&f, &qg, samples)?;
+        progress("measuring", samples.len(), samples.len());
+        if let Some(bound) = opts.min_layer_sqnr {
+            // The first compute layer (in execution order) below the bound:
+            // later layers inherit its error, so it is the one to fix.
+            let culprit = qg.graph.nodes.iter().find(|n| {
+                is_compute(&n.op)
+                    && !keep.contains(&n.name)
+                    && m.layers.get(&n.name).is_some_and(|e| e.sqnr_db() < bound)
+            });
+            if let Some(n) = culprit {
+                keep.insert(n.name.clone());
+                fallbacks.push(n.name.clone());
+                continue;
+            }
+        }
+        let layer_ranges: HashMap<String, (f32, f32)> = f
+            .nodes
+            .iter()
+            .filter_map(|n| ranges[n.output].map(|r| (n.name.clone(), r)))
+            .collect();
+        let header = json!({
+            "format": "ferrite-quant-report-1",
+            "method": opts.method.to_string(),
+            "samples": samples.len(),
+            "min_layer_sqnr_db": opts.min_layer_sqnr,
+            "keep_float": opts.keep_float,
+            "rounding": "tflite-double",
+        });
+        const FALLBACK: &str = "below the --max-layer-drop SQNR bound in int8";
+        for d in qg
+            .decisions
+            .iter_mut()
+            .filter(|d| fallbacks.contains(&d.node))
+        {
+            d.reason = Some(FALLBACK.into());
+            let key = format!("f32 {}", d.output);
+            if let Some(note) = qg.graph.notes.iter_mut().find(|(k, _)| *k == key) {
+                note.1 = FALLBACK.into();
+            }
+        }
+        let doc = report::to_json(&qg, &m, &layer_ranges, header, &fallbacks);
+        let int8_nodes = qg.decisions.iter().filter(|d| d.int8).count();
+        let mut graph = qg.graph;
+        graph
+            .notes
+            .push(("quant.method".into(), opts.method.to_string()));
+        graph
+            .notes
+            .push(("quant.samples".into(), samples.len().to_string()));
+        return Ok(Quantized {
+            graph,
+            report: doc,
+            output_sqnr: m
+                .outputs
+                .iter()
+                .map(|(n, e)| (n.clone(), e.sqnr_db()))
+                .collect(),
+            int8_nodes,
+            f32_nodes: qg.decisions.len() - int8_nodes,
+        });
+    }
+}
+
+/// int8 ops that compute (as opposed to moving values around).
+fn is_compute(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::QConv { .. }
+            | Op::QMatMul { .. }
+            | Op::QAdd(_)
+            | Op::QMul(_)
+            | Op::QMean { .. }
+            | Op::QSoftmax { .. }
+            | Op::QConcat { .. }
+            | Op::Lut
+    )
+}

@@ -1,0 +1,31 @@
+//! Lut: every int8 elementwise unary op (sigmoid, tanh, hard-swish, GELU,
+//! requantization, ...) as a 256-entry table the compiler computes from the
+//! real function and the input/output quantization.
+//!
+//! Inputs `x (i8)`, `table (i8 [256], constant)`; output `i8`, shape of `x`;
+//! `y[i] = table[x[i] + 128]`. No parameters. May run in place.
+
+use super::{Eval, Prep};
+use crate::error::Error;
+use crate::format::Storage;
+use crate::kernels::i8_elementwise;
+
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+    ctx.params(0)?;
+    ctx.ensure(ctx.op.num_inputs() == 2)?;
+    ctx.all_i8()?;
+    let (x, table) = (ctx.input(0)?, ctx.input(1)?);
+    ctx.ensure(table.storage == Storage::Const && table.shape() == [256])?;
+    ctx.ensure(x.shape() == ctx.out.shape())
+}
+
+pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    let alias = ctx.alias;
+    let (inputs, out) = ctx.split_i8();
+    let table = inputs.i8(1);
+    if alias == Some(0) {
+        i8_elementwise::lut_inplace(table, out);
+    } else {
+        i8_elementwise::lut(table, inputs.i8(0), out);
+    }
+}
