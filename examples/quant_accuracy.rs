@@ -3,8 +3,9 @@
 //! method, evaluated against its `f32` original on the evaluation sets.
 //!
 //!     cargo run --release --example quant_accuracy [-- MODEL...] [--limit N]
+//!         [--methods minmax,mse] [--keep-float NODE,...] [--max-layer-drop DB]
 
-use ferrite_compiler::quant::Method;
+use ferrite_compiler::quant::{Method, QuantOptions};
 use ferrite_suite::quant_eval::{self, CASES};
 
 fn main() -> anyhow::Result<()> {
@@ -15,18 +16,36 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.parse::<usize>())
         .transpose()?;
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let wanted: Vec<&String> = args
         .iter()
         .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--limit"))
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
         .map(|(_, a)| a)
         .collect();
-    let methods = [
-        Method::MinMax,
-        Method::Percentile(99.99),
-        Method::Entropy,
-        Method::Mse,
-    ];
+    let methods: Vec<Method> = match flag("--methods") {
+        Some(m) => m
+            .split(',')
+            .map(|s| s.parse().map_err(|e: String| anyhow::anyhow!(e)))
+            .collect::<anyhow::Result<_>>()?,
+        None => vec![
+            Method::MinMax,
+            Method::Percentile(99.99),
+            Method::Entropy,
+            Method::Mse,
+        ],
+    };
+    let keep_float: Vec<String> = flag("--keep-float")
+        .map(|k| k.split(',').map(String::from).collect())
+        .unwrap_or_default();
+    let min_layer_sqnr = flag("--max-layer-drop")
+        .map(|v| v.parse::<f64>())
+        .transpose()?;
     println!("| model | method | metric | int8 nodes / f32 nodes | .fer bytes (f32 ONNX bytes) | quantize s |");
     println!("|---|---|---|---|---|---|");
     for c in CASES {
@@ -34,8 +53,14 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         let onnx = std::fs::metadata(ferrite_suite::fetched(c.model))?.len();
-        for m in methods {
-            let pair = quant_eval::quantize_with(c, m, limit)?;
+        for &m in &methods {
+            let opts = QuantOptions {
+                method: m,
+                keep_float: keep_float.clone(),
+                min_layer_sqnr,
+                ..QuantOptions::default()
+            };
+            let pair = quant_eval::quantize(c, &opts, limit)?;
             let acc = quant_eval::evaluate(c, &pair)?;
             let sq: Vec<String> = acc.sqnr_db.iter().map(|d| format!("{d:.1} dB")).collect();
             let metric = match c.name {

@@ -651,6 +651,36 @@ def mini_resnet(g):
     return [1, 5]
 
 
+@model
+def int8_net(g):
+    # Every op family with an int8 form, for the int8 sample model
+    # (tests/data/sample_int8.fer, see tests/quant.rs).
+    x = g.input("x", [1, 3, 16, 20])
+    c1 = g.node("Conv", [x, *conv_weights(g, "stem", 8, 3, [3, 3])], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    a1 = g.node("Relu", [bn(g, "stem_bn", c1, 8)])
+    dw = g.node("Conv", [a1, *conv_weights(g, "dw", 8, 1, [3, 3])], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                strides=[2, 2], group=8)  # 8x10
+    h = g.node("HardSigmoid", [dw], alpha=0.2, beta=0.5)
+    hs = g.node("Mul", [dw, h])  # x * hard_sigmoid(x)
+    pw = g.node("Conv", [hs, *conv_weights(g, "pw", 8, 8, [1, 1])], kernel_shape=[1, 1])
+    r = g.node("Add", [pw, dw])
+    mp = g.node("MaxPool", [r], kernel_shape=[2, 2], strides=[2, 2])  # 4x5
+    ap = g.node("AveragePool", [r], kernel_shape=[2, 2], strides=[2, 2])
+    cat = g.node("Concat", [mp, ap], axis=1)  # 16 channels
+    up = g.node("Resize", [cat, "", g.f32("scales", [1, 1, 2, 2])], mode="nearest")  # 8x10
+    pad = g.node("Pad", [up, g.i64("pads", [0, 0, 1, 1, 0, 0, 1, 1])], mode="constant")  # 10x12
+    sl = g.node("Slice", [pad, g.i64("starts", [1]), g.i64("ends", [9]), g.i64("axes", [2])])  # 8x12
+    gap = g.node("GlobalAveragePool", [sl])
+    se = g.node("Sigmoid", [g.node("Conv", [gap, *conv_weights(g, "se", 16, 16, [1, 1])], kernel_shape=[1, 1])])
+    scaled = g.node("Mul", [sl, se])
+    t = g.node("Tanh", [scaled])
+    m = g.node("ReduceMean", [t], axes=[2, 3], keepdims=0)  # [1, 16]
+    fc = g.node("Gemm", [m, g.rand("fc_w", [6, 16], -0.5, 0.5), g.rand("fc_b", [6], -0.1, 0.1)], transB=1)
+    sm = g.node("Softmax", [fc], axis=-1)
+    g.node("Sub", [sm, g.f32("offset", [0.1])], "out")
+    return [1, 6]
+
+
 # ------------------------------------------------------------------ main
 def check_with_ort(name, m):
     try:

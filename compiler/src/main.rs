@@ -249,6 +249,7 @@ fn compile(
             method,
             keep_float: qa.keep_float.clone(),
             min_layer_sqnr: qa.max_layer_drop,
+            quantize_inputs: false,
         };
         let bar = indicatif::ProgressBar::new(samples.len() as u64);
         bar.set_style(

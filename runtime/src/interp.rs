@@ -134,6 +134,21 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         })
     }
 
+    /// Any arena tensor by id, writable (for calibration tools that replace
+    /// an intermediate value before the ops reading it run). Constants are
+    /// read-only: `NoSuchTensor`.
+    pub fn tensor_mut(&mut self, t: usize) -> Result<TensorMut<'_>, Error> {
+        let info = self.model.tensor(t).ok_or(Error::NoSuchTensor)?;
+        if info.storage != Storage::Arena {
+            return Err(Error::NoSuchTensor);
+        }
+        let data = self
+            .arena
+            .get_mut(info.offset..info.offset + info.byte_len)
+            .ok_or(Error::NoSuchTensor)?;
+        Ok(TensorMut { info, data })
+    }
+
     /// Runs every op once, in order.
     pub fn invoke(&mut self) {
         for o in 0..self.model.num_ops() {

@@ -374,6 +374,13 @@ mod tests {
     use super::*;
     use crate::kernels::test_util::{iters, Rng};
 
+    /// `2^e` exactly, for a normal power (`-1022 <= e <= 1023`); `powi`
+    /// may be inexact (Miri perturbs it).
+    fn pow2(e: i32) -> f64 {
+        assert!((-1022..=1023).contains(&e));
+        f64::from_bits(((e + 1023) as u64) << 52)
+    }
+
     #[test]
     fn rounding_header_values() {
         assert_eq!(Rounding::from_u32(0), Some(Rounding::Double));
@@ -402,7 +409,7 @@ mod tests {
         assert_eq!(quantize_multiplier(m), (1_099_511_562, -9));
         // The second disagreement example's multiplier round-trips.
         let (mult, shift) = (1_430_321_409, -1);
-        let m2 = mult as f64 * 2f64.powi(shift - 31);
+        let m2 = mult as f64 * pow2(shift - 31);
         assert_eq!(quantize_multiplier(m2), (mult, shift));
     }
 
@@ -410,20 +417,14 @@ mod tests {
     fn quantize_multiplier_edges() {
         // q * 2^31 rounding up to 2^31 moves to the next binade.
         // 1 - 2^-32: q * 2^31 = 2^31 - 0.5, a tie, rounds up to 2^31.
-        assert_eq!(quantize_multiplier(1.0 - 2f64.powi(-32)), (1 << 30, 1));
-        assert_eq!(quantize_multiplier(1.0 - 2f64.powi(-31)), (i32::MAX, 0));
+        assert_eq!(quantize_multiplier(1.0 - pow2(-32)), (1 << 30, 1));
+        assert_eq!(quantize_multiplier(1.0 - pow2(-31)), (i32::MAX, 0));
         // Ties of q * 2^31 round away from zero (std::round).
-        assert_eq!(
-            quantize_multiplier(0.75 + 2f64.powi(-32)),
-            (1_610_612_737, 0)
-        );
-        assert_eq!(
-            quantize_multiplier(0.75 + 2f64.powi(-33)),
-            (1_610_612_736, 0)
-        );
+        assert_eq!(quantize_multiplier(0.75 + pow2(-32)), (1_610_612_737, 0));
+        assert_eq!(quantize_multiplier(0.75 + pow2(-33)), (1_610_612_736, 0));
         // Tiny multipliers flush to zero once the shift drops below -31.
-        assert_eq!(quantize_multiplier(2f64.powi(-32)), (1 << 30, -31));
-        assert_eq!(quantize_multiplier(2f64.powi(-33)), (0, 0));
+        assert_eq!(quantize_multiplier(pow2(-32)), (1 << 30, -31));
+        assert_eq!(quantize_multiplier(pow2(-33)), (0, 0));
         assert_eq!(quantize_multiplier(1e-300), (0, 0));
         // Subnormals take the hand-written frexp's slow path.
         assert_eq!(quantize_multiplier(f64::from_bits(1)), (0, 0));
@@ -448,7 +449,7 @@ mod tests {
             let (q, e) = frexp(m);
             assert!((0.5..1.0).contains(&q), "{m:e}");
             // q * 2^e == m exactly (two steps keep every factor normal).
-            let back = q * 2f64.powi(e / 2) * 2f64.powi(e - e / 2);
+            let back = q * pow2(e / 2) * pow2(e - e / 2);
             assert_eq!(back, m);
         }
     }
@@ -460,8 +461,8 @@ mod tests {
             let m = (rng.f32() as f64 * 25.0).exp2() * (1.0 + rng.f32() as f64 * 0.3);
             let (mult, shift) = quantize_multiplier(m);
             assert!((1 << 30..=i32::MAX).contains(&mult), "{m:e}");
-            let back = mult as f64 * 2f64.powi(shift - 31);
-            assert!((back - m).abs() <= m * 2f64.powi(-31), "{m:e}");
+            let back = mult as f64 * pow2(shift - 31);
+            assert!((back - m).abs() <= m * pow2(-31), "{m:e}");
         }
     }
 
@@ -602,8 +603,8 @@ mod tests {
             assert_eq!(got, mbqm_exact(x, mult, shift), "{x} {mult} {shift}");
             // Within one LSB of the real product when nothing wraps.
             if shift <= 0 || (x as i64) << shift == ((x as i64) << shift) as i32 as i64 {
-                let real = x as f64 * mult as f64 * 2f64.powi(shift - 31);
-                let bound = 0.5 + 0.5f64.powi((-shift).max(0) + 1);
+                let real = x as f64 * mult as f64 * pow2(shift - 31);
+                let bound = 0.5 + pow2(-(-shift).max(0) - 1);
                 if !(x == i32::MIN && mult == i32::MIN) {
                     assert!(
                         (got as f64 - real).abs() <= bound + 1e-6,

@@ -9,6 +9,10 @@ use ferrite::{Aligned, Error, Interpreter, Model};
 static SAMPLE: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/data/sample_v1.fer"));
 static IN_PLACE: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../tests/data/sample_v1_inplace.fer"));
+/// int8 (with f32 input and output): conv, depthwise, add, mul, lookup
+/// tables, max/avg pool, concat with requantization, resize, pad, slice,
+/// mean, matmul, softmax; written by the compiler (`tests/quant.rs`).
+static INT8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/data/sample_int8.fer"));
 
 fn run(image: &[u8], input: f32) -> Vec<f32> {
     let model = Model::load(image).unwrap();
@@ -102,7 +106,26 @@ fn outputs_are_bit_identical_across_isas() {
         IN_PLACE_DIGEST,
         "sample_v1_inplace.fer"
     );
+    assert_eq!(
+        digest(&run_pattern(&INT8.0)),
+        INT8_DIGEST,
+        "sample_int8.fer"
+    );
+}
+
+/// The int8 sample computes what it should: six f32 outputs that are
+/// softmax probabilities minus 0.1, each a multiple of the int8 softmax
+/// step 1/256 shifted by the requantized offset.
+#[test]
+fn int8_sample_runs() {
+    let model = Model::load(&INT8.0).unwrap();
+    assert!((0..model.num_ops()).any(|o| model.op(o).unwrap().code == ferrite::OpCode::Lut));
+    let out = run_pattern(&INT8.0);
+    assert_eq!(out.len(), 6);
+    let sum: f32 = out.iter().sum();
+    assert!((sum - (1.0 - 0.6)).abs() < 0.05, "{out:?} sums to {sum}");
 }
 
 const SAMPLE_DIGEST: u64 = 424971173519845024;
 const IN_PLACE_DIGEST: u64 = 17698634498174489780;
+const INT8_DIGEST: u64 = 12024412628634138488;

@@ -31,9 +31,15 @@ pub struct QuantOptions {
     pub method: Method,
     /// Node names kept in `f32` (`--keep-float`).
     pub keep_float: Vec<String>,
-    /// Minimum per-layer SQNR in dB (`--max-layer-drop`); layers below it
+    /// `--max-layer-drop DB`: layers whose own quantization error is larger
+    /// than this, measured as their local SQNR in dB (the layer run in int8
+    /// on the quantized `f32` reference inputs, against its `f32` output),
     /// fall back to `f32`.
     pub min_layer_sqnr: Option<f64>,
+    /// Quantize the graph inputs up front, so that data movement and lookup
+    /// ops right after them run int8 too (by default they follow their
+    /// input's precision).
+    pub quantize_inputs: bool,
 }
 
 impl Default for QuantOptions {
@@ -42,6 +48,7 @@ impl Default for QuantOptions {
             method: Method::Percentile(99.99),
             keep_float: Vec::new(),
             min_layer_sqnr: None,
+            quantize_inputs: false,
         }
     }
 }
@@ -59,6 +66,11 @@ pub struct Quantized {
     /// See [`Quantized::int8_nodes`].
     pub f32_nodes: usize,
 }
+
+/// Calibration samples the `--max-layer-drop` search measures on.
+const PROBE_SAMPLES: usize = 4;
+/// Fallback rounds of the `--max-layer-drop` search.
+const MAX_ROUNDS: usize = 3;
 
 /// Progress callbacks: `(stage, done, total)`.
 pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
@@ -106,25 +118,45 @@ pub fn quantize(
         .collect();
     let mut keep: HashSet<String> = opts.keep_float.iter().cloned().collect();
     let mut fallbacks = Vec::new();
+    // The fallback search measures on a few samples; the report on all.
+    let probe = &samples[..samples.len().min(PROBE_SAMPLES)];
+    let mut searching = opts.min_layer_sqnr.is_some();
+    let mut rounds = 0;
     loop {
-        let mut qg = rewrite::rewrite(&f, &ranges, &keep)?;
+        let mut qg = rewrite::rewrite(&f, &ranges, &keep, opts.quantize_inputs)?;
         rewrite::check_dtypes(&qg.graph)?;
-        progress("measuring", 0, samples.len());
-        let m = report::measure(&f, &qg, samples)?;
-        progress("measuring", samples.len(), samples.len());
-        if let Some(bound) = opts.min_layer_sqnr {
-            // The first compute layer (in execution order) below the bound:
-            // later layers inherit its error, so it is the one to fix.
-            let culprit = qg.graph.nodes.iter().find(|n| {
-                is_compute(&n.op)
-                    && !keep.contains(&n.name)
-                    && m.layers.get(&n.name).is_some_and(|e| e.sqnr_db() < bound)
-            });
-            if let Some(n) = culprit {
-                keep.insert(n.name.clone());
-                fallbacks.push(n.name.clone());
-                continue;
+        let set = if searching { probe } else { samples };
+        progress(
+            if searching { "searching" } else { "measuring" },
+            fallbacks.len(),
+            f.nodes.len(),
+        );
+        let m = report::measure(&f, &qg, set)?;
+        if let (true, Some(bound)) = (searching, opts.min_layer_sqnr) {
+            // Layers whose own error (local SQNR: inputs replaced by the
+            // quantized f32 reference) is below the bound go back to f32.
+            // Moving one changes its neighbours' inputs little, so a few
+            // rounds settle it.
+            let culprits: Vec<String> = qg
+                .graph
+                .nodes
+                .iter()
+                .filter(|n| {
+                    is_compute(&n.op)
+                        && !keep.contains(&n.name)
+                        && m.local.get(&n.name).is_some_and(|e| e.sqnr_db() < bound)
+                })
+                .map(|n| n.name.clone())
+                .collect();
+            rounds += 1;
+            if culprits.is_empty() || rounds > MAX_ROUNDS {
+                searching = false;
             }
+            for n in culprits {
+                keep.insert(n.clone());
+                fallbacks.push(n);
+            }
+            continue;
         }
         let layer_ranges: HashMap<String, (f32, f32)> = f
             .nodes

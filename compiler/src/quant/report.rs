@@ -61,8 +61,12 @@ impl Energy {
 
 /// Per-layer (int8 node output) and per-graph-output energies.
 pub struct Measured {
-    /// Keyed by the producing node's name.
+    /// Keyed by the producing node's name: the error accumulated from the
+    /// graph input.
     pub layers: HashMap<String, Energy>,
+    /// The same with every int8 input of every op replaced by the quantized
+    /// `f32` reference before the op runs: each layer's own error.
+    pub local: HashMap<String, Energy>,
     /// Graph outputs, in order: `(name, energy)`.
     pub outputs: Vec<(String, Energy)>,
 }
@@ -99,9 +103,21 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
         .zip(&q.outputs)
         .map(|(&a, &b)| (a, b))
         .collect();
+    // Every int8 activation that stands for an f32 tensor (for the local run).
+    let mut stand_in: HashMap<usize, usize> = HashMap::new();
+    for (qname, fname) in &qg.all_twins {
+        if let (Some(&qi), Some(&fi)) = (q_ids.get(qname.as_str()), by_name.get(fname.as_str())) {
+            stand_in.insert(qi, fi);
+        }
+    }
+    let wanted: std::collections::HashSet<usize> = wanted
+        .into_iter()
+        .chain(stand_in.values().copied())
+        .collect();
     let mut ft = Tracer::new(f32_graph)?;
     let mut qt = Tracer::new(q)?;
     let mut layers: HashMap<String, Energy> = HashMap::new();
+    let mut local: HashMap<String, Energy> = HashMap::new();
     let mut outputs: Vec<Energy> = vec![Energy::default(); out_pairs.len()];
     for s in samples {
         let mut reference: HashMap<usize, Vec<f32>> = HashMap::new();
@@ -131,9 +147,38 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
                 }
             }
         })?;
+        // Local: each op reads the quantized reference instead of what the
+        // int8 ops before it computed.
+        qt.run_with(
+            s,
+            |ins, interp| {
+                for &t in ins {
+                    let Some(vals) = stand_in.get(&t).and_then(|fi| reference.get(fi)) else {
+                        continue;
+                    };
+                    if let Ok(mut tm) = interp.tensor_mut(t) {
+                        let (scale, zp) = (tm.info.scale, tm.info.zero_point);
+                        let bytes = tm.bytes_mut();
+                        if bytes.len() == vals.len() {
+                            for (b, &v) in bytes.iter_mut().zip(vals) {
+                                *b = ferrite::quant::quantize(v, scale, zp) as u8;
+                            }
+                        }
+                    }
+                }
+            },
+            |id, v| {
+                if let Some(&(fi, node)) = watch.get(&id) {
+                    if let Some(r) = reference.get(&fi) {
+                        local.entry(node.to_string()).or_default().add(r, v, None);
+                    }
+                }
+            },
+        )?;
     }
     Ok(Measured {
         layers,
+        local,
         outputs: out_pairs
             .iter()
             .zip(outputs)
@@ -191,6 +236,9 @@ pub fn to_json(
             if let Some(e) = m.layers.get(&d.node) {
                 v["sqnr_db"] = db(e.sqnr_db());
                 v["clip_fraction"] = json!(e.clip_fraction());
+            }
+            if let Some(e) = m.local.get(&d.node) {
+                v["local_sqnr_db"] = db(e.sqnr_db());
             }
             if let Some((max_b, adjusted)) = d.bias {
                 v["bias_max_abs"] = json!(max_b);

@@ -54,6 +54,9 @@ pub struct QuantGraph {
     /// int8 output tensor name of each int8 node -> name of the `f32`
     /// tensor it stands for (and the producing node's name).
     pub twins: Vec<(String, String, String)>,
+    /// Every int8 activation (also those made by Quantize nodes): its name
+    /// and the name of the `f32` tensor it stands for.
+    pub all_twins: Vec<(String, String)>,
 }
 
 /// Rewrites `src` (runtime-ready `f32`, calibrated) into int8 where it can.
@@ -62,6 +65,7 @@ pub fn rewrite(
     src: &Graph,
     ranges: &[Option<(f32, f32)>],
     keep_float: &HashSet<String>,
+    quantize_inputs: bool,
 ) -> Result<QuantGraph> {
     let mut g = src.clone();
     g.nodes.clear();
@@ -72,7 +76,13 @@ pub fn rewrite(
         q: HashMap::new(),
         int8_made: HashSet::new(),
         dequantized: HashSet::new(),
+        all_twins: Vec::new(),
     };
+    if quantize_inputs {
+        for &i in &src.inputs {
+            rw.q_of(i).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
     let mut decisions = Vec::new();
     let mut twins = Vec::new();
     for node in &src.nodes {
@@ -121,7 +131,7 @@ pub fn rewrite(
     for o in src.outputs.clone() {
         rw.f32_of(o);
     }
-    let mut g = rw.g;
+    let mut g = std::mem::take(&mut rw.g);
     crate::passes::remove_dead(&mut g)?;
     for d in decisions.iter().filter(|d| !d.int8) {
         if let Some(r) = &d.reason {
@@ -132,6 +142,7 @@ pub fn rewrite(
         graph: g,
         decisions,
         twins,
+        all_twins: rw.all_twins,
     })
 }
 
@@ -182,6 +193,7 @@ struct Rw<'a> {
     int8_made: HashSet<TensorId>,
     /// Those of them already dequantized back to `f32`.
     dequantized: HashSet<TensorId>,
+    all_twins: Vec<(String, String)>,
 }
 
 type Outcome = Result<(Node, Option<(i64, usize)>), String>;
@@ -213,6 +225,17 @@ impl Rw<'_> {
             })
     }
 
+    /// Data movement and lookup tables follow their input's precision:
+    /// quantizing just for them would add error and conversions for no
+    /// arithmetic saved.
+    fn input_is_int8(&self, t: TensorId) -> Result<(), String> {
+        if self.q.contains_key(&t) {
+            Ok(())
+        } else {
+            Err("follows its f32 input (no int8 producer to continue from)".into())
+        }
+    }
+
     fn range(&self, t: TensorId) -> Result<(f32, f32), String> {
         self.ranges
             .get(t)
@@ -226,6 +249,8 @@ impl Rw<'_> {
             .g
             .fresh_name(&format!("{}.q", self.src.tensors[t].name));
         let shape = self.src.tensors[t].shape.clone();
+        self.all_twins
+            .push((name.clone(), self.src.tensors[t].name.clone()));
         self.g.add_i8(name, shape, q)
     }
 
@@ -460,6 +485,7 @@ impl Rw<'_> {
                 Ok((node(op, vec![aq, bq], yq), None))
             }
             Op::Unary(kind) => {
+                self.input_is_int8(x)?;
                 let xq = self.q_of(x)?;
                 let (lo, hi) = self.range(out)?;
                 let (xp, yp) = (self.quant(xq), affine(lo, hi));
@@ -491,6 +517,7 @@ impl Rw<'_> {
                 value,
                 before,
             } => {
+                self.input_is_int8(x)?;
                 let xq = self.q_of(x)?;
                 let q = self.quant(xq);
                 let code = quantize(*value, q.scale, q.zero_point) as i32;
@@ -588,6 +615,7 @@ impl Rw<'_> {
     /// Ops that move or select int8 values without rescaling: the output
     /// takes the input's quantization.
     fn pass_through(&mut self, n: &Node, op: Op) -> Outcome {
+        self.input_is_int8(n.inputs[0])?;
         let xq = self.q_of(n.inputs[0])?;
         if n.inputs.len() != 1 {
             return Err(format!("{} with {} inputs", n.op.name(), n.inputs.len()));

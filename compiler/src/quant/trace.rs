@@ -28,7 +28,18 @@ impl Tracer {
     /// then any graph output not seen yet (one the memory plan made a view
     /// of another tensor), as `f32` values (`i8` tensors dequantized).
     /// Tensor ids are the graph's.
-    pub fn run(&mut self, inputs: &[Array], mut visit: impl FnMut(TensorId, &[f32])) -> Result<()> {
+    pub fn run(&mut self, inputs: &[Array], visit: impl FnMut(TensorId, &[f32])) -> Result<()> {
+        self.run_with(inputs, |_, _| {}, visit)
+    }
+
+    /// [`Tracer::run`] with `before(op_inputs, interpreter)` called before
+    /// each op runs, with the op's input tensor ids (to overwrite them).
+    pub fn run_with(
+        &mut self,
+        inputs: &[Array],
+        mut before: impl FnMut(&[usize], &mut Interpreter<'_, '_>),
+        mut visit: impl FnMut(TensorId, &[f32]),
+    ) -> Result<()> {
         // Validated when the tracer was built; the CRC needs no second look.
         let model = Model::load_with(self.image.as_slice(), LoadOptions { verify_crc: false })
             .map_err(|e| anyhow!("internal error: traced model does not load: {e}"))?;
@@ -62,7 +73,13 @@ impl Tracer {
         }
         let mut buf = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut op_inputs = Vec::new();
         for o in 0..model.num_ops() {
+            if let Some(op) = model.op(o) {
+                op_inputs.clear();
+                op_inputs.extend((0..op.num_inputs()).filter_map(|i| op.input(i)));
+                before(&op_inputs, &mut interp);
+            }
             interp.invoke_op(o);
             let Some(id) = model.op(o).and_then(|op| op.output(0)) else {
                 continue;

@@ -135,13 +135,14 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let Some(ys) = shape4(&ctx.out) else { return };
     if ctx.out.dtype == DType::I8 {
         let (inputs, out) = ctx.split_i8();
-        let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
-            return;
-        };
+        let Some(xi) = inputs.info(0) else { return };
+        let Some(xs) = shape4(&xi) else { return };
         if code == OpCode::MaxPool2d {
             i8_pool::max_reference(&p, -128, 127, inputs.i8(0), xs, out, ys);
         } else {
-            i8_pool::avg_reference(&p, include_pad, -128, 127, inputs.i8(0), xs, out, ys);
+            // Counted padding positions are real 0, i.e. the zero point.
+            let (x, zp) = (inputs.i8(0), xi.zero_point);
+            i8_pool::avg_reference_zp(&p, include_pad, zp, -128, 127, x, xs, out, ys);
         }
         return;
     }
