@@ -3,7 +3,7 @@
 //! method, evaluated against its `f32` original on the evaluation sets.
 //!
 //!     cargo run --release --example quant_accuracy [-- MODEL...] [--limit N]
-//!         [--methods minmax,mse] [--keep-float NODE,...] [--max-layer-drop DB]
+//!         [--methods minmax,mse] [--keep-float NODE,...] [--max-layer-drop DB] [--equalize]
 
 use ferrite_compiler::quant::{Method, QuantOptions};
 use ferrite_suite::quant_eval::{self, CASES};
@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 method: m,
                 keep_float: keep_float.clone(),
                 min_layer_sqnr,
+                equalize: args.iter().any(|a| a == "--equalize"),
                 ..QuantOptions::default()
             };
             let pair = quant_eval::quantize(c, &opts, limit)?;

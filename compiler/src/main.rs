@@ -142,6 +142,9 @@ struct QuantArgs {
     /// SQNR against f32 on the calibration set is at least DB decibels.
     #[arg(long, value_name = "DB")]
     max_layer_drop: Option<f64>,
+    /// Cross-layer equalization of convolution pairs before calibration.
+    #[arg(long)]
+    equalize: bool,
 }
 
 fn main() -> ExitCode {
@@ -215,7 +218,8 @@ fn compile(
             || qa.preprocess.is_some()
             || qa.calib_limit.is_some()
             || !qa.keep_float.is_empty()
-            || qa.max_layer_drop.is_some())
+            || qa.max_layer_drop.is_some()
+            || qa.equalize)
     {
         bail!("calibration options need --quantize int8");
     }
@@ -250,6 +254,7 @@ fn compile(
             keep_float: qa.keep_float.clone(),
             min_layer_sqnr: qa.max_layer_drop,
             quantize_inputs: false,
+            equalize: qa.equalize,
         };
         let bar = indicatif::ProgressBar::new(samples.len() as u64);
         bar.set_style(

@@ -9,6 +9,7 @@
 
 pub mod calibrate;
 pub mod dataset;
+pub mod equalize;
 pub mod range;
 pub mod report;
 pub mod rewrite;
@@ -40,6 +41,8 @@ pub struct QuantOptions {
     /// ops right after them run int8 too (by default they follow their
     /// input's precision).
     pub quantize_inputs: bool,
+    /// Cross-layer equalization of conv pairs before calibration (`--equalize`).
+    pub equalize: bool,
 }
 
 impl Default for QuantOptions {
@@ -49,6 +52,7 @@ impl Default for QuantOptions {
             keep_float: Vec::new(),
             min_layer_sqnr: None,
             quantize_inputs: false,
+            equalize: false,
         }
     }
 }
@@ -88,6 +92,11 @@ pub fn quantize(
     }
     let mut f = g.clone();
     unfuse::unfuse_activations(&mut f);
+    let equalized = if opts.equalize {
+        equalize::equalize(&mut f)
+    } else {
+        0
+    };
     let names: HashSet<&str> = f.nodes.iter().map(|n| n.name.as_str()).collect();
     let unknown: Vec<&str> = opts
         .keep_float
@@ -170,6 +179,7 @@ pub fn quantize(
             "min_layer_sqnr_db": opts.min_layer_sqnr,
             "keep_float": opts.keep_float,
             "rounding": "tflite-double",
+            "equalized_pairs": equalized,
         });
         const FALLBACK: &str = "below the --max-layer-drop SQNR bound in int8";
         for d in qg

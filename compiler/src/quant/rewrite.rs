@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{bail, Result};
 
 use crate::ir::{Data, Graph, Node, Op, Quant, TensorId};
-use ferrite::kernels::elementwise::{self, BinaryKind};
+use ferrite::kernels::elementwise::{self, BinaryKind, UnaryKind};
 use ferrite::kernels::i8_elementwise::{QAddParams, QMulParams};
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::Act;
@@ -77,6 +77,7 @@ pub fn rewrite(
         int8_made: HashSet::new(),
         dequantized: HashSet::new(),
         all_twins: Vec::new(),
+        luts: HashMap::new(),
     };
     if quantize_inputs {
         for &i in &src.inputs {
@@ -194,6 +195,50 @@ struct Rw<'a> {
     /// Those of them already dequantized back to `f32`.
     dequantized: HashSet<TensorId>,
     all_twins: Vec<(String, String)>,
+    /// Lookup-table outputs (`f32` id): the int8 tensor the table reads, the
+    /// real function it applies, and its int8 output.
+    luts: HashMap<TensorId, (TensorId, Vec<Elem>, TensorId)>,
+}
+
+/// One elementwise real function of a lookup-table chain, evaluated with
+/// the runtime's own `f32` kernels.
+#[derive(Clone, Debug)]
+enum Elem {
+    Unary(UnaryKind),
+    Scalar {
+        kind: BinaryKind,
+        c: f32,
+        scalar_lhs: bool,
+        act: Act,
+    },
+}
+
+impl Elem {
+    fn apply(&self, xs: &[f32]) -> Vec<f32> {
+        let mut ys = vec![0f32; xs.len()];
+        match *self {
+            Elem::Unary(k) => elementwise::unary_reference(k, xs, &mut ys),
+            Elem::Scalar {
+                kind,
+                c,
+                scalar_lhs,
+                act,
+            } => {
+                let mut shape = [1; ferrite::kernels::MAX_RANK];
+                shape[ferrite::kernels::MAX_RANK - 1] = xs.len();
+                let dense = ferrite::kernels::contiguous_strides(shape);
+                let bcast = [0; ferrite::kernels::MAX_RANK];
+                let cs = [c];
+                let (a, sa, b, sb) = if scalar_lhs {
+                    (&cs[..], bcast, xs, dense)
+                } else {
+                    (xs, dense, &cs[..], bcast)
+                };
+                elementwise::binary_reference(kind, a, sa, b, sb, &mut ys, shape, act);
+            }
+        }
+        ys
+    }
 }
 
 type Outcome = Result<(Node, Option<(i64, usize)>), String>;
@@ -428,6 +473,25 @@ impl Rw<'_> {
                     ))
                 }
             }
+            Op::Binary { kind, act }
+                if self.scalar_operand(n).is_some() && self.q.contains_key(&self.data_operand(n)) =>
+            {
+                // One operand is a scalar constant: an elementwise function
+                // of the other, i.e. a lookup table (exact per code, and no
+                // requantization of the constant).
+                let (c, scalar_lhs) = self.scalar_operand(n).unwrap_or((0.0, false));
+                let x = self.data_operand(n);
+                self.lut(
+                    n,
+                    x,
+                    Elem::Scalar {
+                        kind: *kind,
+                        c,
+                        scalar_lhs,
+                        act: *act,
+                    },
+                )
+            }
             Op::Binary { kind, act } => {
                 if !matches!(kind, BinaryKind::Add | BinaryKind::Sub | BinaryKind::Mul) {
                     return no();
@@ -484,24 +548,7 @@ impl Rw<'_> {
                 let yq = self.twin(out, y);
                 Ok((node(op, vec![aq, bq], yq), None))
             }
-            Op::Unary(kind) => {
-                self.input_is_int8(x)?;
-                let xq = self.q_of(x)?;
-                let (lo, hi) = self.range(out)?;
-                let (xp, yp) = (self.quant(xq), affine(lo, hi));
-                let xs: Vec<f32> = (-128..=127)
-                    .map(|v: i32| ferrite::quant::dequantize(v as i8, xp.scale, xp.zero_point))
-                    .collect();
-                let mut ys = vec![0f32; 256];
-                elementwise::unary_reference(*kind, &xs, &mut ys);
-                let table = ys
-                    .iter()
-                    .map(|&v| quantize(v, yp.scale, yp.zero_point))
-                    .collect();
-                let t = self.add_const(&format!("{}.lut", n.name), vec![256], Data::I8(table));
-                let yq = self.twin(out, yp);
-                Ok((node(Op::Lut, vec![xq, t], yq), None))
-            }
+            Op::Unary(kind) => self.lut(n, x, Elem::Unary(*kind)),
             Op::MaxPool { .. }
             | Op::AvgPool { .. }
             | Op::Transpose(_)
@@ -581,6 +628,11 @@ impl Rw<'_> {
                 Ok((node(Op::QSoftmax { axis: *axis }, vec![xq, t], yq), None))
             }
             Op::Concat(axis) => {
+                if self.feeds_output(out) {
+                    // Dequantizing each part keeps its own resolution; a
+                    // common int8 scale would be the widest part's.
+                    return Err("a graph output is concatenated in f32 (each part keeps its own int8 scale)".into());
+                }
                 let (lo, hi) = self.range(out)?;
                 let y = affine(lo, hi);
                 let mut inputs = Vec::new();
@@ -610,6 +662,68 @@ impl Rw<'_> {
             }
             _ => no(),
         }
+    }
+
+    /// The scalar constant operand of a binary node, and whether it is the
+    /// left one.
+    fn scalar_operand(&self, n: &Node) -> Option<(f32, bool)> {
+        let (a, b) = (n.inputs[0], n.inputs[1]);
+        let scalar = |t: TensorId| self.src.tensors[t].scalar();
+        match (scalar(a), scalar(b)) {
+            (None, Some(c)) if !self.src.is_const(a) => Some((c, false)),
+            (Some(c), None) if !self.src.is_const(b) => Some((c, true)),
+            _ => None,
+        }
+        .filter(|_| self.src.tensors[n.output].shape == self.src.tensors[self.data_operand(n)].shape)
+    }
+
+    /// The non-constant operand of a binary node with a scalar operand.
+    fn data_operand(&self, n: &Node) -> TensorId {
+        if self.src.is_const(n.inputs[0]) {
+            n.inputs[1]
+        } else {
+            n.inputs[0]
+        }
+    }
+
+    /// An elementwise function of int8 `x` as a lookup table. When `x` is
+    /// itself the output of a lookup table read by nothing else, the two
+    /// are composed in real arithmetic into one table over that table's
+    /// input (one rounding instead of two).
+    fn lut(&mut self, n: &Node, x: TensorId, e: Elem) -> Outcome {
+        self.input_is_int8(x)?;
+        let (mut src_q, mut chain) = (self.q_of(x)?, vec![e]);
+        if self.src.use_count(x) == 1 {
+            if let Some((prev_src, prev_chain, prev_out)) = self.luts.get(&x).cloned() {
+                self.g.nodes.retain(|m| m.output != prev_out);
+                src_q = prev_src;
+                chain = prev_chain.into_iter().chain(chain).collect();
+            }
+        }
+        let (lo, hi) = self.range(n.output)?;
+        let (xp, yp) = (self.quant(src_q), affine(lo, hi));
+        let mut ys: Vec<f32> = (-128..=127)
+            .map(|v: i32| ferrite::quant::dequantize(v as i8, xp.scale, xp.zero_point))
+            .collect();
+        for e in &chain {
+            ys = e.apply(&ys);
+        }
+        let table = ys
+            .iter()
+            .map(|&v| quantize(v, yp.scale, yp.zero_point))
+            .collect();
+        let t = self.add_const(&format!("{}.lut", n.name), vec![256], Data::I8(table));
+        let yq = self.twin(n.output, yp);
+        self.luts.insert(n.output, (src_q, chain, yq));
+        Ok((
+            Node {
+                name: n.name.clone(),
+                op: Op::Lut,
+                inputs: vec![src_q, t],
+                output: yq,
+            },
+            None,
+        ))
     }
 
     /// Ops that move or select int8 values without rescaling: the output
