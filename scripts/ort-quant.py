@@ -337,7 +337,11 @@ def main():
             r = dict(st)
             if st["status"] == "ok":
                 t = time.monotonic()
-                r.update(evaluate(model, ref, outputs(qpath, model), ctx))
+                got = outputs(qpath, model)
+                # ONNX Runtime's own outputs of the QDQ model on the eval set, for
+                # Ferrite's QDQ-import test (tests/quant.rs): <model>_<method>.eval_out.npy
+                np.save(qpath.with_suffix(".eval_out.npy"), np.ascontiguousarray(got[0], "<f4"))
+                r.update(evaluate(model, ref, got, ctx))
                 r["eval_s"] = round(time.monotonic() - t, 1)
             else:
                 r["cell"] = st["status"] + (" (earlier run; --retry-failed)" if st.get("reused") else "")

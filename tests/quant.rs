@@ -187,3 +187,125 @@ fn det_int8_probability_map_sqnr() {
     let acc = real("det", 8);
     assert!(acc.sqnr_db[0] > 4.0, "{acc:?}");
 }
+
+/// Cross-layer equalization rescales conv pairs without changing the f32
+/// function.
+#[test]
+fn equalization_keeps_the_float_function() {
+    let path = repo_root().join("tests/data/ops/mini_resnet.onnx");
+    let bytes = std::fs::read(&path).unwrap();
+    let g = optimized_graph(&bytes, "m", &ImportOptions::default()).unwrap();
+    let mut e = g.clone();
+    let pairs = quant::equalize::equalize(&mut e);
+    assert!(pairs >= 1, "{pairs} pairs equalized");
+    let (a, b) = (build(g, "a").unwrap().image, build(e, "b").unwrap().image);
+    assert_ne!(a, b);
+    let x = random(&[1, 3, 16, 16], 5, -1.0, 1.0);
+    let (ya, yb) = (
+        run_fer(&a, &[("x", &x)]).unwrap(),
+        run_fer(&b, &[("x", &x)]).unwrap(),
+    );
+    for (p, q) in ya[0].data.iter().zip(&yb[0].data) {
+        assert!((p - q).abs() <= 1e-5 * p.abs().max(1.0), "{p} vs {q}");
+    }
+}
+
+/// BlazeFace with cross-layer equalization: its depthwise/pointwise pairs
+/// balance, and the regressors' SQNR rises well above the plain result.
+#[test]
+fn face_int8_equalized() {
+    let c = case("face");
+    let opts = QuantOptions {
+        equalize: true,
+        ..QuantOptions::default()
+    };
+    let pair = quant_eval::quantize(c, &opts, Some(16)).unwrap();
+    assert!(pair.report["equalized_pairs"].as_u64().unwrap() >= 10);
+    let acc = quant_eval::evaluate(c, &pair).unwrap();
+    println!("face --equalize: output SQNR {:?} dB", acc.sqnr_db);
+    assert!(acc.sqnr_db[0] > 20.0 && acc.sqnr_db[1] > 10.0, "{acc:?}");
+}
+
+/// A QDQ model written by ONNX Runtime's quantizer (`scripts/ort-quant.py`,
+/// MinMax, per-channel s8 weights, s8 activations) imports with its own
+/// scales and zero points (no calibration) and runs in int8; its outputs on
+/// the 240 evaluation crops are mostly within one output LSB of ONNX
+/// Runtime's (see the comment at the bound).
+/// Skipped (with a message) when ONNX Runtime is not installed.
+#[test]
+fn ort_qdq_model_imports_and_matches_ort() {
+    let cache = ferrite_suite::cache_dir().join("ort-qdq");
+    let (model, reference) = (
+        cache.join("cls_MinMax.onnx"),
+        cache.join("cls_MinMax.eval_out.npy"),
+    );
+    if !model.exists() || !reference.exists() {
+        eprintln!("skipped: no ONNX Runtime QDQ model (FERRITE_WITH_ORT=1 scripts/fetch-models; scripts/ort-quant.py --models cls --methods MinMax)");
+        return;
+    }
+    let c = case("cls");
+    let bytes = std::fs::read(&model).unwrap();
+    let iopts = ImportOptions {
+        input_shapes: vec![(c.input.to_string(), c.shape.to_vec())],
+    };
+    let g = optimized_graph(&bytes, "qdq", &iopts).unwrap();
+    let fq = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, ferrite_compiler::ir::Op::FakeQuant(_)))
+        .count();
+    assert!(fq > 50, "{fq} QDQ pairs imported");
+    // f32 compile: the pairs run as Quantize/Dequantize.
+    build(g.clone(), "qdq f32").unwrap();
+    let q = quant::quantize(&g, &[], &QuantOptions::default(), &mut |_, _, _| {}).unwrap();
+    assert!(q.int8_nodes > 90, "{} int8 nodes", q.int8_nodes);
+    let image = build(q.graph, "qdq int8").unwrap().image;
+    let ort = ferrite_compiler::npy::read(&reference).unwrap();
+    let rows = quant_eval::eval_rows(c).unwrap();
+    assert_eq!(ort.data.len(), 2 * rows.len());
+    // ONNX Runtime's output is on its output quantization grid: its step.
+    let mut grid: Vec<f32> = ort.data.clone();
+    grid.sort_by(f32::total_cmp);
+    grid.dedup();
+    let lsb = grid
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f32::INFINITY, f32::min);
+    let mut worst = 0f32;
+    let mut same = 0;
+    let mut diffs = Vec::new();
+    for (i, x) in rows.iter().enumerate() {
+        let ours = quant_eval::run(&image, c, x).unwrap();
+        let theirs = &ort.data[2 * i..2 * i + 2];
+        for (a, b) in ours[0].data.iter().zip(theirs) {
+            worst = worst.max((a - b).abs());
+            diffs.push((a - b).abs() / lsb);
+        }
+        same += (quant_eval::argmax(&ours[0].data) == quant_eval::argmax(theirs)) as usize;
+    }
+    diffs.sort_by(f32::total_cmp);
+    let pct = |p: f64| diffs[((diffs.len() - 1) as f64 * p) as usize];
+    println!(
+        "QDQ import: |ferrite - ORT| in LSB: median {:.2}, 90% {:.2}, 99% {:.2}",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99)
+    );
+    println!(
+        "QDQ import: max |ferrite - ORT| = {worst} ({:.2} LSB of {lsb}); same decision {same}/{}",
+        worst / lsb,
+        rows.len()
+    );
+    // Ferrite requantizes with TFLite's fixed-point double rounding, ONNX
+    // Runtime in float with ties to even, and Ferrite returns the softmax in
+    // f32 where ONNX Runtime rounds it to its output grid: single-LSB
+    // differences in each of ~60 layers. Most outputs stay within one LSB;
+    // a crop on the decision boundary can move further.
+    assert!(pct(0.9) <= 1.0 + 1e-3, "90th percentile {} LSB", pct(0.9));
+    assert!(pct(0.99) <= 3.0, "99th percentile {} LSB", pct(0.99));
+    assert!(
+        same + 2 >= rows.len(),
+        "{same}/{} same decision",
+        rows.len()
+    );
+}

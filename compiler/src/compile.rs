@@ -31,7 +31,8 @@ pub fn optimized_graph(onnx: &[u8], origin: &str, opts: &ImportOptions) -> Resul
 
 /// Plans and writes an optimized graph, then validates the image with the
 /// runtime's own loader (the final check of what was written).
-pub fn build(graph: Graph, origin: &str) -> Result<Compiled> {
+pub fn build(mut graph: Graph, origin: &str) -> Result<Compiled> {
+    passes::expand_fake_quant(&mut graph)?;
     let plan = plan::plan(&graph);
     let image = writer::write(&graph, &plan).map_err(|e| anyhow!("{origin}: {e:#}"))?;
     let aligned = AlignedBytes::from_slice(&image)?;

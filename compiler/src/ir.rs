@@ -173,6 +173,9 @@ pub enum Op {
         coord: CoordTransform,
         scales: [f32; 2],
     },
+    /// `f32 -> f32`: quantize with these parameters and dequantize (an
+    /// imported ONNX QuantizeLinear/DequantizeLinear pair).
+    FakeQuant(Quant),
     /// `f32 -> i8` with the output tensor's quantization.
     Quantize,
     /// `i8 -> f32` with the input tensor's quantization.
@@ -234,6 +237,7 @@ impl Op {
             Op::Slice { .. } => "Slice".into(),
             Op::Pad { .. } => "Pad".into(),
             Op::Resize { .. } => "Resize".into(),
+            Op::FakeQuant(_) => "FakeQuant".into(),
             Op::Quantize => "Quantize".into(),
             Op::Dequantize => "Dequantize".into(),
             Op::Lut => "Lut".into(),

@@ -238,17 +238,25 @@ fn compile(
     let origin = model.display().to_string();
     let mut quant_doc = None;
     let c = if qa.quantize.is_some() {
-        let calib = qa
-            .calib
-            .as_deref()
-            .ok_or_else(|| anyhow!("--quantize int8 needs calibration data: --calib DIR"))?;
         let g = optimized_graph(&bytes, &origin, &opts)?;
+        let qdq = g
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, ferrite_compiler::ir::Op::FakeQuant(_)));
+        if qa.calib.is_none() && !qdq {
+            bail!("--quantize int8 needs calibration data: --calib DIR");
+        }
         let inputs: Vec<(String, Vec<usize>)> = g
             .inputs
             .iter()
             .map(|&t| (g.tensors[t].name.clone(), g.tensors[t].shape.clone()))
             .collect();
-        let samples = quant::dataset::load_dir(calib, &inputs, pre.as_ref(), qa.calib_limit)?;
+        // A pre-quantized (QDQ) model brings its own parameters; calibration
+        // then only covers the tensors it leaves unquantized.
+        let samples = match qa.calib.as_deref() {
+            Some(calib) => quant::dataset::load_dir(calib, &inputs, pre.as_ref(), qa.calib_limit)?,
+            None => Vec::new(),
+        };
         let qopts = QuantOptions {
             method,
             keep_float: qa.keep_float.clone(),

@@ -207,6 +207,7 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
             };
             (OpCode::Resize, vec![m, nm, c, f(scales[0]), f(scales[1])])
         }
+        Op::FakeQuant(_) => bail!("internal error: FakeQuant reached the writer"),
         Op::Quantize => (OpCode::Quantize, vec![]),
         Op::Dequantize => (OpCode::Dequantize, vec![]),
         Op::Lut => (OpCode::Lut, vec![]),

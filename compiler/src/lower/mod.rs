@@ -11,6 +11,7 @@ mod arith;
 mod array;
 mod cnn;
 mod einsum;
+mod qdq;
 
 use std::collections::HashMap;
 
@@ -41,6 +42,8 @@ pub(crate) struct Cx<'a> {
     /// Values of outlets computed at compile time (tract evaluates the ops).
     folded: HashMap<OutletId, Arc<Tensor>>,
     node_name: String,
+    /// QuantizeLinear outputs waiting for their DequantizeLinear.
+    pending_q: HashMap<OutletId, qdq::Pending>,
 }
 
 impl<'a> Cx<'a> {
@@ -190,6 +193,7 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
         graph: Graph::default(),
         map: HashMap::new(),
         folded: HashMap::new(),
+        pending_q: HashMap::new(),
         node_name: String::new(),
     };
     let mut errors = Vec::new();
@@ -313,6 +317,9 @@ fn lower_node(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
             "{} outputs (only single-output ops are supported)",
             node.outputs.len()
         ));
+    }
+    if let Some(t) = qdq::lower(cx, node)? {
+        return Ok(t);
     }
     let fact = &node.outputs[0].fact;
     if fact.datum_type != f32::datum_type() {

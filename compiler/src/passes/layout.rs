@@ -212,7 +212,7 @@ pub fn to_nhwc(g: &mut Graph) -> Result<bool> {
                 let x = cx.all_nhwc(&n.inputs)?;
                 cx.emit(n, n.op.clone(), x, true);
             }
-            Op::Unary(_) => {
+            Op::Unary(_) | Op::FakeQuant(_) => {
                 let (x, nhwc) = cx.get(n.inputs[0])?;
                 cx.emit(n, n.op.clone(), vec![x], nhwc);
             }

@@ -2,6 +2,7 @@
 //! changed the graph), small, and tested alone on hand-built graphs.
 
 mod dead;
+mod fake_quant;
 mod fold_affine;
 mod fuse_act;
 mod fuse_pattern;
@@ -9,6 +10,7 @@ mod layout;
 mod simplify;
 
 pub use dead::remove_dead;
+pub use fake_quant::expand_fake_quant;
 pub use fold_affine::fold_affine;
 pub use fuse_act::fuse_activations;
 pub use fuse_pattern::fuse_patterns;

@@ -27,8 +27,10 @@ pub fn equalize(g: &mut Graph) -> usize {
         let Op::Conv { act, .. } = g.nodes[ai].op else {
             continue;
         };
-        if !matches!(act, Act::None | Act::LeakyRelu(_) | Act::Clamp(0.0, f32::INFINITY))
-            || g.use_count(x) != 1
+        if !matches!(
+            act,
+            Act::None | Act::LeakyRelu(_) | Act::Clamp(0.0, f32::INFINITY)
+        ) || g.use_count(x) != 1
         {
             continue;
         }
@@ -69,7 +71,11 @@ pub fn equalize(g: &mut Graph) -> usize {
         if s.iter().any(|v| !v.is_finite() || *v <= 0.0) {
             continue;
         }
-        let new_a: Vec<f32> = da.iter().enumerate().map(|(i, v)| v / s[i / per_a]).collect();
+        let new_a: Vec<f32> = da
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v / s[i / per_a])
+            .collect();
         let new_b: Vec<f32> = db.iter().enumerate().map(|(i, v)| v * s[i % c]).collect();
         g.tensors[wa].data = Some(Data::F32(new_a));
         g.tensors[wb].data = Some(Data::F32(new_b));

@@ -87,10 +87,11 @@ pub fn quantize(
     opts: &QuantOptions,
     progress: Progress<'_>,
 ) -> Result<Quantized> {
-    if samples.is_empty() {
+    let mut f = g.clone();
+    let fixed = absorb_fake_quant(&mut f)?;
+    if samples.is_empty() && fixed.is_empty() {
         bail!("no calibration samples");
     }
-    let mut f = g.clone();
     unfuse::unfuse_activations(&mut f);
     let equalized = if opts.equalize {
         equalize::equalize(&mut f)
@@ -132,7 +133,7 @@ pub fn quantize(
     let mut searching = opts.min_layer_sqnr.is_some();
     let mut rounds = 0;
     loop {
-        let mut qg = rewrite::rewrite(&f, &ranges, &keep, opts.quantize_inputs)?;
+        let mut qg = rewrite::rewrite(&f, &ranges, &keep, opts.quantize_inputs, &fixed)?;
         rewrite::check_dtypes(&qg.graph)?;
         let set = if searching { probe } else { samples };
         progress(
@@ -214,6 +215,42 @@ pub fn quantize(
             f32_nodes: qg.decisions.len() - int8_nodes,
         });
     }
+}
+
+/// Removes the imported QDQ pairs ([`Op::FakeQuant`]) from the `f32` graph
+/// and returns their parameters by tensor: the quantized model uses them
+/// instead of calibrated ranges. A pair on a graph output becomes a copy
+/// (the output keeps its name).
+fn absorb_fake_quant(g: &mut Graph) -> Result<HashMap<crate::ir::TensorId, crate::ir::Quant>> {
+    let mut by_name = Vec::new();
+    let mut i = 0;
+    while i < g.nodes.len() {
+        let Op::FakeQuant(q) = g.nodes[i].op else {
+            i += 1;
+            continue;
+        };
+        let (x, y) = (g.nodes[i].inputs[0], g.nodes[i].output);
+        by_name.push((g.tensors[x].name.clone(), q));
+        if g.outputs.contains(&y) {
+            g.nodes[i].op = Op::Reshape;
+            i += 1;
+        } else {
+            g.replace_uses(y, x);
+            g.nodes.remove(i);
+        }
+    }
+    crate::passes::remove_dead(g)?;
+    // remove_dead renumbers tensors: look the survivors up by name.
+    let ids: HashMap<&str, usize> = g
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    Ok(by_name
+        .into_iter()
+        .filter_map(|(n, q)| ids.get(n.as_str()).map(|&i| (i, q)))
+        .collect())
 }
 
 /// int8 ops that compute (as opposed to moving values around).

@@ -66,6 +66,7 @@ pub fn rewrite(
     ranges: &[Option<(f32, f32)>],
     keep_float: &HashSet<String>,
     quantize_inputs: bool,
+    fixed: &HashMap<TensorId, Quant>,
 ) -> Result<QuantGraph> {
     let mut g = src.clone();
     g.nodes.clear();
@@ -78,6 +79,7 @@ pub fn rewrite(
         dequantized: HashSet::new(),
         all_twins: Vec::new(),
         luts: HashMap::new(),
+        fixed,
     };
     if quantize_inputs {
         for &i in &src.inputs {
@@ -195,6 +197,8 @@ struct Rw<'a> {
     /// Those of them already dequantized back to `f32`.
     dequantized: HashSet<TensorId>,
     all_twins: Vec<(String, String)>,
+    /// Parameters fixed by the model (QDQ import), by tensor.
+    fixed: &'a HashMap<TensorId, Quant>,
     /// Lookup-table outputs (`f32` id): the int8 tensor the table reads, the
     /// real function it applies, and its int8 output.
     luts: HashMap<TensorId, (TensorId, Vec<Elem>, TensorId)>,
@@ -281,6 +285,16 @@ impl Rw<'_> {
         }
     }
 
+    /// The int8 parameters of activation `t`: fixed by the model (an
+    /// imported QDQ pair) or from its calibrated range.
+    fn params(&self, t: TensorId) -> Result<Quant, String> {
+        if let Some(&q) = self.fixed.get(&t) {
+            return Ok(q);
+        }
+        let (lo, hi) = self.range(t)?;
+        Ok(affine(lo, hi))
+    }
+
     fn range(&self, t: TensorId) -> Result<(f32, f32), String> {
         self.ranges
             .get(t)
@@ -328,8 +342,7 @@ impl Rw<'_> {
             self.g.tensors[id].quant = Some(q);
             id
         } else {
-            let (lo, hi) = self.range(t)?;
-            let q = affine(lo, hi);
+            let q = self.params(t)?;
             let tq = self.twin(t, q);
             self.g.nodes.push(Node {
                 name: format!("{}.quantize", self.src.tensors[t].name),
@@ -437,8 +450,8 @@ impl Rw<'_> {
                     // Both operands are activations: per-tensor everything.
                     let (xq, bq) = (self.q_of(x)?, self.q_of(b)?);
                     let (sa, sb) = (self.quant(xq).scale as f64, self.quant(bq).scale as f64);
-                    let (lo, hi) = self.range(out)?;
-                    let yq = self.twin(out, affine(lo, hi));
+                    let yp = self.params(out)?;
+                    let yq = self.twin(out, yp);
                     let sy = self.quant(yq).scale as f64;
                     let bias_f: Vec<f32> = match n.inputs.get(2) {
                         Some(&bt) => self.src.tensors[bt].const_f32().unwrap_or(&[]).to_vec(),
@@ -474,7 +487,8 @@ impl Rw<'_> {
                 }
             }
             Op::Binary { kind, act }
-                if self.scalar_operand(n).is_some() && self.q.contains_key(&self.data_operand(n)) =>
+                if self.scalar_operand(n).is_some()
+                    && self.q.contains_key(&self.data_operand(n)) =>
             {
                 // One operand is a scalar constant: an elementwise function
                 // of the other, i.e. a lookup table (exact per code, and no
@@ -508,8 +522,7 @@ impl Rw<'_> {
                     return Err(format!("fused {act:?} has no int8 form"));
                 }
                 let (aq, bq) = (self.q_of(n.inputs[0])?, self.q_of(n.inputs[1])?);
-                let (lo, hi) = self.range(out)?;
-                let yq_params = affine(lo, hi);
+                let yq_params = self.params(out)?;
                 let (act_min, act_max) = act_clamp(*act, yq_params).unwrap_or((-128, 127));
                 let (a, b) = (self.quant(aq), self.quant(bq));
                 let y = yq_params;
@@ -585,8 +598,7 @@ impl Rw<'_> {
                 if self.src.tensors[x].numel() > 1 << 23 || count == 0 {
                     return Err("reduction too large for the int8 accumulator".into());
                 }
-                let (lo, hi) = self.range(out)?;
-                let y = affine(lo, hi);
+                let y = self.params(out)?;
                 let sx = self.quant(xq).scale as f64;
                 let (mult, shift) = multiplier(sx / (count as f64 * y.scale as f64))?;
                 if shift > 0 && (255 * count as i64) << shift >= 1 << 31 {
@@ -633,8 +645,7 @@ impl Rw<'_> {
                     // common int8 scale would be the widest part's.
                     return Err("a graph output is concatenated in f32 (each part keeps its own int8 scale)".into());
                 }
-                let (lo, hi) = self.range(out)?;
-                let y = affine(lo, hi);
+                let y = self.params(out)?;
                 let mut inputs = Vec::new();
                 let mut requant = Vec::new();
                 for &i in &n.inputs {
@@ -674,7 +685,9 @@ impl Rw<'_> {
             (Some(c), None) if !self.src.is_const(b) => Some((c, true)),
             _ => None,
         }
-        .filter(|_| self.src.tensors[n.output].shape == self.src.tensors[self.data_operand(n)].shape)
+        .filter(|_| {
+            self.src.tensors[n.output].shape == self.src.tensors[self.data_operand(n)].shape
+        })
     }
 
     /// The non-constant operand of a binary node with a scalar operand.
@@ -700,8 +713,7 @@ impl Rw<'_> {
                 chain = prev_chain.into_iter().chain(chain).collect();
             }
         }
-        let (lo, hi) = self.range(n.output)?;
-        let (xp, yp) = (self.quant(src_q), affine(lo, hi));
+        let (xp, yp) = (self.quant(src_q), self.params(n.output)?);
         let mut ys: Vec<f32> = (-128..=127)
             .map(|v: i32| ferrite::quant::dequantize(v as i8, xp.scale, xp.zero_point))
             .collect();
@@ -761,8 +773,7 @@ impl Rw<'_> {
         let (x, w, out) = (n.inputs[0], n.inputs[1], n.output);
         let xq = self.q_of(x)?;
         let sx = self.quant(xq).scale;
-        let (lo, hi) = self.range(out)?;
-        let y = affine(lo, hi);
+        let y = self.params(out)?;
         let wt = &self.src.tensors[w];
         let wd = wt.const_f32().unwrap_or(&[]);
         if channels == 0 || wd.len() % channels != 0 {
