@@ -179,13 +179,13 @@ fn entropy(st: &Stats) -> (f64, f64) {
 
 fn mse(st: &Stats) -> (f64, f64) {
     let (min, max) = (st.min as f64, st.max as f64);
-    let mut best = (f64::INFINITY, min, max);
-    for k in (20..=100).rev() {
-        let a = k as f64 / 100.0;
-        let (lo, hi) = ((a * min).min(0.0), (a * max).max(0.0));
+    // Expected squared error of quantizing the histogram with [lo, hi]:
+    // clipping error outside, rounding noise step^2/12 inside.
+    let cost = |lo: f64, hi: f64| -> f64 {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
         let step = (hi - lo) / 255.0;
         if step <= 0.0 {
-            continue;
+            return f64::INFINITY;
         }
         let noise = step * step / 12.0;
         let mut err = 0.0;
@@ -203,11 +203,26 @@ fn mse(st: &Stats) -> (f64, f64) {
             };
             err += c as f64 * e;
         }
-        if err < best.0 {
-            best = (err, lo.max(min), hi.min(max));
-        }
+        err
+    };
+    // Coordinate descent over the two ends, each shrunk by a factor in
+    // [0.01, 1] of its observed value: the ends of an asymmetric
+    // distribution want different clipping.
+    let factors: Vec<f64> = (1..=100).map(|k| k as f64 / 100.0).collect();
+    let (mut lo, mut hi) = (min, max);
+    for _ in 0..2 {
+        hi = factors
+            .iter()
+            .map(|a| a * max)
+            .min_by(|a, b| cost(lo, *a).total_cmp(&cost(lo, *b)))
+            .unwrap_or(max);
+        lo = factors
+            .iter()
+            .map(|a| a * min)
+            .min_by(|a, b| cost(*a, hi).total_cmp(&cost(*b, hi)))
+            .unwrap_or(min);
     }
-    (best.1, best.2)
+    (lo, hi)
 }
 
 #[cfg(test)]
@@ -256,11 +271,25 @@ mod tests {
     #[test]
     fn clipping_methods_ignore_a_single_outlier() {
         let st = stats(&with_outlier());
-        for m in [Method::Percentile(99.99), Method::Entropy, Method::Mse] {
+        for m in [Method::Percentile(99.99), Method::Entropy] {
             let (lo, hi) = choose(&st, m);
             assert!(hi < 100.0 && hi > 3.0, "{m}: hi = {hi}");
             assert!(lo < -3.0 && lo >= st.min, "{m}: lo = {lo}");
         }
+    }
+
+    /// MSE keeps a far outlier (clipping it costs more than the coarser
+    /// step does) but trims heavy tails, each end on its own.
+    #[test]
+    fn mse_trims_tails_not_outliers() {
+        let st = stats(&with_outlier());
+        assert!(choose(&st, Method::Mse).1 > 150.0);
+        let mut tails = with_outlier();
+        tails.pop();
+        let st = stats(&tails);
+        let (lo, hi) = choose(&st, Method::Mse);
+        assert!(hi < st.max && hi > 3.0, "hi = {hi} of {}", st.max);
+        assert!(lo > st.min && lo < -3.0, "lo = {lo} of {}", st.min);
     }
 
     #[test]
