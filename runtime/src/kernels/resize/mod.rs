@@ -94,40 +94,18 @@ pub fn reference(
     out: &mut [f32],
     out_shape: [usize; 4],
 ) {
-    let [n, ih, iw, c] = in_shape;
-    let [on, oh, ow, oc] = out_shape;
-    debug_assert!(on == n && oc == c, "shape mismatch");
-    debug_assert!(ih >= 1 && iw >= 1, "empty input plane");
-    debug_assert!(
-        input.len() >= n * ih * iw * c && out.len() >= n * oh * ow * c,
-        "buffer too short"
+    walk(
+        p,
+        input,
+        in_shape,
+        out,
+        out_shape,
+        |[a, b, c, d], fx, fy| {
+            let top = (1.0 - fx) * a + fx * b;
+            let bottom = (1.0 - fx) * c + fx * d;
+            (1.0 - fy) * top + fy * bottom
+        },
     );
-    let pixel = |b: usize, y: usize, x: usize| &input[((b * ih + y) * iw + x) * c..][..c];
-    for b in 0..n {
-        for oy in 0..oh {
-            let sy = source_coord(p.coord, oy, p.scale_h, ih, oh);
-            for ox in 0..ow {
-                let sx = source_coord(p.coord, ox, p.scale_w, iw, ow);
-                let px = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
-                match p.mode {
-                    ResizeMode::Nearest(m) => {
-                        px.copy_from_slice(pixel(b, nearest(m, sy, ih), nearest(m, sx, iw)))
-                    }
-                    ResizeMode::Bilinear => {
-                        let (y0, y1, fy) = linear(sy, ih);
-                        let (x0, x1, fx) = linear(sx, iw);
-                        let (a, bb) = (pixel(b, y0, x0), pixel(b, y0, x1));
-                        let (cc, d) = (pixel(b, y1, x0), pixel(b, y1, x1));
-                        for (k, o) in px.iter_mut().enumerate() {
-                            let top = (1.0 - fx) * a[k] + fx * bb[k];
-                            let bottom = (1.0 - fx) * cc[k] + fx * d[k];
-                            *o = (1.0 - fy) * top + fy * bottom;
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// [`reference`] on `i8` codes that share one scale and zero point in and
@@ -141,6 +119,34 @@ pub fn reference_i8(
     in_shape: [usize; 4],
     out: &mut [i8],
     out_shape: [usize; 4],
+) {
+    walk(
+        p,
+        input,
+        in_shape,
+        out,
+        out_shape,
+        |[a, b, c, d], fx, fy| {
+            let f = |v: i8| v as f32;
+            let top = (1.0 - fx) * f(a) + fx * f(b);
+            let bottom = (1.0 - fx) * f(c) + fx * f(d);
+            let v = (1.0 - fy) * top + fy * bottom;
+            // A convex blend of codes stays in [-128, 127].
+            math::round_half_away(v).clamp(-128.0, 127.0) as i8
+        },
+    );
+}
+
+/// The loop both element types share: nearest copies the source pixel;
+/// bilinear calls `blend([top-left, top-right, bottom-left, bottom-right],
+/// fx, fy)` per channel.
+fn walk<T: Copy>(
+    p: &ResizeParams,
+    input: &[T],
+    in_shape: [usize; 4],
+    out: &mut [T],
+    out_shape: [usize; 4],
+    blend: impl Fn([T; 4], f32, f32) -> T,
 ) {
     let [n, ih, iw, c] = in_shape;
     let [on, oh, ow, oc] = out_shape;
@@ -167,12 +173,7 @@ pub fn reference_i8(
                         let (a, bb) = (pixel(b, y0, x0), pixel(b, y0, x1));
                         let (cc, d) = (pixel(b, y1, x0), pixel(b, y1, x1));
                         for (k, o) in px.iter_mut().enumerate() {
-                            let f = |v: i8| v as f32;
-                            let top = (1.0 - fx) * f(a[k]) + fx * f(bb[k]);
-                            let bottom = (1.0 - fx) * f(cc[k]) + fx * f(d[k]);
-                            let v = (1.0 - fy) * top + fy * bottom;
-                            // A convex blend of codes stays in [-128, 127].
-                            *o = math::round_half_away(v).clamp(-128.0, 127.0) as i8;
+                            *o = blend([a[k], bb[k], cc[k], d[k]], fx, fy);
                         }
                     }
                 }
