@@ -309,3 +309,50 @@ fn ort_qdq_model_imports_and_matches_ort() {
         rows.len()
     );
 }
+
+/// A QDQ model with *u8* activations, written by ONNX Runtime's quantizer
+/// (`tests/data/qdq`, `scripts/gen-qdq-sample.py`): the pairs import as s8
+/// with the zero point moved by -128 (exact), the int8 model needs no
+/// calibration, and its outputs are within one output LSB of ONNX
+/// Runtime's.
+#[test]
+fn ort_u8_qdq_sample_imports_as_s8() {
+    let dir = repo_root().join("tests/data/qdq");
+    let bytes = std::fs::read(dir.join("mini_resnet_qdq_u8.onnx")).unwrap();
+    let g = optimized_graph(&bytes, "qdq u8", &ImportOptions::default()).unwrap();
+    let zps: Vec<i32> = g
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            ferrite_compiler::ir::Op::FakeQuant(q) => Some(q.zero_point),
+            _ => None,
+        })
+        .collect();
+    assert!(zps.len() >= 8, "{zps:?}");
+    // ReLU outputs have u8 zero point 0, i.e. s8 -128.
+    assert!(zps.contains(&-128), "{zps:?}");
+    let f32_image = build(g.clone(), "qdq f32").unwrap().image;
+    let q = quant::quantize(&g, &[], &QuantOptions::default(), &mut |_, _, _| {}).unwrap();
+    assert!(q.int8_nodes >= 8, "{} int8 nodes", q.int8_nodes);
+    let image = build(q.graph, "qdq int8").unwrap().image;
+    let xs = ferrite_compiler::npy::read(&dir.join("inputs.npy")).unwrap();
+    let ort = ferrite_compiler::npy::read(&dir.join("ort_outputs.npy")).unwrap();
+    let (mut worst8, mut worst32) = (0f32, 0f32);
+    for (i, x) in xs.data.chunks(3 * 16 * 16).enumerate() {
+        let x = Array {
+            shape: vec![1, 3, 16, 16],
+            data: x.to_vec(),
+        };
+        let theirs = &ort.data[5 * i..5 * i + 5];
+        for (image, worst) in [(&image, &mut worst8), (&f32_image, &mut worst32)] {
+            let ours = run_fer(image, &[("x", &x)]).unwrap();
+            for (a, b) in ours[0].data.iter().zip(theirs) {
+                *worst = worst.max((a - b).abs());
+            }
+        }
+    }
+    println!("u8 QDQ sample: max |ferrite - ORT| int8 {worst8}, f32 with Q/DQ {worst32}");
+    // Within one step of ONNX Runtime's output quantization (1/255).
+    let lsb = 1.0 / 255.0 + 1e-6;
+    assert!(worst8 <= lsb && worst32 <= lsb, "{worst8} {worst32}");
+}
