@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let keep_float: Vec<String> = flag("--keep-float")
         .map(|k| k.split(',').map(String::from).collect())
         .unwrap_or_default();
-    let min_layer_sqnr = flag("--max-layer-drop")
+    let max_layer_drop = flag("--max-layer-drop")
         .map(|v| v.parse::<f64>())
         .transpose()?;
     println!("| model | method | metric | int8 nodes / f32 nodes | .fer bytes (f32 ONNX bytes) | quantize s |");
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
             let opts = QuantOptions {
                 method: m,
                 keep_float: keep_float.clone(),
-                min_layer_sqnr,
+                max_layer_drop,
                 equalize: args.iter().any(|a| a == "--equalize"),
                 ..QuantOptions::default()
             };

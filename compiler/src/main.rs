@@ -260,7 +260,7 @@ fn compile(
         let qopts = QuantOptions {
             method,
             keep_float: qa.keep_float.clone(),
-            min_layer_sqnr: qa.max_layer_drop,
+            max_layer_drop: qa.max_layer_drop,
             quantize_inputs: false,
             equalize: qa.equalize,
         };

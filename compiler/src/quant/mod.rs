@@ -3,8 +3,8 @@
 //! Pipeline: [`unfuse`] non-clamp activations; [`calibrate`] the `f32`
 //! graph on the samples (min/max, then histograms); choose each
 //! activation's [`range`]; [`rewrite`] into a mixed-precision graph;
-//! [`report`] per-layer accuracy, and with `max_layer_drop` move the first
-//! layer below the bound back to `f32` until every int8 layer meets it.
+//! [`report`] per-layer accuracy, and with `max_layer_drop` move the
+//! layers whose own (local) error exceeds the bound back to `f32`.
 //! The arithmetic is `doc/quantization.md`.
 
 pub mod calibrate;
@@ -36,7 +36,7 @@ pub struct QuantOptions {
     /// than this, measured as their local SQNR in dB (the layer run in int8
     /// on the quantized `f32` reference inputs, against its `f32` output),
     /// fall back to `f32`.
-    pub min_layer_sqnr: Option<f64>,
+    pub max_layer_drop: Option<f64>,
     /// Quantize the graph inputs up front, so that data movement and lookup
     /// ops right after them run int8 too (by default they follow their
     /// input's precision).
@@ -50,7 +50,7 @@ impl Default for QuantOptions {
         QuantOptions {
             method: Method::Percentile(99.99),
             keep_float: Vec::new(),
-            min_layer_sqnr: None,
+            max_layer_drop: None,
             quantize_inputs: false,
             equalize: false,
         }
@@ -130,7 +130,7 @@ pub fn quantize(
     let mut fallbacks = Vec::new();
     // The fallback search measures on a few samples; the report on all.
     let probe = &samples[..samples.len().min(PROBE_SAMPLES)];
-    let mut searching = opts.min_layer_sqnr.is_some();
+    let mut searching = opts.max_layer_drop.is_some();
     let mut rounds = 0;
     loop {
         let mut qg = rewrite::rewrite(&f, &ranges, &keep, opts.quantize_inputs, &fixed)?;
@@ -142,7 +142,7 @@ pub fn quantize(
             f.nodes.len(),
         );
         let m = report::measure(&f, &qg, set)?;
-        if let (true, Some(bound)) = (searching, opts.min_layer_sqnr) {
+        if let (true, Some(bound)) = (searching, opts.max_layer_drop) {
             // Layers whose own error (local SQNR: inputs replaced by the
             // quantized f32 reference) is below the bound go back to f32.
             // Moving one changes its neighbours' inputs little, so a few
@@ -177,7 +177,7 @@ pub fn quantize(
             "format": "ferrite-quant-report-1",
             "method": opts.method.to_string(),
             "samples": samples.len(),
-            "min_layer_sqnr_db": opts.min_layer_sqnr,
+            "max_layer_drop_db": opts.max_layer_drop,
             "keep_float": opts.keep_float,
             "rounding": "tflite-double",
             "equalized_pairs": equalized,

@@ -96,7 +96,6 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
             watch.insert(qi, (fi, node.as_str()));
         }
     }
-    let wanted: std::collections::HashSet<usize> = watch.values().map(|&(f, _)| f).collect();
     let out_pairs: Vec<(usize, usize)> = f32_graph
         .outputs
         .iter()
@@ -110,8 +109,10 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
             stand_in.insert(qi, fi);
         }
     }
-    let wanted: std::collections::HashSet<usize> = wanted
-        .into_iter()
+    // f32 tensors whose reference values the comparisons need.
+    let wanted: std::collections::HashSet<usize> = watch
+        .values()
+        .map(|&(f, _)| f)
         .chain(stand_in.values().copied())
         .collect();
     let mut ft = Tracer::new(f32_graph)?;

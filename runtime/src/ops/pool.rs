@@ -142,7 +142,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         } else {
             // Counted padding positions are real 0, i.e. the zero point.
             let (x, zp) = (inputs.i8(0), xi.zero_point);
-            i8_pool::avg_reference_zp(&p, include_pad, zp, -128, 127, x, xs, out, ys);
+            i8_pool::avg_reference(&p, include_pad, zp, -128, 127, x, xs, out, ys);
         }
         return;
     }

@@ -16,12 +16,10 @@
 //!
 //! `count` is [`pool::avg_reference`](super::pool::avg_reference)'s
 //! divisor: the in-bounds positions, or with `count_include_pad` the
-//! positions inside the explicitly padded extent. The bracketed term is
-//! [`avg_reference_zp`]'s: a counted padding position holds the quantized
-//! zero. [`avg_reference`] is TFLite's formula as is (padding adds 0 to
-//! the raw sum), which is the real-valued average whenever no counted
-//! position is padding or `zero_point == 0`; `count_include_pad` with a
-//! nonzero zero point needs [`avg_reference_zp`].
+//! positions inside the explicitly padded extent. The bracketed term: a
+//! counted padding position holds the quantized zero. With
+//! `zero_point = 0` this is TFLite's formula as is (padding adds 0 to the
+//! raw sum).
 //!
 //! Bounds: `|s| <= 128 * kh * kw`, so windows up to `2^24` elements are
 //! exact in `i32`. The op layer guarantees every window holds at least one
@@ -53,38 +51,12 @@ pub fn max_reference(
     });
 }
 
-/// Average pool with TFLite's rounding; padding adds 0 to the raw sum (see
-/// the module docs, and [`avg_reference_zp`]).
+/// Average pool with TFLite's rounding whose counted padding positions
+/// (`count_include_pad`) hold `zero_point`, the quantized real zero: the
+/// real-valued `AveragePool` for any zero point (TFLite's formula, which
+/// adds 0 for them, is the case `zero_point == 0`).
 #[allow(clippy::too_many_arguments)] // the op layer's fixed contract
 pub fn avg_reference(
-    p: &PoolParams,
-    count_include_pad: bool,
-    act_min: i32,
-    act_max: i32,
-    input: &[i8],
-    in_shape: [usize; 4],
-    output: &mut [i8],
-    out_shape: [usize; 4],
-) {
-    avg_reference_zp(
-        p,
-        count_include_pad,
-        0,
-        act_min,
-        act_max,
-        input,
-        in_shape,
-        output,
-        out_shape,
-    );
-}
-
-/// Average pool whose counted padding positions (`count_include_pad`)
-/// hold `zero_point`, the quantized real zero: the real-valued
-/// `AveragePool` for any zero point. Equal to [`avg_reference`] when
-/// `zero_point == 0` or `!count_include_pad`.
-#[allow(clippy::too_many_arguments)]
-pub fn avg_reference_zp(
     p: &PoolParams,
     count_include_pad: bool,
     zero_point: i32,
@@ -359,10 +331,10 @@ mod tests {
                 Guarded::new(len),
                 Guarded::new(len),
             ];
-            avg_reference(&p, false, lo, hi, &x, s, avg[0].out(), os);
-            avg_reference(&p, true, lo, hi, &x, s, avg[1].out(), os);
-            avg_reference_zp(&p, false, zp, lo, hi, &x, s, avg[2].out(), os);
-            avg_reference_zp(&p, true, zp, lo, hi, &x, s, avg[3].out(), os);
+            avg_reference(&p, false, 0, lo, hi, &x, s, avg[0].out(), os);
+            avg_reference(&p, true, 0, lo, hi, &x, s, avg[1].out(), os);
+            avg_reference(&p, false, zp, lo, hi, &x, s, avg[2].out(), os);
+            avg_reference(&p, true, zp, lo, hi, &x, s, avg[3].out(), os);
             let (mx, avg) = (mx.body(), avg.each_ref().map(|g| g.body()));
             assert_eq!(
                 avg[0], avg[2],
@@ -438,6 +410,7 @@ mod tests {
         avg_reference(
             &p,
             false,
+            0,
             -128,
             127,
             &x,
@@ -449,6 +422,7 @@ mod tests {
         avg_reference(
             &p,
             true,
+            0,
             -128,
             127,
             &x,
@@ -458,7 +432,7 @@ mod tests {
         );
         assert_eq!(out, [0, 1, 3, 7]); // 0.25, 1.25, 2.75, 7
                                        // Padding holds zero point -2: (1 - 6) / 4 = -1.25; (5 - 4) / 4; (11 - 4) / 4.
-        avg_reference_zp(
+        avg_reference(
             &p,
             true,
             -2,
@@ -479,6 +453,7 @@ mod tests {
         avg_reference(
             &p,
             false,
+            0,
             -128,
             127,
             &neg,
@@ -511,6 +486,7 @@ mod tests {
         avg_reference(
             &p,
             false,
+            0,
             -128,
             127,
             &x,
