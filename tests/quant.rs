@@ -310,6 +310,49 @@ fn ort_qdq_model_imports_and_matches_ort() {
     );
 }
 
+/// Compiles the pre-quantized model `tests/data/qdq/<model>` (no
+/// calibration) and runs it on `inputs.npy`: the largest |Ferrite - ONNX
+/// Runtime| over `<ort_outputs>` for the int8 build and for the `f32` build
+/// (each Q/DQ pair run as Quantize and Dequantize ops), the output's
+/// quantization step, and the graph.
+fn against_ort(model: &str, ort_outputs: &str) -> (f32, f32, f32, ferrite_compiler::ir::Graph) {
+    use ferrite_compiler::ir::Op;
+    let dir = repo_root().join("tests/data/qdq");
+    let bytes = std::fs::read(dir.join(model)).unwrap();
+    let g = optimized_graph(&bytes, model, &ImportOptions::default()).unwrap();
+    let step = g
+        .nodes
+        .iter()
+        .find_map(|n| match n.op {
+            Op::FakeQuant(q) if n.output == g.outputs[0] => Some(q.scale),
+            _ => None,
+        })
+        .expect("the output is quantized");
+    let f32_image = build(g.clone(), "qdq f32").unwrap().image;
+    let q = quant::quantize(&g, &[], &QuantOptions::default(), &mut |_, _, _| {}).unwrap();
+    assert!(q.int8_nodes >= 3, "{} int8 nodes", q.int8_nodes);
+    let image = build(q.graph, "qdq int8").unwrap().image;
+    let xs = ferrite_compiler::npy::read(&dir.join("inputs.npy")).unwrap();
+    let ort = ferrite_compiler::npy::read(&dir.join(ort_outputs)).unwrap();
+    let width = ort.data.len() / 8;
+    let (mut worst8, mut worst32) = (0f32, 0f32);
+    for (i, x) in xs.data.chunks(3 * 16 * 16).enumerate() {
+        let x = Array {
+            shape: vec![1, 3, 16, 16],
+            data: x.to_vec(),
+        };
+        let theirs = &ort.data[width * i..width * (i + 1)];
+        for (image, worst) in [(&image, &mut worst8), (&f32_image, &mut worst32)] {
+            let ours = run_fer(image, &[("x", &x)]).unwrap();
+            assert_eq!(ours[0].data.len(), width);
+            for (a, b) in ours[0].data.iter().zip(theirs) {
+                *worst = worst.max((a - b).abs());
+            }
+        }
+    }
+    (worst8, worst32, step, g)
+}
+
 /// A QDQ model with *u8* activations, written by ONNX Runtime's quantizer
 /// (`tests/data/qdq`, `scripts/gen-qdq-sample.py`): the pairs import as s8
 /// with the zero point moved by -128 (exact), the int8 model needs no
@@ -317,9 +360,7 @@ fn ort_qdq_model_imports_and_matches_ort() {
 /// Runtime's.
 #[test]
 fn ort_u8_qdq_sample_imports_as_s8() {
-    let dir = repo_root().join("tests/data/qdq");
-    let bytes = std::fs::read(dir.join("mini_resnet_qdq_u8.onnx")).unwrap();
-    let g = optimized_graph(&bytes, "qdq u8", &ImportOptions::default()).unwrap();
+    let (worst8, worst32, step, g) = against_ort("mini_resnet_qdq_u8.onnx", "ort_outputs.npy");
     let zps: Vec<i32> = g
         .nodes
         .iter()
@@ -331,28 +372,35 @@ fn ort_u8_qdq_sample_imports_as_s8() {
     assert!(zps.len() >= 8, "{zps:?}");
     // ReLU outputs have u8 zero point 0, i.e. s8 -128.
     assert!(zps.contains(&-128), "{zps:?}");
-    let f32_image = build(g.clone(), "qdq f32").unwrap().image;
-    let q = quant::quantize(&g, &[], &QuantOptions::default(), &mut |_, _, _| {}).unwrap();
-    assert!(q.int8_nodes >= 8, "{} int8 nodes", q.int8_nodes);
-    let image = build(q.graph, "qdq int8").unwrap().image;
-    let xs = ferrite_compiler::npy::read(&dir.join("inputs.npy")).unwrap();
-    let ort = ferrite_compiler::npy::read(&dir.join("ort_outputs.npy")).unwrap();
-    let (mut worst8, mut worst32) = (0f32, 0f32);
-    for (i, x) in xs.data.chunks(3 * 16 * 16).enumerate() {
-        let x = Array {
-            shape: vec![1, 3, 16, 16],
-            data: x.to_vec(),
-        };
-        let theirs = &ort.data[5 * i..5 * i + 5];
-        for (image, worst) in [(&image, &mut worst8), (&f32_image, &mut worst32)] {
-            let ours = run_fer(image, &[("x", &x)]).unwrap();
-            for (a, b) in ours[0].data.iter().zip(theirs) {
-                *worst = worst.max((a - b).abs());
-            }
-        }
-    }
     println!("u8 QDQ sample: max |ferrite - ORT| int8 {worst8}, f32 with Q/DQ {worst32}");
     // Within one step of ONNX Runtime's output quantization (1/255).
-    let lsb = 1.0 / 255.0 + 1e-6;
+    assert!((step - 1.0 / 255.0).abs() < 1e-6, "{step}");
+    let lsb = step + 1e-6;
     assert!(worst8 <= lsb && worst32 <= lsb, "{worst8} {worst32}");
+}
+
+/// Operator-form models (QLinearConv, QLinearMatMul, written by ONNX
+/// Runtime's quantizer with u8 and with s8 activations) import into the
+/// same int8 ops as QDQ pairs and give ONNX Runtime's outputs within one
+/// output step.
+#[test]
+fn ort_qlinear_models_import_and_match_ort() {
+    for tag in ["u8", "s8"] {
+        let (worst8, worst32, step, g) = against_ort(
+            &format!("qlinear_{tag}.onnx"),
+            &format!("qlinear_{tag}_ort_outputs.npy"),
+        );
+        let convs = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, ferrite_compiler::ir::Op::Conv { .. }))
+            .count();
+        assert_eq!(convs, 2, "{tag}");
+        println!("QLinear {tag}: max |ferrite - ORT| int8 {worst8}, f32 with Q/DQ {worst32} (step {step})");
+        let lsb = step * 1.0001;
+        assert!(
+            worst8 <= lsb && worst32 <= lsb,
+            "{tag}: {worst8} {worst32} step {step}"
+        );
+    }
 }

@@ -99,11 +99,16 @@ fn oihw(cx: &mut Cx, w: OutletId, fmt: KernelFormat) -> LResult<TensorId> {
         return Err("weights are not constant".into());
     }
     let t = cx.tensor(w)?;
-    Ok(match fmt {
+    Ok(to_oihw(cx, t, fmt))
+}
+
+/// A constant kernel in `fmt` rearranged to OIHW.
+pub(super) fn to_oihw(cx: &mut Cx, t: TensorId, fmt: KernelFormat) -> TensorId {
+    match fmt {
         KernelFormat::OIHW => t,
         KernelFormat::HWIO => cx.transpose(t, &[3, 2, 0, 1]),
         KernelFormat::OHWI => cx.transpose(t, &[0, 3, 1, 2]),
-    })
+    }
 }
 
 /// Bias as a `[c]` constant, or `None` when absent or all zeros.
@@ -128,14 +133,25 @@ fn conv(cx: &mut Cx, node: &TypedNode, op: &Conv) -> LResult<TensorId> {
     if op.q_params.is_some() {
         return Err("quantized convolution".into());
     }
-    let (window, _) = window(cx, node, &op.pool_spec)?;
     let x = cx.tensor(node.inputs[0])?;
     let w = oihw(cx, node.inputs[1], op.kernel_fmt)?;
     let oc = cx.graph.tensors[w].shape[0];
+    let b = bias(cx, node.inputs[2], oc)?;
+    conv_of(cx, node, op, x, w, b)
+}
+
+/// The `f32` convolution of `node` on `x` with OIHW weights `w`.
+pub(super) fn conv_of(
+    cx: &mut Cx,
+    node: &TypedNode,
+    op: &Conv,
+    x: TensorId,
+    w: TensorId,
+    b: Option<TensorId>,
+) -> LResult<TensorId> {
+    let (window, _) = window(cx, node, &op.pool_spec)?;
     let mut ins = vec![x, w];
-    if let Some(b) = bias(cx, node.inputs[2], oc)? {
-        ins.push(b);
-    }
+    ins.extend(b);
     let shape = cx.shape_of(node.id.into())?;
     Ok(cx.emit(
         Op::Conv {

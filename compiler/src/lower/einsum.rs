@@ -21,6 +21,20 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
     if op.q_params.is_some() || node.inputs.len() != 2 {
         return Err("quantized or non-binary einsum".into());
     }
+    let a = cx.tensor(node.inputs[0])?;
+    let b = cx.tensor(node.inputs[1])?;
+    matmul_of(cx, node, op, a, b).map(Some)
+}
+
+/// The `f32` product of `node`'s einsum with operands `a` and `b` (of the
+/// shapes of `node`'s first two inputs).
+pub(super) fn matmul_of(
+    cx: &mut Cx,
+    node: &TypedNode,
+    op: &EinSum,
+    a: TensorId,
+    b: TensorId,
+) -> LResult<TensorId> {
     let (ins, outs) = op.axes.to_strs();
     let (a_ax, b_ax, y_ax): (Vec<char>, Vec<char>, Vec<char>) = (
         ins[0].chars().collect(),
@@ -71,7 +85,6 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
             .product()
     };
     // Operand A -> [batch.., M, K].
-    let a = cx.tensor(node.inputs[0])?;
     let a = arrange(cx, a, &a_ax, &a_shape, &[&batch, &m, &k])?;
     let (mm, kk) = (prod(&a_ax, &m, &a_shape), prod(&a_ax, &k, &a_shape));
     let a_batch: Vec<usize> = batch
@@ -80,7 +93,6 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
         .collect();
     let a = cx.reshape(a, [a_batch.clone(), vec![mm, kk]].concat());
     // Operand B -> [batch.., K, N].
-    let b = cx.tensor(node.inputs[1])?;
     let b = arrange(cx, b, &b_ax, &b_shape, &[&batch, &k, &n])?;
     let nn = prod(&b_ax, &n, &b_shape);
     let b_batch: Vec<usize> = batch
@@ -108,7 +120,7 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
         .map(|c| order.iter().position(|x| x == c).unwrap_or(0))
         .collect();
     y = cx.transpose(y, &perm);
-    Ok(Some(cx.reshape(y, y_shape)))
+    Ok(cx.reshape(y, y_shape))
 }
 
 /// Transposes `t` (axes `ax`) so its axes come in the order of `groups`;

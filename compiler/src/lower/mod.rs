@@ -12,6 +12,7 @@ mod array;
 mod cnn;
 mod einsum;
 mod qdq;
+mod qlinear;
 
 use std::collections::HashMap;
 
@@ -42,8 +43,8 @@ pub(crate) struct Cx<'a> {
     /// Values of outlets computed at compile time (tract evaluates the ops).
     folded: HashMap<OutletId, Arc<Tensor>>,
     node_name: String,
-    /// QuantizeLinear outputs waiting for their DequantizeLinear.
-    pending_q: HashMap<OutletId, qdq::Pending>,
+    /// The quantized (u8 / s8) values of the model ([`qdq`]).
+    quantized: HashMap<OutletId, qdq::QValue>,
 }
 
 impl<'a> Cx<'a> {
@@ -193,7 +194,7 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
         graph: Graph::default(),
         map: HashMap::new(),
         folded: HashMap::new(),
-        pending_q: HashMap::new(),
+        quantized: HashMap::new(),
         node_name: String::new(),
     };
     let mut errors = Vec::new();
@@ -319,6 +320,9 @@ fn lower_node(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
         ));
     }
     if let Some(t) = qdq::lower(cx, node)? {
+        return Ok(t);
+    }
+    if let Some(t) = qlinear::lower(cx, node)? {
         return Ok(t);
     }
     let fact = &node.outputs[0].fact;

@@ -247,10 +247,21 @@ fn absorb_fake_quant(g: &mut Graph) -> Result<HashMap<crate::ir::TensorId, crate
         .enumerate()
         .map(|(i, t)| (t.name.as_str(), i))
         .collect();
-    Ok(by_name
+    let mut fixed: HashMap<crate::ir::TensorId, crate::ir::Quant> = by_name
         .into_iter()
         .filter_map(|(n, q)| ids.get(n.as_str()).map(|&i| (i, q)))
-        .collect())
+        .collect();
+    // Data movement keeps the values, so its output has its input's
+    // parameters (a layout transpose between a quantized graph input and
+    // the first conv, for one).
+    for n in &g.nodes {
+        if matches!(n.op, Op::Transpose(_) | Op::Reshape) && !fixed.contains_key(&n.output) {
+            if let Some(&q) = n.inputs.first().and_then(|x| fixed.get(x)) {
+                fixed.insert(n.output, q);
+            }
+        }
+    }
+    Ok(fixed)
 }
 
 /// int8 ops that compute (as opposed to moving values around).
