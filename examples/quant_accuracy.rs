@@ -4,6 +4,7 @@
 //!
 //!     cargo run --release --example quant_accuracy [-- MODEL...] [--limit N]
 //!         [--methods minmax,mse] [--keep-float NODE,...] [--max-layer-drop DB] [--equalize]
+//!         [--bias-correct]
 
 use ferrite_compiler::quant::{Method, QuantOptions};
 use ferrite_suite::quant_eval::{self, CASES};
@@ -59,6 +60,9 @@ fn main() -> anyhow::Result<()> {
                 keep_float: keep_float.clone(),
                 max_layer_drop,
                 equalize: args.iter().any(|a| a == "--equalize"),
+                bias_correct: args
+                    .iter()
+                    .any(|a| a == "--equalize" || a == "--bias-correct"),
                 ..QuantOptions::default()
             };
             let pair = quant_eval::quantize(c, &opts, limit)?;

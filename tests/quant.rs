@@ -9,7 +9,7 @@ use ferrite_compiler::compile::{build, optimized_graph};
 use ferrite_compiler::import::ImportOptions;
 use ferrite_compiler::quant::{self, Method, QuantOptions};
 use ferrite_suite::quant_eval::{self, case, Sqnr};
-use ferrite_suite::{random, repo_root, run_fer, Array};
+use ferrite_suite::{random, repo_root, run_fer, run_ort, Array};
 
 /// Input shapes of an op model, from its ONNX graph inputs (via tract).
 fn inputs_of(path: &Path) -> Vec<(String, Vec<usize>)> {
@@ -24,6 +24,16 @@ fn inputs_of(path: &Path) -> Vec<(String, Vec<usize>)> {
 /// Quantizes an op model on `n` pseudo-random samples in [-2, 2]; returns
 /// the f32 and int8 images.
 fn quantize_op_model(path: &Path, n: usize, method: Method) -> (Vec<u8>, Vec<u8>, usize) {
+    let (f, q, int8, _) = quantize_op_graph(path, n, method);
+    (f, q, int8)
+}
+
+/// [`quantize_op_model`] that also returns the quantized graph.
+fn quantize_op_graph(
+    path: &Path,
+    n: usize,
+    method: Method,
+) -> (Vec<u8>, Vec<u8>, usize, ferrite_compiler::ir::Graph) {
     let bytes = std::fs::read(path).unwrap();
     let g = optimized_graph(&bytes, "m", &ImportOptions::default()).unwrap();
     let ins = inputs_of(path);
@@ -43,8 +53,24 @@ fn quantize_op_model(path: &Path, n: usize, method: Method) -> (Vec<u8>, Vec<u8>
     let q = quant::quantize(&g, &samples, &opts, &mut |_, _, _| {}).unwrap();
     let int8 = q.int8_nodes;
     let f32_image = build(g, "f32").unwrap().image;
-    let int8_image = build(q.graph, "int8").unwrap().image;
-    (f32_image, int8_image, int8)
+    let int8_image = build(q.graph.clone(), "int8").unwrap().image;
+    (f32_image, int8_image, int8, q.graph)
+}
+
+/// Pseudo-random values in [-2, 2) for each `(name, shape)` input.
+fn random_inputs(ins: &[(String, Vec<usize>)], seed: u64) -> Vec<Array> {
+    ins.iter()
+        .enumerate()
+        .map(|(i, (_, s))| random(s, seed + i as u64, -2.0, 2.0))
+        .collect()
+}
+
+/// Inputs paired with their names.
+fn named<'a>(ins: &'a [(String, Vec<usize>)], arrays: &'a [Array]) -> Vec<(&'a str, &'a Array)> {
+    ins.iter()
+        .zip(arrays)
+        .map(|((n, _), a)| (n.as_str(), a))
+        .collect()
 }
 
 /// Output SQNR (dB) of int8 vs f32 on fresh random inputs.
@@ -52,16 +78,8 @@ fn op_sqnr(path: &Path, f32_image: &[u8], int8_image: &[u8]) -> f64 {
     let ins = inputs_of(path);
     let mut e = Sqnr::default();
     for k in 0..4 {
-        let arrays: Vec<Array> = ins
-            .iter()
-            .enumerate()
-            .map(|(i, (_, s))| random(s, 7 + 10 * k + i as u64, -2.0, 2.0))
-            .collect();
-        let named: Vec<(&str, &Array)> = ins
-            .iter()
-            .zip(&arrays)
-            .map(|((n, _), a)| (n.as_str(), a))
-            .collect();
+        let arrays = random_inputs(&ins, 7 + 10 * k);
+        let named = named(&ins, &arrays);
         let f = run_fer(f32_image, &named).unwrap();
         let q = run_fer(int8_image, &named).unwrap();
         e.add(&f[0], &q[0]);
@@ -69,8 +87,8 @@ fn op_sqnr(path: &Path, f32_image: &[u8], int8_image: &[u8]) -> f64 {
     e.db()
 }
 
-#[test]
-fn every_op_model_quantizes() {
+/// The op models of `tests/data/ops`, sorted.
+fn op_models() -> Vec<std::path::PathBuf> {
     let dir = repo_root().join("tests/data/ops");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -78,6 +96,12 @@ fn every_op_model_quantizes() {
         .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn every_op_model_quantizes() {
+    let files = op_models();
     let mut report = Vec::new();
     for p in &files {
         let (f, q, int8) = quantize_op_model(p, 4, Method::MinMax);
@@ -100,6 +124,88 @@ fn every_op_model_quantizes() {
         report.iter().filter(|r| r.1 > 0).count() >= 60,
         "{report:?}"
     );
+}
+
+/// `--emit-onnx-qdq` of every op model, quantized, runs in tract and in
+/// ONNX Runtime with the outputs Ferrite's int8 model computes, within one
+/// output step per int8 op (ONNX rounds real products half to even where
+/// Ferrite requantizes with TFLite's integer arithmetic). tract 0.23 fuses
+/// `DequantizeLinear -> Softmax -> QuantizeLinear` into a quantized softmax
+/// that saturates an int8 output with zero point -128 (every value 255/256,
+/// where ONNX Runtime computes the softmax), so models with an int8 softmax
+/// are checked against ONNX Runtime only.
+#[test]
+fn emitted_qdq_onnx_matches_in_tract_and_ort() {
+    use ferrite_compiler::ir::Op;
+    use ferrite_compiler::reference::TractModel;
+    let files = op_models();
+    let tmp = std::env::temp_dir().join(format!("ferrite-qdq-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut report = Vec::new();
+    for p in &files {
+        let (_, image, int8, g) = quantize_op_graph(p, 4, Method::MinMax);
+        if int8 == 0 {
+            continue;
+        }
+        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+        let onnx = ferrite_compiler::export::to_onnx(&g, &stem).unwrap();
+        let path = tmp.join(format!("{stem}.onnx"));
+        std::fs::write(&path, &onnx).unwrap();
+        let ins = inputs_of(p);
+        let shapes: Vec<Vec<usize>> = ins.iter().map(|(_, s)| s.clone()).collect();
+        let softmax = g.nodes.iter().any(|n| matches!(n.op, Op::QSoftmax { .. }));
+        let tract = TractModel::load(&path, &shapes)
+            .unwrap_or_else(|e| panic!("{stem}: tract cannot run the emitted model: {e:#}"));
+        // Output step: the scale of the int8 tensor each output dequantizes.
+        let steps: Vec<Option<f32>> = g
+            .outputs
+            .iter()
+            .map(|&o| {
+                let n = g.nodes.iter().find(|n| n.output == o)?;
+                matches!(n.op, Op::Dequantize)
+                    .then(|| g.tensors[n.inputs[0]].quant.map(|q| q.scale))
+                    .flatten()
+            })
+            .collect();
+        let mut worst = 0f32;
+        for k in 0..3 {
+            let arrays = random_inputs(&ins, 50 + 10 * k);
+            let named = named(&ins, &arrays);
+            let ours = run_fer(&image, &named).unwrap();
+            let refs: Vec<&Array> = arrays.iter().collect();
+            let mut engines = vec![run_ort(&path, &named).unwrap()];
+            if !softmax {
+                engines.push(tract.run(&refs).unwrap());
+            }
+            for theirs in &engines {
+                assert_eq!(ours.len(), theirs.len(), "{stem}");
+                for ((a, b), step) in ours.iter().zip(theirs).zip(&steps) {
+                    assert_eq!(a.data.len(), b.data.len(), "{stem}");
+                    let scale = step.unwrap_or_else(|| {
+                        a.data.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6) / 127.0
+                    });
+                    for (x, y) in a.data.iter().zip(&b.data) {
+                        worst = worst.max((x - y).abs() / scale);
+                    }
+                }
+            }
+        }
+        report.push((stem, int8, worst));
+    }
+    for (name, int8, worst) in &report {
+        println!("{name:40} int8 nodes {int8:3}  max |ferrite - QDQ ONNX| {worst:6.2} steps");
+    }
+    assert!(report.len() >= 60, "{}", report.len());
+    let bad: Vec<_> = report
+        .iter()
+        .filter(|(_, int8, worst)| *worst > 1.01 * (*int8).max(1) as f32)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{bad:?} (the emitted models are in {})",
+        tmp.display()
+    );
+    std::fs::remove_dir_all(&tmp).ok();
 }
 
 fn sample_path() -> std::path::PathBuf {

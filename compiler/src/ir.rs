@@ -366,4 +366,13 @@ impl Graph {
     pub fn is_const(&self, t: TensorId) -> bool {
         self.tensors[t].data.is_some()
     }
+
+    /// Tensor ids by (unique) name.
+    pub fn ids_by_name(&self) -> std::collections::HashMap<&str, TensorId> {
+        self.tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect()
+    }
 }

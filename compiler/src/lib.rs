@@ -2,10 +2,12 @@
 //!
 //! Stages: [`import`] (tract load and typing, lowering to [`ir`]),
 //! [`passes`] (folding, fusion, layout, dead-node removal), [`plan`]
-//! (arena offsets), [`writer`] (the `.fer` image), [`report`] (inspect).
+//! (arena offsets), [`writer`] (the `.fer` image), [`report`] (inspect);
+//! [`quant`] (int8), [`export`] (the compiled graph as QDQ ONNX).
 
 pub mod compile;
 pub mod exec;
+pub mod export;
 pub mod fsutil;
 pub mod import;
 pub mod ir;

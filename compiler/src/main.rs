@@ -142,9 +142,18 @@ struct QuantArgs {
     /// SQNR against f32 on the calibration set is at least DB decibels.
     #[arg(long, value_name = "DB")]
     max_layer_drop: Option<f64>,
-    /// Cross-layer equalization of convolution pairs before calibration.
+    /// Cross-layer equalization of convolution pairs before calibration,
+    /// and bias correction after quantization.
     #[arg(long)]
     equalize: bool,
+    /// Correct each int8 conv / matmul bias by its measured mean output
+    /// shift per channel (on the calibration set).
+    #[arg(long)]
+    bias_correct: bool,
+    /// Also write the quantized model as a QDQ ONNX file, for ONNX Runtime
+    /// or tract to cross-check.
+    #[arg(long, value_name = "OUT.onnx")]
+    emit_onnx_qdq: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -219,7 +228,9 @@ fn compile(
             || qa.calib_limit.is_some()
             || !qa.keep_float.is_empty()
             || qa.max_layer_drop.is_some()
-            || qa.equalize)
+            || qa.equalize
+            || qa.bias_correct
+            || qa.emit_onnx_qdq.is_some())
     {
         bail!("calibration options need --quantize int8");
     }
@@ -237,6 +248,7 @@ fn compile(
     let t0 = Instant::now();
     let origin = model.display().to_string();
     let mut quant_doc = None;
+    let mut qdq_onnx: Option<Vec<u8>> = None;
     let c = if qa.quantize.is_some() {
         let g = optimized_graph(&bytes, &origin, &opts)?;
         let qdq = g
@@ -263,6 +275,7 @@ fn compile(
             max_layer_drop: qa.max_layer_drop,
             quantize_inputs: false,
             equalize: qa.equalize,
+            bias_correct: qa.bias_correct || qa.equalize,
         };
         let bar = indicatif::ProgressBar::new(samples.len() as u64);
         bar.set_style(
@@ -290,11 +303,21 @@ fn compile(
                 .join(", ")
         );
         quant_doc = Some(q.report);
+        if qa.emit_onnx_qdq.is_some() {
+            qdq_onnx = Some(
+                ferrite_compiler::export::to_onnx(&q.graph, &origin)
+                    .with_context(|| format!("{origin}: --emit-onnx-qdq"))?,
+            );
+        }
         build(q.graph, &origin)?
     } else {
         compile_bytes(&bytes, &origin, &opts)?
     };
     fsutil::write_atomic(output, &c.image)?;
+    if let (Some(path), Some(bytes)) = (qa.emit_onnx_qdq.as_deref(), &qdq_onnx) {
+        fsutil::write_atomic(path, bytes)?;
+        say!("wrote {} ({} bytes, QDQ ONNX)", path.display(), bytes.len());
+    }
     let aligned = AlignedBytes::from_slice(&c.image)?;
     let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
     let r = report::report(&m);

@@ -84,6 +84,7 @@ fn quantize_inspect_and_run() {
     std::fs::create_dir_all(&calib).unwrap();
     let sample = write_npy_samples(&calib);
     let (fer, fer32, report) = (d.join("m8.fer"), d.join("m.fer"), d.join("r.json"));
+    let qdq = d.join("m8_qdq.onnx");
     let o = ferrite(&[
         "compile",
         &model(),
@@ -110,6 +111,9 @@ fn quantize_inspect_and_run() {
         fer.to_str().unwrap(),
         "--report",
         report.to_str().unwrap(),
+        "--bias-correct",
+        "--emit-onnx-qdq",
+        qdq.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -144,6 +148,7 @@ fn quantize_inspect_and_run() {
     ] {
         assert!(!conv[key].is_null(), "{key} missing in {conv}");
     }
+    assert!(q["bias_corrected_layers"].as_u64().is_some(), "{q}");
     let kept = layers.iter().find(|l| l["node"] == "MatMul@0").unwrap();
     assert_eq!(kept["precision"], "f32");
     assert_eq!(kept["reason"], "kept in f32 (--keep-float)");
@@ -184,6 +189,17 @@ fn quantize_inspect_and_run() {
     assert_eq!(probs[0].shape, vec![1, 2]);
     let decision = |p: &npy::Array| p.data[0] >= p.data[1];
     assert_eq!(decision(&probs[0]), decision(&probs[1]));
+    // The QDQ ONNX export of the int8 model runs in tract to the same
+    // probabilities (one step of the int8 logits at most apart).
+    let tract = ferrite_compiler::reference::TractModel::load(&qdq, &[sample.shape.clone()])
+        .unwrap()
+        .run(&[&sample])
+        .unwrap();
+    assert_eq!(tract[0].shape, vec![1, 2]);
+    assert!(
+        (tract[0].data[0] - probs[0].data[0]).abs() < 0.02,
+        "{tract:?} {probs:?}"
+    );
     assert!(
         (probs[0].data[0] - probs[1].data[0]).abs() < 0.1,
         "{probs:?}"
@@ -308,6 +324,19 @@ fn bad_calibration_data_names_the_problem() {
         &o_str,
     ]);
     assert_fails(&o, "calibration options need --quantize int8", &out);
+    let qdq = d.join("never.onnx");
+    let o = ferrite(&[
+        "compile",
+        &model(),
+        "--input-shape",
+        "x=1,3,48,192",
+        "--emit-onnx-qdq",
+        qdq.to_str().unwrap(),
+        "-o",
+        &o_str,
+    ]);
+    assert_fails(&o, "calibration options need --quantize int8", &out);
+    assert!(!qdq.exists());
     let o = ferrite(&[
         "compile",
         &model(),

@@ -69,6 +69,47 @@ pub fn run_tract(path: &Path, inputs: &[&Array]) -> Result<Vec<Array>> {
     TractModel::load(path, &shapes)?.run(inputs)
 }
 
+/// Runs the ONNX model in ONNX Runtime (`scripts/ort-run.py` with the
+/// cache venv's Python, which `FERRITE_WITH_ORT=1 scripts/fetch-models`
+/// sets up) on named inputs; the outputs in model order.
+pub fn run_ort(path: &Path, inputs: &[(&str, &Array)]) -> Result<Vec<Array>> {
+    let python = cache_dir().join("venv/bin/python");
+    let dir = std::env::temp_dir().join(format!(
+        "ferrite-ort-{}-{}",
+        std::process::id(),
+        path.file_stem().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let mut cmd = std::process::Command::new(&python);
+    cmd.arg(repo_root().join("scripts/ort-run.py"))
+        .arg(path)
+        .arg(&dir);
+    for (i, (name, a)) in inputs.iter().enumerate() {
+        let f = dir.join(format!("in{i}.npy"));
+        ferrite_compiler::npy::write(&f, &a.shape, &a.data)?;
+        cmd.arg(format!("{name}={}", f.display()));
+    }
+    let out = cmd.output().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot run {} (set it up with FERRITE_WITH_ORT=1 scripts/fetch-models): {e}",
+            python.display()
+        )
+    })?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ONNX Runtime failed on {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut outs = Vec::new();
+    while let Ok(a) = ferrite_compiler::npy::read(&dir.join(format!("{}.npy", outs.len()))) {
+        outs.push(a);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(outs)
+}
+
 /// Deterministic pseudo-random values in `[lo, hi)` (xorshift).
 pub fn random(shape: &[usize], seed: u64, lo: f32, hi: f32) -> Array {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

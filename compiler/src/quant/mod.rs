@@ -4,9 +4,12 @@
 //! graph on the samples (min/max, then histograms); choose each
 //! activation's [`range`]; [`rewrite`] into a mixed-precision graph;
 //! [`report`] per-layer accuracy, and with `max_layer_drop` move the
-//! layers whose own (local) error exceeds the bound back to `f32`.
+//! layers whose own (local) error exceeds the bound back to `f32`;
+//! optionally [`equalize`] before calibration and [`bias_correct`] after
+//! the rewrite.
 //! The arithmetic is `doc/quantization.md`.
 
+pub mod bias_correct;
 pub mod calibrate;
 pub mod dataset;
 pub mod equalize;
@@ -43,6 +46,9 @@ pub struct QuantOptions {
     pub quantize_inputs: bool,
     /// Cross-layer equalization of conv pairs before calibration (`--equalize`).
     pub equalize: bool,
+    /// Empirical bias correction of the int8 convs and matmuls after the
+    /// rewrite (`--bias-correct`; `--equalize` turns it on too).
+    pub bias_correct: bool,
 }
 
 impl Default for QuantOptions {
@@ -53,6 +59,7 @@ impl Default for QuantOptions {
             max_layer_drop: None,
             quantize_inputs: false,
             equalize: false,
+            bias_correct: false,
         }
     }
 }
@@ -132,9 +139,14 @@ pub fn quantize(
     let probe = &samples[..samples.len().min(PROBE_SAMPLES)];
     let mut searching = opts.max_layer_drop.is_some();
     let mut rounds = 0;
+    let mut corrected = 0;
     loop {
         let mut qg = rewrite::rewrite(&f, &ranges, &keep, opts.quantize_inputs, &fixed)?;
         rewrite::check_dtypes(&qg.graph)?;
+        if !searching && opts.bias_correct {
+            progress("correcting biases", 0, 1);
+            corrected = bias_correct::correct(&f, &mut qg, samples)?;
+        }
         let set = if searching { probe } else { samples };
         progress(
             if searching { "searching" } else { "measuring" },
@@ -181,6 +193,7 @@ pub fn quantize(
             "keep_float": opts.keep_float,
             "rounding": "tflite-double",
             "equalized_pairs": equalized,
+            "bias_corrected_layers": opts.bias_correct.then_some(corrected),
         });
         const FALLBACK: &str = "below the --max-layer-drop SQNR bound in int8";
         for d in qg
@@ -241,12 +254,7 @@ fn absorb_fake_quant(g: &mut Graph) -> Result<HashMap<crate::ir::TensorId, crate
     }
     crate::passes::remove_dead(g)?;
     // remove_dead renumbers tensors: look the survivors up by name.
-    let ids: HashMap<&str, usize> = g
-        .tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
+    let ids = g.ids_by_name();
     let mut fixed: HashMap<crate::ir::TensorId, crate::ir::Quant> = by_name
         .into_iter()
         .filter_map(|(n, q)| ids.get(n.as_str()).map(|&i| (i, q)))

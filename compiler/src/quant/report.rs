@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::rewrite::QuantGraph;
 use super::trace::Tracer;
-use crate::ir::Graph;
+use crate::ir::{Graph, TensorId};
 use crate::npy::Array;
 
 /// Signal and noise energy of one tensor, summed over samples.
@@ -77,18 +77,8 @@ pub struct Measured {
 pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Result<Measured> {
     let q = &qg.graph;
     // f32 tensor name -> (layer node, int8 tensor id in q)
-    let by_name: HashMap<&str, usize> = f32_graph
-        .tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
-    let q_ids: HashMap<&str, usize> = q
-        .tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
+    let by_name = f32_graph.ids_by_name();
+    let q_ids = q.ids_by_name();
     // int8 tensor id in q -> (f32 tensor id, layer name)
     let mut watch: HashMap<usize, (usize, &str)> = HashMap::new();
     for (qname, fname, node) in &qg.twins {
@@ -102,13 +92,7 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
         .zip(&q.outputs)
         .map(|(&a, &b)| (a, b))
         .collect();
-    // Every int8 activation that stands for an f32 tensor (for the local run).
-    let mut stand_in: HashMap<usize, usize> = HashMap::new();
-    for (qname, fname) in &qg.all_twins {
-        if let (Some(&qi), Some(&fi)) = (q_ids.get(qname.as_str()), by_name.get(fname.as_str())) {
-            stand_in.insert(qi, fi);
-        }
-    }
+    let stand_in = stand_ins(f32_graph, qg);
     // f32 tensors whose reference values the comparisons need.
     let wanted: std::collections::HashSet<usize> = watch
         .values()
@@ -148,34 +132,13 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
                 }
             }
         })?;
-        // Local: each op reads the quantized reference instead of what the
-        // int8 ops before it computed.
-        qt.run_with(
-            s,
-            |ins, interp| {
-                for &t in ins {
-                    let Some(vals) = stand_in.get(&t).and_then(|fi| reference.get(fi)) else {
-                        continue;
-                    };
-                    if let Ok(mut tm) = interp.tensor_mut(t) {
-                        let (scale, zp) = (tm.info.scale, tm.info.zero_point);
-                        let bytes = tm.bytes_mut();
-                        if bytes.len() == vals.len() {
-                            for (b, &v) in bytes.iter_mut().zip(vals) {
-                                *b = ferrite::quant::quantize(v, scale, zp) as u8;
-                            }
-                        }
-                    }
+        run_local(&mut qt, s, &stand_in, &reference, |id, v| {
+            if let Some(&(fi, node)) = watch.get(&id) {
+                if let Some(r) = reference.get(&fi) {
+                    local.entry(node.to_string()).or_default().add(r, v, None);
                 }
-            },
-            |id, v| {
-                if let Some(&(fi, node)) = watch.get(&id) {
-                    if let Some(r) = reference.get(&fi) {
-                        local.entry(node.to_string()).or_default().add(r, v, None);
-                    }
-                }
-            },
-        )?;
+            }
+        })?;
     }
     Ok(Measured {
         layers,
@@ -186,6 +149,52 @@ pub fn measure(f32_graph: &Graph, qg: &QuantGraph, samples: &[Vec<Array>]) -> Re
             .map(|(&(fo, _), e)| (f32_graph.tensors[fo].name.clone(), e))
             .collect(),
     })
+}
+
+/// Every int8 activation of `qg` that stands for an `f32` tensor of
+/// `f32_graph` (also those made by Quantize nodes): int8 id -> `f32` id.
+pub(super) fn stand_ins(f32_graph: &Graph, qg: &QuantGraph) -> HashMap<TensorId, TensorId> {
+    let by_name = f32_graph.ids_by_name();
+    let q_ids = qg.graph.ids_by_name();
+    qg.all_twins
+        .iter()
+        .filter_map(|(qname, fname)| {
+            Some((*q_ids.get(qname.as_str())?, *by_name.get(fname.as_str())?))
+        })
+        .collect()
+}
+
+/// Runs the quantized graph on one sample with every int8 input of every
+/// op replaced, right before the op, by the quantized `f32` reference of
+/// the tensor it stands for (`stand_in`, values in `reference`), so that
+/// each op's output shows its own error only.
+pub(super) fn run_local(
+    qt: &mut Tracer,
+    sample: &[Array],
+    stand_in: &HashMap<TensorId, TensorId>,
+    reference: &HashMap<TensorId, Vec<f32>>,
+    visit: impl FnMut(TensorId, &[f32]),
+) -> Result<()> {
+    qt.run_with(
+        sample,
+        |ins, interp| {
+            for &t in ins {
+                let Some(vals) = stand_in.get(&t).and_then(|fi| reference.get(fi)) else {
+                    continue;
+                };
+                if let Ok(mut tm) = interp.tensor_mut(t) {
+                    let (scale, zp) = (tm.info.scale, tm.info.zero_point);
+                    let bytes = tm.bytes_mut();
+                    if bytes.len() == vals.len() {
+                        for (b, &v) in bytes.iter_mut().zip(vals) {
+                            *b = ferrite::quant::quantize(v, scale, zp) as u8;
+                        }
+                    }
+                }
+            }
+        },
+        visit,
+    )
 }
 
 fn db(v: f64) -> Value {
