@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use ferrite_compiler::board;
 use ferrite_compiler::compile::{build, compile_bytes, optimized_graph, AlignedBytes};
 use ferrite_compiler::exec::{self, file_name_for, median};
 use ferrite_compiler::import::{parse_input_shape, ImportOptions};
@@ -52,6 +53,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of the `compile` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile an ONNX model to a .fer file.
@@ -69,6 +72,15 @@ enum Cmd {
         /// here, and the arena chart beside it as SVG.
         #[arg(long, value_name = "FILE.json")]
         report: Option<PathBuf>,
+        /// Target board (boards/<NAME>/board.toml, or a path to one): the
+        /// model must fit its RAM and flash budgets.
+        #[arg(long, value_name = "NAME")]
+        board: Option<String>,
+        /// Also write DIR/model.fer and DIR/model.rs (the model as a static,
+        /// its exact arena size, the ops and runtime features it needs) for
+        /// firmware to include.
+        #[arg(long, value_name = "DIR")]
+        emit_rust: Option<PathBuf>,
         #[command(flatten)]
         quant: QuantArgs,
     },
@@ -96,6 +108,9 @@ enum Cmd {
         /// Also print the timeline of live tensors.
         #[arg(long)]
         timeline: bool,
+        /// Print the RAM and flash the model needs on this board.
+        #[arg(long, value_name = "NAME")]
+        board: Option<String>,
     },
     /// Time a .fer model (median of --runs invokes), side by side with tract on the ONNX model.
     Bench {
@@ -179,8 +194,20 @@ fn main() -> ExitCode {
             output,
             input_shape,
             report,
+            board,
+            emit_rust,
             quant,
-        } => compile(&model, &output, &input_shape, report.as_deref(), &quant),
+        } => compile(
+            &model,
+            &output,
+            &input_shape,
+            report.as_deref(),
+            Target {
+                board: board.as_deref(),
+                emit_rust: emit_rust.as_deref(),
+            },
+            &quant,
+        ),
         Cmd::Run {
             model,
             input,
@@ -191,7 +218,8 @@ fn main() -> ExitCode {
             model,
             json,
             timeline,
-        } => inspect(&model, json, timeline),
+            board,
+        } => inspect(&model, json, timeline, board.as_deref()),
         Cmd::Bench {
             model,
             vs,
@@ -209,13 +237,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// `compile --board` and `--emit-rust`.
+struct Target<'a> {
+    board: Option<&'a str>,
+    emit_rust: Option<&'a Path>,
+}
+
 fn compile(
     model: &Path,
     output: &Path,
     shapes: &[String],
     report_path: Option<&Path>,
+    target: Target<'_>,
     qa: &QuantArgs,
 ) -> Result<()> {
+    let board = target.board.map(board::find).transpose()?;
     let opts = ImportOptions {
         input_shapes: shapes
             .iter()
@@ -313,13 +349,33 @@ fn compile(
     } else {
         compile_bytes(&bytes, &origin, &opts)?
     };
+    let aligned = AlignedBytes::from_slice(&c.image)?;
+    let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    let footprint = board::Footprint {
+        arena: c.plan.arena_size as u64,
+        model: c.image.len() as u64,
+    };
+    if let Some(b) = &board {
+        // Checked before anything is written.
+        b.check(footprint)
+            .with_context(|| format!("{origin}: --board {}", b.name))?;
+    }
     fsutil::write_atomic(output, &c.image)?;
+    if let Some(dir) = target.emit_rust {
+        board::emit_rust(dir, &c.image, &m, board.as_ref())?;
+        say!(
+            "wrote {} and {}",
+            dir.join("model.fer").display(),
+            dir.join("model.rs").display()
+        );
+    }
+    if let Some(b) = &board {
+        say!("{}", b.summary(footprint));
+    }
     if let (Some(path), Some(bytes)) = (qa.emit_onnx_qdq.as_deref(), &qdq_onnx) {
         fsutil::write_atomic(path, bytes)?;
         say!("wrote {} ({} bytes, QDQ ONNX)", path.display(), bytes.len());
     }
-    let aligned = AlignedBytes::from_slice(&c.image)?;
-    let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
     let r = report::report(&m);
     say!(
         "wrote {} ({} bytes) in {:.2}s: {} ops, weights {} bytes, {} MACs",
@@ -386,7 +442,8 @@ fn run(model: &Path, inputs: &[String], out: &Path, repeat: usize) -> Result<()>
     Ok(())
 }
 
-fn inspect(model: &Path, json: bool, timeline: bool) -> Result<()> {
+fn inspect(model: &Path, json: bool, timeline: bool, board: Option<&str>) -> Result<()> {
+    let board = board.map(board::find).transpose()?;
     let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let aligned = AlignedBytes::from_slice(&image)?;
     let m = ferrite::Model::load(aligned.as_slice())
@@ -403,6 +460,18 @@ fn inspect(model: &Path, json: bool, timeline: bool) -> Result<()> {
             say_raw!("{}", mem.to_text());
         } else {
             say!("{}", mem.summary());
+        }
+    }
+    if let Some(b) = &board {
+        let f = board::Footprint {
+            arena: m.arena_size() as u64,
+            model: image.len() as u64,
+        };
+        let (_, features) = board::ops_and_features(&m);
+        say!("{}", b.summary(f));
+        say!("runtime features: {}", features.join(", "));
+        if let Err(e) = b.check(f) {
+            say!("does not fit: {e}");
         }
     }
     Ok(())

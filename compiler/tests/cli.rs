@@ -253,3 +253,87 @@ fn closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
 }
+
+/// `--board`: a model that fits is compiled and its footprint printed;
+/// `--emit-rust` writes the image and the Rust constants firmware includes;
+/// a board whose budget the model exceeds is refused with every size named
+/// and nothing written; `inspect --board` prints the same footprint.
+#[test]
+fn board_budgets_and_emit_rust() {
+    let d = tmp("board");
+    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let (fer, rs_dir) = (d.join("cls.fer"), d.join("fw"));
+    let compile = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "compile",
+            model.to_str().unwrap(),
+            "--input-shape",
+            "x=1,3,48,192",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        ferrite(&args)
+    };
+    let o = compile(
+        &fer,
+        &[
+            "--board",
+            "mps2-an386",
+            "--emit-rust",
+            rs_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("board mps2-an386"), "{out}");
+    let rs = std::fs::read_to_string(rs_dir.join("model.rs")).unwrap();
+    let image = std::fs::read(rs_dir.join("model.fer")).unwrap();
+    assert_eq!(image, std::fs::read(&fer).unwrap());
+    let aligned = AlignedBytes::from_slice(&image).unwrap();
+    let m = Model::load(aligned.as_slice()).unwrap();
+    assert!(rs.contains(&format!("pub const MODEL_LEN: usize = {};", image.len())));
+    assert!(rs.contains(&format!(
+        "pub const ARENA_SIZE: usize = {};",
+        m.arena_size()
+    )));
+    assert!(
+        rs.contains("\"Conv2d\"") && rs.contains("\"op-conv\""),
+        "{rs}"
+    );
+    assert!(
+        rs.contains("pub const BOARD: &str = \"mps2-an386\";"),
+        "{rs}"
+    );
+
+    // A board with 64 KiB of RAM: refused, sizes named, no output.
+    let small = d.join("small.toml");
+    std::fs::write(
+        &small,
+        "name = \"tiny\"\ndescription = \"64 KiB part\"\nkind = \"mcu\"\n\
+         target = \"thumbv7em-none-eabihf\"\ncpu = \"cortex-m4\"\n\
+         ram_bytes = 65536\nflash_bytes = 1048576\nstack_bytes = 4096\n",
+    )
+    .unwrap();
+    let never = d.join("never.fer");
+    let o = compile(&never, &["--board", small.to_str().unwrap()]);
+    assert_fails(
+        &o,
+        &format!(
+            "does not fit board tiny: RAM: arena {} + stack 4096",
+            m.arena_size()
+        ),
+    );
+    assert!(!never.exists());
+    let o = compile(&never, &["--board", "no-such-board"]);
+    assert_fails(&o, "unknown board 'no-such-board'; boards: rpi4, rpi5");
+    assert!(!never.exists());
+
+    let o = ferrite(&["inspect", fer.to_str().unwrap(), "--board", "rpi4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("board rpi4") && out.contains("runtime features: op-conv"),
+        "{out}"
+    );
+}

@@ -191,10 +191,11 @@ fn quantize_inspect_and_run() {
     assert_eq!(decision(&probs[0]), decision(&probs[1]));
     // The QDQ ONNX export of the int8 model runs in tract to the same
     // probabilities (one step of the int8 logits at most apart).
-    let tract = ferrite_compiler::reference::TractModel::load(&qdq, &[sample.shape.clone()])
-        .unwrap()
-        .run(&[&sample])
-        .unwrap();
+    let tract =
+        ferrite_compiler::reference::TractModel::load(&qdq, std::slice::from_ref(&sample.shape))
+            .unwrap()
+            .run(&[&sample])
+            .unwrap();
     assert_eq!(tract[0].shape, vec![1, 2]);
     assert!(
         (tract[0].data[0] - probs[0].data[0]).abs() < 0.02,

@@ -49,6 +49,9 @@ pub enum Error {
     },
     /// An input or output index or name does not exist.
     NoSuchTensor,
+    /// Op `.0` (opcode `.1`) is valid, but its kernels were left out of this
+    /// build (the runtime's `op-*` cargo features).
+    OpNotBuilt(u32, u16),
 }
 
 /// Coarse classification of [`Error`], for callers that only branch on it.
@@ -70,7 +73,8 @@ impl Error {
             Error::UnsupportedVersion(_)
             | Error::UnknownOpcode(..)
             | Error::IsaMismatch { .. }
-            | Error::UnsupportedRounding(_) => ErrorKind::Unsupported,
+            | Error::UnsupportedRounding(_)
+            | Error::OpNotBuilt(..) => ErrorKind::Unsupported,
             Error::ArenaTooSmall { .. } | Error::NoSuchTensor => ErrorKind::Usage,
             _ => ErrorKind::InvalidModel,
         }
@@ -104,6 +108,15 @@ impl fmt::Display for Error {
                 write!(f, "arena too small: need {needed} bytes, got {got}")
             }
             Error::NoSuchTensor => f.write_str("no such input or output"),
+            Error::OpNotBuilt(o, c) => match crate::OpCode::from_u16(c) {
+                Some(code) => write!(
+                    f,
+                    "op {o} ({}) is not built into this runtime (cargo feature {})",
+                    code.name(),
+                    code.feature()
+                ),
+                None => write!(f, "op {o} has unknown opcode {c}"),
+            },
         }
     }
 }

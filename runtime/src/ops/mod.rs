@@ -15,24 +15,39 @@ use crate::format::{DType, Storage, MAX_RANK};
 use crate::kernels::Act;
 use crate::model::{Model, OpInfo, TensorInfo};
 
+#[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
 mod binary;
+#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
 mod concat;
+#[cfg_attr(not(feature = "op-conv"), allow(dead_code))]
 mod conv;
+#[cfg_attr(not(feature = "op-quant"), allow(dead_code))]
 mod lut;
+#[cfg_attr(not(feature = "op-matmul"), allow(dead_code))]
 mod matmul;
+#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
 mod pad;
+#[cfg_attr(not(feature = "op-pool"), allow(dead_code))]
 mod pool;
+#[cfg_attr(not(feature = "op-quant"), allow(dead_code))]
 mod qdq;
+#[cfg_attr(not(feature = "op-reduce"), allow(dead_code))]
 mod reduce;
+#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
 mod reshape;
+#[cfg_attr(not(feature = "op-resize"), allow(dead_code))]
 mod resize;
+#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
 mod slice;
+#[cfg_attr(not(feature = "op-softmax"), allow(dead_code))]
 mod softmax;
+#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
 mod transpose;
+#[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
 mod unary;
 
 macro_rules! op_table {
-    ($( $code:literal => $name:ident ($module:ident) : $doc:literal ),* $(,)?) => {
+    ($( $code:literal => $name:ident ($module:ident, $feature:literal) : $doc:literal ),* $(,)?) => {
         /// Operation codes of the `.fer` format (append-only).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u16)]
@@ -59,70 +74,94 @@ macro_rules! op_table {
                     $( OpCode::$name => stringify!($name), )*
                 }
             }
+
+            /// The runtime cargo feature that builds this op's kernels.
+            pub fn feature(self) -> &'static str {
+                match self {
+                    $( OpCode::$name => $feature, )*
+                }
+            }
+
+            /// Whether this build of the runtime has the op's kernels.
+            pub fn is_built(self) -> bool {
+                match self {
+                    $( OpCode::$name => cfg!(feature = $feature), )*
+                }
+            }
         }
 
         pub(crate) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
             match ctx.op.code {
-                $( OpCode::$name => $module::prepare(ctx), )*
+                $( OpCode::$name => {
+                    #[cfg(feature = $feature)]
+                    let r = $module::prepare(ctx);
+                    #[cfg(not(feature = $feature))]
+                    let r = Err(Error::OpNotBuilt(ctx.index, OpCode::$name as u16));
+                    r
+                } )*
             }
         }
 
         pub(crate) fn eval(ctx: &mut Eval<'_, '_>) {
             match ctx.op.code {
-                $( OpCode::$name => $module::eval(ctx), )*
+                // Unreachable when the feature is off: `prepare` refused the model.
+                $( OpCode::$name => {
+                    #[cfg(feature = $feature)]
+                    $module::eval(ctx);
+                } )*
             }
         }
     };
 }
 
 op_table! {
-    1 => Conv2d(conv): "2-D convolution, NHWC, any group count; weights OHWI; fused activation.",
-    2 => ConvTranspose2d(conv): "2-D transposed convolution, NHWC; weights OHWI; fused activation.",
-    3 => MatMul(matmul): "Batched matrix product with batch broadcasting, optional bias, fused activation.",
-    4 => Add(binary): "Broadcasting addition with fused activation.",
-    5 => Sub(binary): "Broadcasting subtraction with fused activation.",
-    6 => Mul(binary): "Broadcasting multiplication with fused activation.",
-    7 => Div(binary): "Broadcasting division with fused activation.",
-    8 => Max(binary): "Broadcasting maximum.",
-    9 => Min(binary): "Broadcasting minimum.",
-    10 => Pow(binary): "Broadcasting power.",
-    11 => PRelu(binary): "Parametric ReLU with a broadcast slope.",
-    12 => Relu(unary): "max(x, 0).",
-    13 => Clip(unary): "min(max(x, lo), hi).",
-    14 => LeakyRelu(unary): "x or alpha*x.",
-    15 => Sigmoid(unary): "1/(1+exp(-x)).",
-    16 => HardSigmoid(unary): "max(0, min(1, alpha*x + beta)).",
-    17 => HardSwish(unary): "x*relu6(x+3)/6.",
-    18 => Tanh(unary): "tanh(x).",
-    19 => Sqrt(unary): "sqrt(x).",
-    20 => Exp(unary): "exp(x).",
-    21 => Log(unary): "ln(x).",
-    22 => Abs(unary): "|x|.",
-    23 => Neg(unary): "-x.",
-    24 => Reciprocal(unary): "1/x.",
-    25 => Erf(unary): "erf(x).",
-    26 => Gelu(unary): "x*(1+erf(x/sqrt 2))/2.",
-    27 => MaxPool2d(pool): "2-D max pooling, NHWC.",
-    28 => AvgPool2d(pool): "2-D average pooling, NHWC.",
-    29 => ReduceSum(reduce): "Sum over a set of axes.",
-    30 => ReduceMean(reduce): "Mean over a set of axes.",
-    31 => ReduceMax(reduce): "Maximum over a set of axes.",
-    32 => ReduceMin(reduce): "Minimum over a set of axes.",
-    33 => ReduceProd(reduce): "Product over a set of axes.",
-    34 => Softmax(softmax): "Softmax along one axis.",
-    35 => LogSoftmax(softmax): "Log-softmax along one axis.",
-    36 => Transpose(transpose): "Axis permutation.",
-    37 => Reshape(reshape): "Copy into a new shape with the same element count.",
-    38 => Concat(concat): "Concatenation along one axis.",
-    39 => Slice(slice): "Strided slice (negative steps allowed).",
-    40 => Pad(pad): "Constant, reflect or edge padding.",
-    41 => Resize(resize): "Nearest or bilinear resize of H and W, NHWC.",
-    42 => Floor(unary): "floor(x).",
-    43 => Ceil(unary): "ceil(x).",
-    44 => Round(unary): "x rounded half to even.",
-    45 => Quantize(qdq): "f32 to int8 with the output's scale and zero point (TFLite QUANTIZE).",
-    46 => Dequantize(qdq): "int8 to f32 with the input's scale and zero point.",
-    47 => Lut(lut): "int8 elementwise map through a 256-entry table (int8 unary ops).",
+    1 => Conv2d(conv, "op-conv"): "2-D convolution, NHWC, any group count; weights OHWI; fused activation.",
+    2 => ConvTranspose2d(conv, "op-conv"): "2-D transposed convolution, NHWC; weights OHWI; fused activation.",
+    3 => MatMul(matmul, "op-matmul"): "Batched matrix product with batch broadcasting, optional bias, fused activation.",
+    4 => Add(binary, "op-elementwise"): "Broadcasting addition with fused activation.",
+    5 => Sub(binary, "op-elementwise"): "Broadcasting subtraction with fused activation.",
+    6 => Mul(binary, "op-elementwise"): "Broadcasting multiplication with fused activation.",
+    7 => Div(binary, "op-elementwise"): "Broadcasting division with fused activation.",
+    8 => Max(binary, "op-elementwise"): "Broadcasting maximum.",
+    9 => Min(binary, "op-elementwise"): "Broadcasting minimum.",
+    10 => Pow(binary, "op-elementwise"): "Broadcasting power.",
+    11 => PRelu(binary, "op-elementwise"): "Parametric ReLU with a broadcast slope.",
+    12 => Relu(unary, "op-elementwise"): "max(x, 0).",
+    13 => Clip(unary, "op-elementwise"): "min(max(x, lo), hi).",
+    14 => LeakyRelu(unary, "op-elementwise"): "x or alpha*x.",
+    15 => Sigmoid(unary, "op-elementwise"): "1/(1+exp(-x)).",
+    16 => HardSigmoid(unary, "op-elementwise"): "max(0, min(1, alpha*x + beta)).",
+    17 => HardSwish(unary, "op-elementwise"): "x*relu6(x+3)/6.",
+    18 => Tanh(unary, "op-elementwise"): "tanh(x).",
+    19 => Sqrt(unary, "op-elementwise"): "sqrt(x).",
+    20 => Exp(unary, "op-elementwise"): "exp(x).",
+    21 => Log(unary, "op-elementwise"): "ln(x).",
+    22 => Abs(unary, "op-elementwise"): "|x|.",
+    23 => Neg(unary, "op-elementwise"): "-x.",
+    24 => Reciprocal(unary, "op-elementwise"): "1/x.",
+    25 => Erf(unary, "op-elementwise"): "erf(x).",
+    26 => Gelu(unary, "op-elementwise"): "x*(1+erf(x/sqrt 2))/2.",
+    27 => MaxPool2d(pool, "op-pool"): "2-D max pooling, NHWC.",
+    28 => AvgPool2d(pool, "op-pool"): "2-D average pooling, NHWC.",
+    29 => ReduceSum(reduce, "op-reduce"): "Sum over a set of axes.",
+    30 => ReduceMean(reduce, "op-reduce"): "Mean over a set of axes.",
+    31 => ReduceMax(reduce, "op-reduce"): "Maximum over a set of axes.",
+    32 => ReduceMin(reduce, "op-reduce"): "Minimum over a set of axes.",
+    33 => ReduceProd(reduce, "op-reduce"): "Product over a set of axes.",
+    34 => Softmax(softmax, "op-softmax"): "Softmax along one axis.",
+    35 => LogSoftmax(softmax, "op-softmax"): "Log-softmax along one axis.",
+    36 => Transpose(transpose, "op-layout"): "Axis permutation.",
+    37 => Reshape(reshape, "op-layout"): "Copy into a new shape with the same element count.",
+    38 => Concat(concat, "op-layout"): "Concatenation along one axis.",
+    39 => Slice(slice, "op-layout"): "Strided slice (negative steps allowed).",
+    40 => Pad(pad, "op-layout"): "Constant, reflect or edge padding.",
+    41 => Resize(resize, "op-resize"): "Nearest or bilinear resize of H and W, NHWC.",
+    42 => Floor(unary, "op-elementwise"): "floor(x).",
+    43 => Ceil(unary, "op-elementwise"): "ceil(x).",
+    44 => Round(unary, "op-elementwise"): "x rounded half to even.",
+    45 => Quantize(qdq, "op-quant"): "f32 to int8 with the output's scale and zero point (TFLite QUANTIZE).",
+    46 => Dequantize(qdq, "op-quant"): "int8 to f32 with the input's scale and zero point.",
+    47 => Lut(lut, "op-quant"): "int8 elementwise map through a 256-entry table (int8 unary ops).",
 }
 
 /// Whether input `i` of `op` may share its bytes with the output (in-place
