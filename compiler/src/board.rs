@@ -217,6 +217,13 @@ pub fn ops_and_features(m: &ferrite::Model<'_>) -> (Vec<&'static str>, Vec<&'sta
         if !features.contains(&op.code.feature()) {
             features.push(op.code.feature());
         }
+        let out_f32 = op
+            .output(0)
+            .and_then(|t| m.tensor(t))
+            .is_some_and(|t| t.dtype == ferrite::DType::F32);
+        if out_f32 && op.code.f32_form_needs_feature() && !features.contains(&"f32") {
+            features.push("f32");
+        }
     }
     ops.sort_unstable();
     features.sort_unstable();

@@ -111,9 +111,14 @@ impl fmt::Display for Error {
             Error::OpNotBuilt(o, c) => match crate::OpCode::from_u16(c) {
                 Some(code) => write!(
                     f,
-                    "op {o} ({}) is not built into this runtime (cargo feature {})",
+                    "op {o} ({}) is not built into this runtime (cargo feature {}{})",
                     code.name(),
-                    code.feature()
+                    code.feature(),
+                    if code.f32_form_needs_feature() {
+                        ", and f32 for its f32 form"
+                    } else {
+                        ""
+                    }
                 ),
                 None => write!(f, "op {o} has unknown opcode {c}"),
             },

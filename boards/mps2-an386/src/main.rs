@@ -17,7 +17,9 @@ fn main() -> ! {
     let m = match ferrite::Model::load(&model::MODEL.0) {
         Ok(m) => m,
         Err(e) => {
-            hprintln!("model does not load: {}", e);
+            // The kind only: formatting the full message links the
+            // runtime's error texts (about 1.8 KB of flash).
+            hprintln!("model does not load: {:?}", e.kind());
             exit(false)
         }
     };
@@ -26,7 +28,7 @@ fn main() -> ! {
     let mut interp = match ferrite::Interpreter::new(&m, arena) {
         Ok(i) => i,
         Err(e) => {
-            hprintln!("arena: {}", e);
+            hprintln!("arena: {:?}", e.kind());
             exit(false)
         }
     };

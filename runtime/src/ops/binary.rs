@@ -100,7 +100,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     } else {
         ctx.params(3)?;
         ctx.act(0)?;
-        ctx.all_f32()?;
+        ctx.f32_kernels()?;
     }
     ctx.ensure(ctx.op.num_inputs() == 2)?;
     let y = pad_shape(ctx.out.shape());
@@ -146,6 +146,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let k = kind(ctx.op.code);
     let ys = pad_shape(ctx.out.shape());
     let alias = ctx.alias;
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
+    }
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;

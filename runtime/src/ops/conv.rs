@@ -64,7 +64,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         ctx.ensure(w.dtype == DType::I8 && w.storage == Storage::Const)?;
         ctx.ensure(b.dtype == DType::I32)?;
     } else {
-        ctx.all_f32()?;
+        ctx.f32_kernels()?;
         ctx.ensure(n_in == 2 || n_in == 3)?;
         ctx.act(11)?;
     }
@@ -136,6 +136,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let Some(out_shape) = shape4(&ctx.out) else {
         return;
     };
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
+    }
     let (inputs, out) = ctx.split_f32();
     let (Some(xi), Some(wi)) = (inputs.info(0), inputs.info(1)) else {
         return;

@@ -27,7 +27,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         ctx.ensure(ctx.input(2)?.dtype == DType::I32)?;
     } else {
         ctx.act(0)?;
-        ctx.all_f32()?;
+        ctx.f32_kernels()?;
         ctx.ensure(n_in == 2 || n_in == 3)?;
     }
     let (a, b, y) = (ctx.input(0)?, ctx.input(1)?, ctx.out);
@@ -119,6 +119,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         return;
     };
     let ys = pad_shape(ctx.out.shape());
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
+    }
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;

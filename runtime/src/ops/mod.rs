@@ -82,6 +82,23 @@ macro_rules! op_table {
                 }
             }
 
+            /// Whether the op's `f32` form needs the runtime's `f32` feature
+            /// too: every op but those that only move values (transpose,
+            /// reshape, concat, slice) and the quantize / dequantize / lookup
+            /// ops.
+            pub fn f32_form_needs_feature(self) -> bool {
+                !matches!(
+                    self,
+                    OpCode::Transpose
+                        | OpCode::Reshape
+                        | OpCode::Concat
+                        | OpCode::Slice
+                        | OpCode::Quantize
+                        | OpCode::Dequantize
+                        | OpCode::Lut
+                )
+            }
+
             /// Whether this build of the runtime has the op's kernels.
             pub fn is_built(self) -> bool {
                 match self {
@@ -244,6 +261,15 @@ impl<'a> Prep<'_, 'a> {
             self.ensure(self.input(i)?.dtype == DType::F32)?;
         }
         self.ensure(self.out.dtype == DType::F32)
+    }
+
+    /// [`Prep::all_f32`] for an op's `f32` arithmetic form, which needs the
+    /// runtime's `f32` feature (`OpNotBuilt` without it).
+    pub fn f32_kernels(&self) -> Result<(), Error> {
+        if !cfg!(feature = "f32") {
+            return Err(Error::OpNotBuilt(self.index, self.op.code as u16));
+        }
+        self.all_f32()
     }
 
     /// Requires every input and the output to be `i8`.

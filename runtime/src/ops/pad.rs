@@ -25,7 +25,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         ctx.same_quant(0)?;
         ctx.ensure((-128..=127).contains(&ctx.op.param_i32(1)))?;
     } else {
-        ctx.all_f32()?;
+        ctx.f32_kernels()?;
     }
     let r = x.rank();
     ctx.params(2 + r)?;
@@ -64,6 +64,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         let out = crate::bytes::i8s_mut(out);
         let value = op.param_i32(1) as i8;
         return layout::pad(m, value, inputs.i8(0), x.shape_padded(), before, out, ys);
+    }
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
     }
     let out = crate::bytes::f32s_mut(out);
     layout::pad(

@@ -48,7 +48,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     if ctx.out.dtype == DType::I8 {
         ctx.same_quant(0)?;
     } else {
-        ctx.all_f32()?;
+        ctx.f32_kernels()?;
     }
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     params(&ctx.op).ok_or(ctx.bad())?;
@@ -66,6 +66,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
             return;
         };
         return resize::reference_i8(&p, inputs.i8(0), xs, out, ys);
+    }
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
     }
     let (inputs, out) = ctx.split_f32();
     let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {

@@ -25,7 +25,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         ctx.ensure(table.len() == 256 && table[0] >= 1)?;
         ctx.ensure(table.iter().all(|&e| (0..=1 << 24).contains(&e)))?;
     } else {
-        ctx.all_f32()?;
+        ctx.f32_kernels()?;
         ctx.ensure(ctx.op.num_inputs() == 1)?;
     }
     ctx.ensure((ctx.op.param(0) as usize) < x.rank() && x.shape() == ctx.out.shape())
@@ -45,6 +45,9 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         let inner: usize = s[axis + 1..].iter().product();
         i8_softmax::reference(inputs.i8(0), outer, s[axis], inner, inputs.i32(1), out);
         return;
+    }
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
     }
     let (inputs, out) = ctx.split_f32();
     let Some(x) = inputs.info(0) else { return };

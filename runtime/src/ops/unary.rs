@@ -37,7 +37,7 @@ fn kind(op: &OpInfo<'_>) -> Option<(UnaryKind, usize)> {
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     let (k, n) = kind(&ctx.op).ok_or(ctx.bad())?;
     ctx.params(n)?;
-    ctx.all_f32()?;
+    ctx.f32_kernels()?;
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     ctx.ensure(ctx.input(0)?.shape() == ctx.out.shape())?;
     if let UnaryKind::Clamp(lo, hi) = k {
@@ -47,6 +47,9 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
+    if !cfg!(feature = "f32") {
+        return; // refused by `prepare`: this build has no f32 kernels
+    }
     let Some((k, _)) = kind(&ctx.op) else { return };
     let alias = ctx.alias;
     let (inputs, out) = ctx.split_f32();
