@@ -298,7 +298,7 @@ fn board_budgets_and_emit_rust() {
         m.arena_size()
     )));
     assert!(
-        rs.contains("\"Conv2d\"") && rs.contains("\"op-conv\""),
+        rs.contains("\"Conv2d\"") && rs.contains("\"op-conv\"") && rs.contains("\"f32\""),
         "{rs}"
     );
     assert!(
@@ -333,7 +333,7 @@ fn board_budgets_and_emit_rust() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("board rpi4") && out.contains("runtime features: op-conv"),
+        out.contains("board rpi4") && out.contains("runtime features: f32, op-conv"),
         "{out}"
     );
 }
