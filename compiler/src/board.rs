@@ -61,6 +61,8 @@ pub struct Board {
     pub code_bytes: u64,
     /// How to run a binary for it under QEMU (empty: natively).
     pub qemu: String,
+    /// Start addresses of flash and RAM (MCU), for the linker script.
+    pub origins: Option<(u64, u64)>,
 }
 
 /// The names of the built-in boards.
@@ -128,6 +130,10 @@ fn parse(text: &str) -> Result<Board> {
         stack_bytes: n("stack_bytes", Some(0))?,
         code_bytes: n("code_bytes", Some(0))?,
         qemu: s("qemu").unwrap_or_default(),
+        origins: match (t.get("flash_origin"), t.get("ram_origin")) {
+            (None, None) => None,
+            _ => Some((n("flash_origin", None)?, n("ram_origin", None)?)),
+        },
     })
 }
 
@@ -232,7 +238,8 @@ pub fn ops_and_features(m: &ferrite::Model<'_>) -> (Vec<&'static str>, Vec<&'sta
 
 /// Writes `dir/model.fer` (the image) and `dir/model.rs`, which firmware
 /// `include!`s: the model as a 16-byte aligned static, its exact arena size
-/// and the ops and runtime features it needs.
+/// and the ops and runtime features it needs; for an MCU board with memory
+/// origins also `dir/memory.x`, the cortex-m-rt memory map of its budgets.
 pub fn emit_rust(
     dir: &Path,
     image: &[u8],
@@ -291,6 +298,17 @@ pub fn emit_rust(
     );
     write_atomic(&dir.join("model.fer"), image)?;
     write_atomic(&dir.join("model.rs"), rs.as_bytes())?;
+    if let Some(b) = board.filter(|b| b.kind == "mcu") {
+        if let Some((flash, ram)) = b.origins {
+            let x = format!(
+                "/* Written by `ferrite compile --emit-rust` for board {}: its budgets. */\n\
+                 MEMORY\n{{\n  FLASH : ORIGIN = {flash:#010x}, LENGTH = {}\n  \
+                 RAM   : ORIGIN = {ram:#010x}, LENGTH = {}\n}}\n",
+                b.name, b.flash_bytes, b.ram_bytes
+            );
+            write_atomic(&dir.join("memory.x"), x.as_bytes())?;
+        }
+    }
     Ok(())
 }
 

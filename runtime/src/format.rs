@@ -265,13 +265,14 @@ pub fn wr_u32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-const CRC_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
+/// CRC-32 of every `bits`-bit value (reflected polynomial 0xEDB88320).
+const fn crc_table<const N: usize>(bits: u32) -> [u32; N] {
+    let mut t = [0u32; N];
     let mut i = 0;
-    while i < 256 {
+    while i < N {
         let mut c = i as u32;
         let mut k = 0;
-        while k < 8 {
+        while k < bits {
             c = if c & 1 != 0 {
                 0xEDB8_8320 ^ (c >> 1)
             } else {
@@ -283,13 +284,38 @@ const CRC_TABLE: [u32; 256] = {
         i += 1;
     }
     t
-};
+}
 
-/// CRC-32 (IEEE 802.3, as zlib) state update.
-pub fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
+const CRC_BYTE: [u32; 256] = crc_table::<256>(8);
+const CRC_NIBBLE: [u32; 16] = crc_table::<16>(4);
+
+/// CRC-32 (IEEE 802.3, as zlib) state update. Bare-metal builds use a
+/// 16-entry table (64 bytes of flash, two lookups per byte), others a
+/// 256-entry one (1 KB, one lookup); both give the same value.
+pub fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+    if cfg!(target_os = "none") {
+        crc32_nibblewise(crc, data)
+    } else {
+        crc32_bytewise(crc, data)
+    }
+}
+
+/// [`crc32_update`] a byte at a time.
+pub fn crc32_bytewise(mut crc: u32, data: &[u8]) -> u32 {
     crc = !crc;
     for &b in data {
-        crc = CRC_TABLE[((crc ^ b as u32) & 0xFF) as usize] ^ (crc >> 8);
+        crc = CRC_BYTE[((crc ^ b as u32) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// [`crc32_update`] four bits at a time.
+pub fn crc32_nibblewise(mut crc: u32, data: &[u8]) -> u32 {
+    crc = !crc;
+    for &b in data {
+        crc ^= b as u32;
+        crc = CRC_NIBBLE[(crc & 0xF) as usize] ^ (crc >> 4);
+        crc = CRC_NIBBLE[(crc & 0xF) as usize] ^ (crc >> 4);
     }
     !crc
 }
@@ -317,6 +343,15 @@ mod tests {
     #[test]
     fn crc_matches_zlib_check_value() {
         assert_eq!(crc32_update(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32_nibblewise(0, b"123456789"), 0xCBF4_3926);
+        let data: [u8; 257] = core::array::from_fn(|i| (i * 37 + 11) as u8);
+        for n in [0, 1, 2, 15, 16, 17, 256, 257] {
+            let (a, b) = (
+                crc32_bytewise(7, &data[..n]),
+                crc32_nibblewise(7, &data[..n]),
+            );
+            assert_eq!(a, b, "{n} bytes");
+        }
     }
 
     #[test]
