@@ -305,6 +305,13 @@ fn board_budgets_and_emit_rust() {
         rs.contains("pub const BOARD: &str = \"mps2-an386\";"),
         "{rs}"
     );
+    // The board's memory map for cortex-m-rt.
+    let x = std::fs::read_to_string(rs_dir.join("memory.x")).unwrap();
+    assert!(
+        x.contains("FLASH : ORIGIN = 0x00000000, LENGTH = 4194304")
+            && x.contains("RAM   : ORIGIN = 0x20000000, LENGTH = 4194304"),
+        "{x}"
+    );
 
     // A board with 64 KiB of RAM: refused, sizes named, no output.
     let small = d.join("small.toml");
