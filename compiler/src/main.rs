@@ -62,8 +62,13 @@ enum Cmd {
         /// The ONNX model.
         model: PathBuf,
         /// Output .fer file.
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, required_unless_present = "check")]
+        output: Option<PathBuf>,
+        /// Only check that the model compiles: list every unsupported node
+        /// (name, op, reason) at once and exit 2, or say so and exit 0;
+        /// writes nothing.
+        #[arg(long, conflicts_with_all = ["output", "report", "emit_rust", "quantize"])]
+        check: bool,
         /// Fix an input's shape: NAME=D0,D1,... (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shape: Vec<String>,
@@ -191,12 +196,20 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Compile {
             model,
-            output,
+            check: true,
+            input_shape,
+            board,
+            ..
+        } => check(&model, &input_shape, board.as_deref()),
+        Cmd::Compile {
+            model,
+            output: Some(output),
             input_shape,
             report,
             board,
             emit_rust,
             quant,
+            ..
         } => compile(
             &model,
             &output,
@@ -208,6 +221,7 @@ fn main() -> ExitCode {
             },
             &quant,
         ),
+        Cmd::Compile { .. } => Err(anyhow!("compile needs -o OUTPUT.fer (or --check)")),
         Cmd::Run {
             model,
             input,
@@ -235,6 +249,37 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `compile --check`: the whole compilation in memory, nothing written.
+fn check(model: &Path, shapes: &[String], board: Option<&str>) -> Result<()> {
+    let board = board.map(board::find).transpose()?;
+    let opts = ImportOptions {
+        input_shapes: shapes
+            .iter()
+            .map(|s| parse_input_shape(s))
+            .collect::<Result<_>>()?,
+    };
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let origin = model.display().to_string();
+    let c = compile_bytes(&bytes, &origin, &opts)?;
+    let aligned = AlignedBytes::from_slice(&c.image)?;
+    let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    say!(
+        "{origin}: every node is supported ({} ops after optimization, arena {} bytes, {} bytes compiled)",
+        m.num_ops(),
+        c.plan.arena_size,
+        c.image.len()
+    );
+    if let Some(b) = &board {
+        let f = board::Footprint {
+            arena: c.plan.arena_size as u64,
+            model: c.image.len() as u64,
+        };
+        b.check(f)?;
+        say!("{}", b.summary(f));
+    }
+    Ok(())
 }
 
 /// `compile --board` and `--emit-rust`.

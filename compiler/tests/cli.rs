@@ -344,3 +344,36 @@ fn board_budgets_and_emit_rust() {
         "{out}"
     );
 }
+
+/// `compile --check`: a supported model says so and exits 0; a model with
+/// unsupported ops lists every one (node, op) in one go and exits 2;
+/// nothing is written either way.
+#[test]
+fn check_lists_every_unsupported_node() {
+    let d = tmp("check");
+    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let o = ferrite(&[
+        "compile",
+        "--check",
+        model.to_str().unwrap(),
+        "--input-shape",
+        "x=1,3,48,192",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("every node is supported"), "{out}");
+
+    let bad =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/malformed/unsupported_ops.onnx");
+    let o = ferrite(&["compile", "--check", bad.to_str().unwrap()]);
+    assert_fails(&o, "2 node(s) cannot be compiled");
+    let err = stderr(&o);
+    assert!(
+        err.contains("node 'first_cos' (op Cos)") && err.contains("node 'last_sin' (op Sin)"),
+        "{err}"
+    );
+    // -o is needed without --check, and --check writes nothing.
+    let o = ferrite(&["compile", model.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+}
