@@ -10,6 +10,7 @@ use ferrite_compiler::import::ImportOptions;
 pub use ferrite_compiler::npy::Array;
 use ferrite_compiler::reference::TractModel;
 
+pub mod conformance;
 pub mod quant_eval;
 
 /// The cache that `scripts/fetch-models` fills (`$FERRITE_CACHE`, default `~/.cache/ferrite`).

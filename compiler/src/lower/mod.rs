@@ -292,8 +292,10 @@ pub fn lower(model: &TypedModel) -> Result<std::result::Result<Graph, Vec<Unsupp
             .outlet_label(o)
             .map(str::to_string)
             .unwrap_or_else(|| model.node(o.node).name.clone());
-        // A constant output is copied into the arena, where outputs live.
-        let t = if cx.graph.is_const(t) {
+        // A constant output is copied into the arena, where outputs live; an
+        // output that is a graph input (an identity model) is copied too,
+        // so that both keep their names.
+        let t = if cx.graph.is_const(t) || cx.graph.inputs.contains(&t) {
             let shape = cx.graph.tensors[t].shape.clone();
             cx.node_name = format!("{}.copy", cx.graph.tensors[t].name);
             cx.emit(Op::Reshape, vec![t], shape)
