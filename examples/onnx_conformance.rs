@@ -63,8 +63,8 @@ fn main() -> anyhow::Result<()> {
                 Outcome::Mismatch(why) | Outcome::Unsupported(why)
                     if c.ops.iter().all(|o| claimed.contains(o)) =>
                 {
-                    let first = why.lines().next().unwrap_or("");
-                    println!("FAIL {} ({}): {first}", c.name, c.ops.join(","));
+                    let why: Vec<&str> = why.lines().map(str::trim).collect();
+                    println!("FAIL {} ({}): {}", c.name, c.ops.join(","), why.join(" "));
                 }
                 _ => {}
             }

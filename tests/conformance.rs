@@ -32,8 +32,8 @@ fn onnx_node_tests() {
         edge.0,
         edge.1
     );
-    // Measured 2026-11: 602/690 and 340/395 (the rest do not compile yet:
-    // recurrent ops, cubic and antialiased resize, 1-D and 3-D pools, ...).
-    assert!(all.0 * 1000 >= all.1 * 870, "{all:?}");
-    assert!(edge.0 * 1000 >= edge.1 * 860, "{edge:?}");
+    // Measured 2026-11: 615/690 and 342/395 (the rest do not compile yet:
+    // recurrent ops, cubic and antialiased resize, 3-D pools, general Where, ...).
+    assert!(all.0 * 1000 >= all.1 * 890, "{all:?}");
+    assert!(edge.0 * 1000 >= edge.1 * 865, "{edge:?}");
 }

@@ -24,9 +24,8 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
         if op.with_index_outputs.is_some() {
             return Err("MaxPool with index output".into());
         }
-        return cx
-            .simple(node, Op::MaxPool { window, ceil }, &node.inputs[..1])
-            .map(Some);
+        let x = cx.tensor(node.inputs[0])?;
+        return spatial(cx, node, Op::MaxPool { window, ceil }, x, vec![]).map(Some);
     }
     if let Some(op) = node.op_as::<SumPool>() {
         if !op.normalize {
@@ -38,7 +37,8 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
             ceil,
             count_include_pad: op.count_include_pad,
         };
-        return cx.simple(node, op, &node.inputs[..1]).map(Some);
+        let x = cx.tensor(node.inputs[0])?;
+        return spatial(cx, node, op, x, vec![]).map(Some);
     }
     if let Some(op) = node.op_as::<Resize>() {
         return resize(cx, node, op).map(Some);
@@ -46,24 +46,64 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
     Ok(None)
 }
 
-/// Explicit 2-D geometry of a pool spec, and whether ceil mode produced the output size.
+/// Runs a 2-D NCHW op on `x` (with further inputs `rest`) for `node`: a
+/// 1-D node (`[n, c, l]`) runs as 2-D on `[n, c, 1, l]` and is reshaped back.
+fn spatial(
+    cx: &mut Cx,
+    node: &TypedNode,
+    op: Op,
+    x: TensorId,
+    rest: Vec<TensorId>,
+) -> LResult<TensorId> {
+    let y = cx.shape_of(node.id.into())?;
+    let xs = cx.graph.tensors[x].shape.clone();
+    if xs.len() == 4 {
+        return Ok(cx.emit(op, [vec![x], rest].concat(), y));
+    }
+    let lift = |s: &[usize]| vec![s[0], s[1], 1, s[2]];
+    let x4 = cx.reshape(x, lift(&xs));
+    let y4 = cx.emit(op, [vec![x4], rest].concat(), lift(&y));
+    Ok(cx.reshape(y4, y))
+}
+
+/// Explicit 2-D geometry of a pool spec, and whether ceil mode produced the
+/// output size. A 1-D window is the 2-D one with a unit height.
 fn window(cx: &Cx, node: &TypedNode, spec: &PoolSpec) -> LResult<(Window, bool)> {
     if spec.data_format != DataFormat::NCHW {
         return Err(format!("data format {:?} (only NCHW)", spec.data_format));
     }
-    if spec.kernel_shape.len() != 2 {
-        return Err(format!("{}-D window (only 2-D)", spec.kernel_shape.len()));
+    let nd = spec.kernel_shape.len();
+    if nd != 1 && nd != 2 {
+        return Err(format!("{nd}-D window (only 1-D and 2-D)"));
     }
     let x = cx.shape_of(node.inputs[0])?;
     let y = cx.shape_of(node.id.into())?;
-    if x.len() != 4 {
-        return Err(format!("input rank {} (expected 4)", x.len()));
+    if x.len() != nd + 2 || y.len() != nd + 2 {
+        return Err(format!("input rank {} (expected {})", x.len(), nd + 2));
     }
-    let dil = spec.dilations.clone().unwrap_or_else(|| tvec!(1, 1));
-    let str = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
+    let dil = spec.dilations.clone().unwrap_or_else(|| tvec![1; nd]);
+    let str = spec.strides.clone().unwrap_or_else(|| tvec![1; nd]);
     let pads = spec
         .padding
         .compute(&x[2..], &spec.kernel_shape, &dil, &str);
+    if nd == 1 {
+        let ext = dil[0] * (spec.kernel_shape[0] - 1) + 1;
+        let padded = x[2] + pads[0].pad_before + pads[0].pad_after;
+        let floor_out = if padded >= ext {
+            (padded - ext) / str[0] + 1
+        } else {
+            0
+        };
+        return Ok((
+            Window {
+                kernel: [1, spec.kernel_shape[0]],
+                stride: [1, str[0]],
+                dilation: [1, dil[0]],
+                pads: [0, pads[0].pad_before, 0, pads[0].pad_after],
+            },
+            y[2] != floor_out,
+        ));
+    }
     let mut ceil = false;
     for d in 0..2 {
         let ext = dil[d] * (spec.kernel_shape[d] - 1) + 1;
@@ -134,7 +174,15 @@ fn conv(cx: &mut Cx, node: &TypedNode, op: &Conv) -> LResult<TensorId> {
         return Err("quantized convolution".into());
     }
     let x = cx.tensor(node.inputs[0])?;
-    let w = oihw(cx, node.inputs[1], op.kernel_fmt)?;
+    let w = if op.pool_spec.kernel_shape.len() == 1 {
+        // 1-D: ONNX's [o, i, k]; tract keeps it as given.
+        if op.kernel_fmt != KernelFormat::OIHW || cx.konst(node.inputs[1]).is_none() {
+            return Err("1-D convolution weights that are not constant OIW".into());
+        }
+        cx.tensor(node.inputs[1])?
+    } else {
+        oihw(cx, node.inputs[1], op.kernel_fmt)?
+    };
     let oc = cx.graph.tensors[w].shape[0];
     let b = bias(cx, node.inputs[2], oc)?;
     conv_of(cx, node, op, x, w, b)
@@ -150,18 +198,21 @@ pub(super) fn conv_of(
     b: Option<TensorId>,
 ) -> LResult<TensorId> {
     let (window, _) = window(cx, node, &op.pool_spec)?;
-    let mut ins = vec![x, w];
-    ins.extend(b);
-    let shape = cx.shape_of(node.id.into())?;
-    Ok(cx.emit(
-        Op::Conv {
-            window,
-            groups: op.group,
-            act: Act::None,
-        },
-        ins,
-        shape,
-    ))
+    // 1-D weights [o, i, k] run as [o, i, 1, k].
+    let ws = cx.graph.tensors[w].shape.clone();
+    let w = if ws.len() == 3 {
+        cx.reshape(w, vec![ws[0], ws[1], 1, ws[2]])
+    } else {
+        w
+    };
+    let mut rest = vec![w];
+    rest.extend(b);
+    let op = Op::Conv {
+        window,
+        groups: op.group,
+        act: Act::None,
+    };
+    spatial(cx, node, op, x, rest)
 }
 
 fn deconv(cx: &mut Cx, node: &TypedNode, op: &Deconv) -> LResult<TensorId> {
