@@ -39,22 +39,10 @@ def main():
         src = oq.preprocessed(model)
         files = sorted((oq.INPUTS / "calib" / model).glob("*.npy"))[: CALIB[model]]
         name = oq.session(src).get_inputs()[0].name
-
-        class Reader(q.CalibrationDataReader):
-            def __init__(self):
-                self.rewind()
-
-            def get_next(self):
-                f = next(self.it, None)
-                return None if f is None else {name: np.load(f)}
-
-            def rewind(self):
-                self.it = iter(files)
-
         ref = oq.outputs(oq.MODELS / oq.MODEL_FILES[model], model)
         for act, wt in TYPES:
             dst = out / f"{model}_{act}_{wt}.onnx"
-            q.quantize_static(str(src), str(dst), Reader(), quant_format=q.QuantFormat.QDQ,
+            q.quantize_static(str(src), str(dst), oq.calibration_reader(name, files), quant_format=q.QuantFormat.QDQ,
                               per_channel=True, activation_type=getattr(q.QuantType, act),
                               weight_type=getattr(q.QuantType, wt),
                               calibrate_method=q.CalibrationMethod.MinMax)

@@ -127,15 +127,9 @@ def preprocessed(model):
     return dst
 
 
-def quantize_one(model, method, percentile):
+def calibration_reader(name, files):
+    """An onnxruntime CalibrationDataReader feeding the .npy `files`, in order, as input `name`."""
     import onnxruntime.quantization as q
-
-    force_one_thread()
-    src = preprocessed(model)
-    files = sorted((INPUTS / "calib" / model).glob("*.npy"))
-    if not files:
-        sys.exit(f"no calibration data in {INPUTS / 'calib' / model} (run scripts/make-inputs.py)")
-    name = session(src).get_inputs()[0].name
 
     class Reader(q.CalibrationDataReader):
         def __init__(self):
@@ -147,6 +141,19 @@ def quantize_one(model, method, percentile):
 
         def rewind(self):
             self.it = iter(files)
+
+    return Reader()
+
+
+def quantize_one(model, method, percentile):
+    import onnxruntime.quantization as q
+
+    force_one_thread()
+    src = preprocessed(model)
+    files = sorted((INPUTS / "calib" / model).glob("*.npy"))
+    if not files:
+        sys.exit(f"no calibration data in {INPUTS / 'calib' / model} (run scripts/make-inputs.py)")
+    name = session(src).get_inputs()[0].name
 
     dst = OUT / f"{model}_{method}.onnx"
     tmp = OUT / f"{model}_{method}.{os.getpid()}.tmp.onnx"
@@ -164,7 +171,7 @@ def quantize_one(model, method, percentile):
         qmod.create_calibrator = create_2048
     print(f"quantize_static {src} ({len(files)} calibration samples) -> {dst}, {method} {extra}", flush=True)
     q.quantize_static(
-        str(src), str(tmp), Reader(),
+        str(src), str(tmp), calibration_reader(name, files),
         quant_format=q.QuantFormat.QDQ, per_channel=True,
         activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
         calibrate_method=getattr(q.CalibrationMethod, method.removesuffix("2048")), extra_options=extra)
