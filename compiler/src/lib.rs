@@ -5,6 +5,7 @@
 //! (arena offsets), [`writer`] (the `.fer` image), [`report`] (inspect);
 //! [`quant`] (int8), [`export`] (the compiled graph as QDQ ONNX).
 
+pub mod bench;
 pub mod board;
 pub mod compile;
 pub mod exec;

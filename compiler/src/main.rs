@@ -117,7 +117,8 @@ enum Cmd {
         #[arg(long, value_name = "NAME")]
         board: Option<String>,
     },
-    /// Time a .fer model (median of --runs invokes), side by side with tract on the ONNX model.
+    /// Time a .fer model (median/min/p90 of --iters invokes after a warm-up), side by side with
+    /// tract on the ONNX model and across kernel tables, engines interleaved.
     Bench {
         /// The .fer model.
         model: PathBuf,
@@ -127,9 +128,18 @@ enum Cmd {
         /// Inputs as for `run` (default: deterministic pseudo-random values).
         #[arg(long, value_name = "NAME=FILE")]
         input: Vec<String>,
-        /// Timed runs per engine.
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
+        /// Timed iterations per engine.
+        #[arg(long, alias = "runs", default_value_t = 10)]
+        iters: usize,
+        /// Untimed warm-up iterations per engine.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Kernel tables: `best`, `all`, or names (`reference,avx512vnni`).
+        #[arg(long, default_value = "best")]
+        kernels: String,
+        /// Print one JSON object (median_ms, min_ms, p90_ms, iters; with --vs tract_median_ms, ratio).
+        #[arg(long)]
+        json: bool,
     },
     /// Compile and run the embedded default model (PP-OCR text direction classifier) on its sample.
     Demo,
@@ -238,8 +248,11 @@ fn main() -> ExitCode {
             model,
             vs,
             input,
-            runs,
-        } => bench(&model, vs.as_deref(), &input, runs),
+            iters,
+            warmup,
+            kernels,
+            json,
+        } => bench(&model, vs.as_deref(), &input, iters, warmup, &kernels, json),
         Cmd::Demo => demo(),
     };
     match res {
@@ -522,82 +535,59 @@ fn inspect(model: &Path, json: bool, timeline: bool, board: Option<&str>) -> Res
     Ok(())
 }
 
-fn bench(model: &Path, vs: Option<&Path>, inputs: &[String], runs: usize) -> Result<()> {
+fn bench(
+    model: &Path,
+    vs: Option<&Path>,
+    inputs: &[String],
+    iters: usize,
+    warmup: usize,
+    kernels: &str,
+    json: bool,
+) -> Result<()> {
+    let tables = ferrite_compiler::bench::tables(kernels)?;
     let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let aligned = AlignedBytes::from_slice(&image)?;
     let m = ferrite::Model::load(aligned.as_slice())
         .map_err(|e| anyhow!("{}: {e}", model.display()))?;
-    let mut given = load_inputs(inputs)?;
-    if given.is_empty() {
-        for i in 0..m.num_inputs() {
-            let t = m.input(i).ok_or_else(|| anyhow!("missing input {i}"))?;
-            let n: usize = t.shape().iter().product();
-            let mut s: u32 = 0x1234_5678 ^ i as u32;
-            let data = (0..n)
-                .map(|_| {
-                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-                })
-                .collect();
-            given.push((
-                Some(t.name.to_string()),
+    let given = load_inputs(inputs)?;
+    // Inputs in model order: named ones by name, a single unnamed one to
+    // the only input, the rest deterministic pseudo-random values.
+    let mut ordered = Vec::new();
+    for i in 0..m.num_inputs() {
+        let t = m.input(i).ok_or_else(|| anyhow!("missing input {i}"))?;
+        let found = given
+            .iter()
+            .find(|(n, _)| n.as_deref() == Some(t.name) || (n.is_none() && m.num_inputs() == 1));
+        let arr = match found {
+            Some((_, a)) => a.clone(),
+            None if given.is_empty() => {
+                let n: usize = t.shape().iter().product();
+                let mut s: u32 = 0x1234_5678 ^ i as u32;
+                let data = (0..n)
+                    .map(|_| {
+                        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+                    })
+                    .collect();
                 npy::Array {
                     shape: t.shape().to_vec(),
                     data,
-                },
-            ));
-        }
+                }
+            }
+            None => bail!(
+                "input '{}' was not given (--input {}=FILE.npy)",
+                t.name,
+                t.name
+            ),
+        };
+        ordered.push(arr);
     }
-    let runs = runs.max(1);
-    let ours = exec::run(&image, &model.display().to_string(), &given, runs + 1)?;
-    // The first invoke warms caches; it is not counted.
-    let ours_lat = &ours.latencies[1..];
-    let t_ours = median(ours_lat);
-    say!(
-        "ferrite: median {:.3} ms over {runs} runs (reference kernels)",
-        t_ours.as_secs_f64() * 1e3
-    );
-    if let Some(onnx) = vs {
-        // tract wants the inputs in model order.
-        let mut ordered = Vec::new();
-        for i in 0..m.num_inputs() {
-            let name = m.input(i).map(|t| t.name.to_string()).unwrap_or_default();
-            let arr = given
-                .iter()
-                .find(|(n, _)| {
-                    n.as_deref() == Some(name.as_str()) || (n.is_none() && m.num_inputs() == 1)
-                })
-                .map(|(_, a)| a)
-                .ok_or_else(|| anyhow!("no input for '{name}'"))?;
-            ordered.push(arr);
-        }
-        let shapes: Vec<Vec<usize>> = ordered.iter().map(|a| a.shape.clone()).collect();
-        let tract = ferrite_compiler::reference::TractModel::load(onnx, &shapes)?;
-        let mut outs = tract.run(&ordered)?;
-        let mut lat = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let t0 = Instant::now();
-            outs = tract.run(&ordered)?;
-            lat.push(t0.elapsed());
-        }
-        let t_tract = median(&lat);
-        say!(
-            "tract:   median {:.3} ms over {runs} runs (optimized plan)",
-            t_tract.as_secs_f64() * 1e3
-        );
-        say!(
-            "ratio ferrite/tract: {:.2}",
-            t_ours.as_secs_f64() / t_tract.as_secs_f64()
-        );
-        for ((name, a), b) in ours.outputs.iter().zip(&outs) {
-            let d = a
-                .data
-                .iter()
-                .zip(&b.data)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0f32, f32::max);
-            say!("output {name}: max |ferrite - tract| = {d:.3e}");
-        }
+    let origin = model.display().to_string();
+    let r = ferrite_compiler::bench::run(&image, &origin, &ordered, &tables, vs, iters, warmup)?;
+    if json {
+        say!("{}", r.to_json());
+    } else {
+        say_raw!("{}", r.to_text());
     }
     Ok(())
 }

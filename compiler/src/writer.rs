@@ -284,7 +284,7 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
 }
 
 fn pad_to_align(v: &mut Vec<u8>) {
-    while v.len() % format::ALIGN != 0 {
+    while !v.len().is_multiple_of(format::ALIGN) {
         v.push(0);
     }
 }

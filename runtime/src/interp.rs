@@ -5,6 +5,7 @@
 use crate::bytes;
 use crate::error::Error;
 use crate::format::{self, DType, Storage};
+use crate::kernels::Kernels;
 use crate::model::{Model, TensorInfo};
 use crate::ops;
 
@@ -12,6 +13,7 @@ use crate::ops;
 pub struct Interpreter<'m, 'a> {
     model: &'m Model<'m>,
     arena: &'a mut [u8],
+    kernels: &'static Kernels,
 }
 
 /// A read-only view of an input or output tensor.
@@ -64,7 +66,21 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// [`Model::arena_size`] bytes from its first 16-byte aligned address
     /// (exactly `arena_size` bytes when the arena itself is aligned, e.g.
     /// declared through [`crate::Aligned`]).
+    ///
+    /// It runs the fastest kernels this CPU supports
+    /// ([`Kernels::best`]); [`Interpreter::with_kernels`] picks others.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
+        Self::with_kernels(model, arena, Kernels::best())
+    }
+
+    /// As [`Interpreter::new`], running the given kernel table (e.g.
+    /// [`crate::kernels::REFERENCE`], the specification). int8 outputs are
+    /// the same bits with every table.
+    pub fn with_kernels(
+        model: &'m Model<'m>,
+        arena: &'a mut [u8],
+        kernels: &'static Kernels,
+    ) -> Result<Self, Error> {
         let pad = arena.as_ptr().align_offset(format::ALIGN);
         let needed = model.arena_size().saturating_add(pad);
         if pad >= format::ALIGN || arena.len() < needed {
@@ -74,12 +90,21 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             });
         }
         let arena = &mut arena[pad..pad + model.arena_size()];
-        Ok(Interpreter { model, arena })
+        Ok(Interpreter {
+            model,
+            arena,
+            kernels,
+        })
     }
 
     /// The model being executed.
     pub fn model(&self) -> &'m Model<'m> {
         self.model
+    }
+
+    /// The kernel table this interpreter runs.
+    pub fn kernels(&self) -> &'static Kernels {
+        self.kernels
     }
 
     fn tensor_bytes(&self, info: &TensorInfo<'_>) -> &[u8] {
@@ -191,6 +216,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             hi,
             hi_start: end,
             alias,
+            kernels: self.kernels,
         };
         ops::eval(&mut ctx);
         #[cfg(feature = "guard")]

@@ -167,7 +167,7 @@ impl<'a> Model<'a> {
         if opts.verify_crc && rd(header::CRC)? != format::image_crc(image) {
             return Err(Error::CrcMismatch);
         }
-        if image.as_ptr() as usize % format::ALIGN != 0 {
+        if !(image.as_ptr() as usize).is_multiple_of(format::ALIGN) {
             return Err(Error::Misaligned);
         }
         let n_sections = rd(header::SECTION_COUNT)? as usize;
@@ -186,7 +186,7 @@ impl<'a> Model<'a> {
             let off = rd(header::SECTION_TABLE + 8 * i)? as usize;
             let len = rd(header::SECTION_TABLE + 8 * i + 4)? as usize;
             let end = off.checked_add(len).ok_or(Error::BadSection(i as u8))?;
-            if off < format::PAYLOAD_START || off % format::ALIGN != 0 || end > image.len() {
+            if off < format::PAYLOAD_START || !off.is_multiple_of(format::ALIGN) || end > image.len() {
                 return Err(Error::BadSection(i as u8));
             }
             *s = (off, len);

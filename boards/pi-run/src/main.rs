@@ -90,7 +90,7 @@ fn run() -> Result<(), String> {
     if image.is_empty() {
         return Err(format!("{path} is empty"));
     }
-    if image.as_ptr() as usize % 16 != 0 {
+    if !(image.as_ptr() as usize).is_multiple_of(16) {
         return Err(format!("{path}: memory mapping is not 16-byte aligned"));
     }
     let fail = |e: ferrite::Error| format!("{path}: {e}");

@@ -123,7 +123,7 @@ pub fn correct(f32_graph: &Graph, qg: &mut QuantGraph, samples: &[Vec<Array>]) -
                 return;
             };
             let channels = l.sum.len();
-            if channels == 0 || r.len() != v.len() || v.len() % channels != 0 {
+            if channels == 0 || r.len() != v.len() || !v.len().is_multiple_of(channels) {
                 return;
             }
             for (i, (&qv, &fv)) in v.iter().zip(r).enumerate() {

@@ -776,7 +776,7 @@ impl Rw<'_> {
         let y = self.params(out)?;
         let wt = &self.src.tensors[w];
         let wd = wt.const_f32().unwrap_or(&[]);
-        if channels == 0 || wd.len() % channels != 0 {
+        if channels == 0 || !wd.len().is_multiple_of(channels) {
             return Err("weights of an unexpected shape".into());
         }
         let per = wd.len() / channels;

@@ -10,6 +10,8 @@
 //! length when the model was loaded, and kernels only `debug_assert!` those
 //! preconditions.
 
+#[cfg(test)]
+mod conformance;
 pub mod elementwise;
 pub mod f32_conv;
 pub mod f32_gemm;
@@ -23,7 +25,17 @@ pub mod layout;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+#[macro_use]
+pub mod select;
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+mod neon;
+mod portable;
+pub(crate) mod simd;
 pub mod softmax;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod x86;
+
+pub use select::{Kernels, REFERENCE};
 
 /// Largest tensor rank the runtime handles.
 pub const MAX_RANK: usize = 6;

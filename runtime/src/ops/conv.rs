@@ -20,7 +20,7 @@ use super::{decode_act, shape4, Eval, OpCode, Prep};
 use crate::error::Error;
 use crate::format::{DType, Storage};
 use crate::kernels::f32_conv::{self, ConvParams};
-use crate::kernels::i8_conv::{self, QConvParams};
+use crate::kernels::i8_conv::QConvParams;
 use crate::kernels::Act;
 
 const N_PARAMS: usize = 16;
@@ -139,6 +139,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if !cfg!(feature = "f32") {
         return; // refused by `prepare`: this build has no f32 kernels
     }
+    let kernels = ctx.kernels;
     let (inputs, out) = ctx.split_f32();
     let (Some(xi), Some(wi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -149,7 +150,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let bias = (inputs.len() == 3).then(|| inputs.f32(2));
     let (x, w) = (inputs.f32(0), inputs.f32(1));
     if code == OpCode::Conv2d {
-        f32_conv::reference(&p, x, in_shape, w, bias, out, out_shape);
+        (kernels.f32_conv)(&p, x, in_shape, w, bias, out, out_shape);
     } else {
         f32_conv::transpose_reference(&p, x, in_shape, w, bias, out, out_shape);
     }
@@ -163,6 +164,7 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
     let (Some(out_shape), out_zp) = (shape4(&ctx.out), ctx.out.zero_point) else {
         return;
     };
+    let kernels = ctx.kernels;
     let (inputs, out) = ctx.split_i8();
     let Some(xi) = inputs.info(0) else { return };
     let Some(in_shape) = shape4(&xi) else { return };
@@ -181,7 +183,7 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         act_min,
         act_max,
     };
-    i8_conv::reference(
+    (kernels.i8_conv)(
         &p,
         inputs.i8(0),
         in_shape,

@@ -13,8 +13,7 @@
 use super::{decode_act, pad_shape, strides, Eval, Prep};
 use crate::error::Error;
 use crate::format::{DType, MAX_RANK};
-use crate::kernels::f32_gemm;
-use crate::kernels::i8_gemm::{self, QGemmParams};
+use crate::kernels::i8_gemm::QGemmParams;
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(3)?;
@@ -83,6 +82,7 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
     };
     let ys = pad_shape(ctx.out.shape());
     let out_zp = ctx.out.zero_point;
+    let kernels = ctx.kernels;
     let (inputs, out) = ctx.split_i8();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -107,7 +107,7 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         ) else {
             return;
         };
-        i8_gemm::reference(m, k, n, am, bm, Some(bias), requant, &p, ym);
+        (kernels.i8_gemm)(m, k, n, am, bm, Some(bias), requant, &p, ym);
     }
 }
 
@@ -122,6 +122,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if !cfg!(feature = "f32") {
         return; // refused by `prepare`: this build has no f32 kernels
     }
+    let kernels = ctx.kernels;
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -140,6 +141,6 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         ) else {
             return;
         };
-        f32_gemm::reference(m, k, n, am, bm, bias, act, ym);
+        (kernels.f32_gemm)(m, k, n, am, bm, bias, act, ym);
     }
 }

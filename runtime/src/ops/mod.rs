@@ -330,6 +330,8 @@ pub(crate) struct Eval<'m, 'x> {
     pub hi_start: usize,
     /// The input whose bytes are the output's (in-place execution), if any.
     pub alias: Option<usize>,
+    /// The kernel table of the dispatched families.
+    pub kernels: &'static crate::kernels::Kernels,
 }
 
 /// Read access to an op's inputs, borrowed apart from its output.

@@ -27,7 +27,11 @@
 //! `bias[o]` is added and `act` applied. The depthwise path (`groups == ic ==
 //! oc`) has the same order and so the same results.
 
+use super::f32_gemm::tiled::{self, BSource, Geometry};
+use super::simd::F32Simd;
 use super::Act;
+
+pub(crate) mod depthwise;
 
 /// Geometry and fused activation of a `Conv` / `ConvTranspose`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,6 +75,48 @@ pub fn reference(
         depthwise(&ctx, output);
     } else {
         general(&ctx, output);
+    }
+}
+
+/// The SIMD Conv2d of one kernel table: `groups == 1` as a tiled GEMM over
+/// vector type `V` (`MR x NV` register tile), depthwise as `DW`-channel
+/// blocks, anything else by [`reference`]. Within the bound of
+/// [`tiled`](super::f32_gemm::tiled) of the reference (depthwise: equal).
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const DW: usize>(
+    p: &ConvParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    if p.groups == 1 {
+        let g = geometry(p, in_shape, out_shape);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            tiled::gemm::<V, MR, NV>(&g, input, BSource::PerOutput(weights), bias, p.act, output)
+        }
+    } else if depthwise::applies(p, in_shape, out_shape) {
+        depthwise::depthwise::<DW>(p, input, in_shape, weights, bias, output, out_shape);
+    } else {
+        reference(p, input, in_shape, weights, bias, output, out_shape);
+    }
+}
+
+/// The tiled GEMM's view of a conv.
+pub(crate) fn geometry(p: &ConvParams, in_shape: [usize; 4], out_shape: [usize; 4]) -> Geometry {
+    Geometry {
+        in_shape,
+        out_shape,
+        kernel: [p.kernel_h, p.kernel_w],
+        stride: [p.stride_h, p.stride_w],
+        dilation: [p.dilation_h, p.dilation_w],
+        pad: [p.pad_top, p.pad_left],
     }
 }
 

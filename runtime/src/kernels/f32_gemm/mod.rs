@@ -13,7 +13,33 @@
 //! `p = 0, 1, ..., k-1` starting from `0.0`, then `bias[j]` is added (when
 //! present), then `act` is applied.
 
+use super::simd::F32Simd;
 use super::Act;
+
+pub(crate) mod tiled;
+
+/// The SIMD `MatMul` of one kernel table: [`tiled`] over vector type `V`
+/// with an `MR x NV` register tile. Within `tiled`'s bound of
+/// [`reference`].
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    c: &mut [f32],
+) {
+    let g = tiled::Geometry::matmul(m, k, n);
+    // SAFETY: forwarded from the caller.
+    unsafe { tiled::gemm::<V, MR, NV>(&g, a, tiled::BSource::PerK(b), bias, act, c) }
+}
 
 /// `c = act(a · b + bias)`; see the module docs.
 ///

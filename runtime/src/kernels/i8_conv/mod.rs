@@ -35,7 +35,10 @@
 //! optimized kernels that fold `in_zp` into the bias (and pad with `in_zp`)
 //! agree bit for bit.
 
+use super::i8_gemm::tiled::{self, QBSource, QMicro, QOut};
 use crate::quant::requantize_clamp;
+
+pub(crate) mod depthwise;
 
 /// Geometry, zero points and fused-activation clamp of an int8 `Conv`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +138,57 @@ pub fn reference(
                 }
             }
         }
+    }
+}
+
+/// The SIMD int8 Conv2d of one kernel table: `groups == 1` as a tiled GEMM
+/// with micro-kernel `Q`, depthwise as `DW`-channel blocks, anything else
+/// by [`reference`]. Bit-identical to [`reference`].
+///
+/// # Safety
+/// The CPU supports `Q`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn simd<Q: QMicro, const DW: usize>(
+    p: &QConvParams,
+    x: &[i8],
+    in_shape: [usize; 4],
+    w: &[i8],
+    bias: &[i32],
+    requant: &[i32],
+    out: &mut [i8],
+    out_shape: [usize; 4],
+) {
+    if p.groups == 1 {
+        let g = tiled_geometry(p, in_shape, out_shape);
+        let q = QOut {
+            in_zp: p.in_zp,
+            out_zp: p.out_zp,
+            act_min: p.act_min,
+            act_max: p.act_max,
+            requant: &requant[..2 * out_shape[3]],
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { tiled::qgemm::<Q>(&g, x, QBSource::PerOutput(w), Some(bias), &q, out) }
+    } else if depthwise::applies(p, in_shape, out_shape) {
+        depthwise::depthwise::<DW>(p, x, in_shape, w, bias, requant, out, out_shape);
+    } else {
+        reference(p, x, in_shape, w, bias, requant, out, out_shape);
+    }
+}
+
+fn tiled_geometry(
+    p: &QConvParams,
+    in_shape: [usize; 4],
+    out_shape: [usize; 4],
+) -> super::f32_gemm::tiled::Geometry {
+    super::f32_gemm::tiled::Geometry {
+        in_shape,
+        out_shape,
+        kernel: [p.kernel_h, p.kernel_w],
+        stride: [p.stride_h, p.stride_w],
+        dilation: [p.dilation_h, p.dilation_w],
+        pad: [p.pad_top, p.pad_left],
     }
 }
 

@@ -27,6 +27,12 @@
 
 use crate::quant::requantize_clamp;
 
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+pub(crate) mod neon;
+pub(crate) mod tiled;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) mod x86;
+
 /// Zero points and fused-activation clamp of an int8 matrix multiply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QGemmParams {
@@ -83,6 +89,40 @@ pub fn reference(
             );
         }
     }
+}
+
+/// The SIMD int8 `MatMul` of one kernel table: [`tiled`] with micro-kernel
+/// `Q` when `b` is symmetric (`b_zp == 0`, the compiler's weights), else
+/// [`reference`]. Bit-identical to [`reference`].
+///
+/// # Safety
+/// The CPU supports `Q`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn simd<Q: tiled::QMicro>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[i8],
+    b: &[i8],
+    bias: Option<&[i32]>,
+    requant: &[i32],
+    p: &QGemmParams,
+    c: &mut [i8],
+) {
+    if p.b_zp != 0 {
+        return reference(m, k, n, a, b, bias, requant, p, c);
+    }
+    let g = super::f32_gemm::tiled::Geometry::matmul(m, k, n);
+    let q = tiled::QOut {
+        in_zp: p.a_zp,
+        out_zp: p.out_zp,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        requant,
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { tiled::qgemm::<Q>(&g, a, tiled::QBSource::PerK(b), bias, &q, c) }
 }
 
 #[cfg(test)]

@@ -1,0 +1,253 @@
+//! `ferrite bench`: latency of a `.fer` model on one or more kernel tables,
+//! optionally side by side with tract on the ONNX model, in one process.
+//!
+//! Every engine is warmed up, then the engines take turns: iteration `i`
+//! times one `invoke()` of each kernel table and one tract run, so that
+//! the noise of a shared machine hits them alike and the ratios are fair.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ferrite::kernels::Kernels;
+use ferrite::{Interpreter, Model};
+
+use crate::compile::AlignedBytes;
+use crate::npy::Array;
+use crate::reference::TractModel;
+
+/// Latency statistics of one engine.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Engine name: a kernel table (`reference`, `avx512vnni`, ...) or `tract`.
+    pub engine: String,
+    pub median: Duration,
+    pub min: Duration,
+    pub p90: Duration,
+}
+
+impl Stats {
+    fn of(engine: &str, lat: &[Duration]) -> Stats {
+        let mut s = lat.to_vec();
+        s.sort_unstable();
+        let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        Stats {
+            engine: engine.to_string(),
+            median: at(0.5),
+            min: s[0],
+            p90: at(0.9),
+        }
+    }
+}
+
+/// What `bench` measured.
+#[derive(Debug)]
+pub struct Report {
+    /// Timed iterations per engine.
+    pub iters: usize,
+    /// One entry per kernel table, in the order asked for.
+    pub ferrite: Vec<Stats>,
+    /// tract, with `--vs`.
+    pub tract: Option<Stats>,
+    /// Largest `|ferrite - tract|` per output, with `--vs` (first table).
+    pub max_abs_diff: Vec<(String, f32)>,
+}
+
+/// Kernel tables named by `spec`: `best`, `all` (every table this CPU
+/// runs) or a comma-separated list of names.
+pub fn tables(spec: &str) -> Result<Vec<&'static Kernels>> {
+    match spec {
+        "best" => Ok(vec![Kernels::best()]),
+        "all" => Ok(Kernels::available().collect()),
+        list => list
+            .split(',')
+            .map(|n| {
+                Kernels::by_name(n.trim()).ok_or_else(|| {
+                    let have: Vec<_> = Kernels::available().map(|k| k.name()).collect();
+                    anyhow!(
+                        "no kernel table '{n}' on this CPU; available: {}, best, all",
+                        have.join(", ")
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Benchmarks `image` on `tables` (and tract on `vs`) with `inputs` in
+/// model input order.
+pub fn run(
+    image: &[u8],
+    origin: &str,
+    inputs: &[Array],
+    tables: &[&'static Kernels],
+    vs: Option<&Path>,
+    iters: usize,
+    warmup: usize,
+) -> Result<Report> {
+    let aligned = AlignedBytes::from_slice(image)?;
+    let model = Model::load(aligned.as_slice()).map_err(|e| anyhow!("{origin}: {e}"))?;
+    if inputs.len() != model.num_inputs() {
+        bail!(
+            "{origin} has {} inputs, {} given",
+            model.num_inputs(),
+            inputs.len()
+        );
+    }
+    let mut arenas = tables
+        .iter()
+        .map(|_| AlignedBytes::zeroed(model.arena_size()))
+        .collect::<Result<Vec<_>>>()?;
+    let mut interps = Vec::new();
+    for (arena, &k) in arenas.iter_mut().zip(tables) {
+        let mut it = Interpreter::with_kernels(&model, arena.as_mut_slice(), k)
+            .map_err(|e| anyhow!("{origin}: {e}"))?;
+        for (i, a) in inputs.iter().enumerate() {
+            let mut t = it.input_mut(i).map_err(|e| anyhow!("{origin}: {e}"))?;
+            if t.info.shape() != a.shape.as_slice() {
+                bail!(
+                    "input '{}' must have shape {:?}, got {:?}",
+                    t.info.name,
+                    t.info.shape(),
+                    a.shape
+                );
+            }
+            let name = t.info.name;
+            t.as_f32_mut()
+                .ok_or_else(|| anyhow!("input '{name}' is not f32"))?
+                .copy_from_slice(&a.data);
+        }
+        interps.push(it);
+    }
+    let tract = vs
+        .map(|p| {
+            let shapes: Vec<Vec<usize>> = inputs.iter().map(|a| a.shape.clone()).collect();
+            TractModel::load(p, &shapes)
+        })
+        .transpose()?;
+    let refs: Vec<&Array> = inputs.iter().collect();
+    let mut tract_out = Vec::new();
+    for _ in 0..warmup.max(1) {
+        for it in interps.iter_mut() {
+            it.invoke();
+        }
+        if let Some(t) = &tract {
+            tract_out = t.run(&refs)?;
+        }
+    }
+    let iters = iters.max(1);
+    let mut lat = vec![Vec::with_capacity(iters); tables.len()];
+    let mut tract_lat = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        for (it, l) in interps.iter_mut().zip(&mut lat) {
+            let t0 = Instant::now();
+            it.invoke();
+            l.push(t0.elapsed());
+        }
+        if let Some(t) = &tract {
+            let t0 = Instant::now();
+            let out = t.run(&refs)?;
+            tract_lat.push(t0.elapsed());
+            tract_out = out;
+        }
+    }
+    let mut max_abs_diff = Vec::new();
+    if tract.is_some() {
+        let it = &interps[0];
+        for (i, b) in tract_out.iter().enumerate() {
+            let o = it.output(i).map_err(|e| anyhow!("{origin}: {e}"))?;
+            let a = o
+                .as_f32()
+                .with_context(|| format!("output '{}' is not f32", o.info.name))?;
+            let d = a
+                .iter()
+                .zip(&b.data)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            max_abs_diff.push((o.info.name.to_string(), d));
+        }
+    }
+    Ok(Report {
+        iters,
+        ferrite: tables
+            .iter()
+            .zip(&lat)
+            .map(|(k, l)| Stats::of(k.name(), l))
+            .collect(),
+        tract: tract.map(|_| Stats::of("tract", &tract_lat)),
+        max_abs_diff,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl Report {
+    /// One JSON object: the first table's `median_ms`, `min_ms`, `p90_ms`,
+    /// `iters`, `kernels`; with tract also `tract_median_ms`,
+    /// `tract_min_ms`, `tract_p90_ms` and `ratio` (ferrite median / tract
+    /// median); `tables` lists every table measured.
+    pub fn to_json(&self) -> serde_json::Value {
+        let f = &self.ferrite[0];
+        let mut j = serde_json::json!({
+            "kernels": f.engine,
+            "iters": self.iters,
+            "median_ms": ms(f.median),
+            "min_ms": ms(f.min),
+            "p90_ms": ms(f.p90),
+            "tables": self.ferrite.iter().map(|s| serde_json::json!({
+                "kernels": s.engine,
+                "median_ms": ms(s.median),
+                "min_ms": ms(s.min),
+                "p90_ms": ms(s.p90),
+            })).collect::<Vec<_>>(),
+        });
+        if let Some(t) = &self.tract {
+            j["tract_median_ms"] = ms(t.median).into();
+            j["tract_min_ms"] = ms(t.min).into();
+            j["tract_p90_ms"] = ms(t.p90).into();
+            j["ratio"] = (f.median.as_secs_f64() / t.median.as_secs_f64()).into();
+            j["max_abs_diff"] = self
+                .max_abs_diff
+                .iter()
+                .map(|(n, d)| (n.clone(), serde_json::Value::from(*d as f64)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        j
+    }
+
+    /// Human-readable lines.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let line = |s: &mut String, st: &Stats, ratio: Option<f64>| {
+            s.push_str(&format!(
+                "{:<11} median {:>9.3} ms  min {:>9.3} ms  p90 {:>9.3} ms",
+                st.engine,
+                ms(st.median),
+                ms(st.min),
+                ms(st.p90)
+            ));
+            if let Some(r) = ratio {
+                s.push_str(&format!("  ({r:.2}x tract)"));
+            }
+            s.push('\n');
+        };
+        let t = self.tract.as_ref().map(|t| t.median.as_secs_f64());
+        for st in &self.ferrite {
+            line(&mut s, st, t.map(|t| st.median.as_secs_f64() / t));
+        }
+        if let Some(tr) = &self.tract {
+            line(&mut s, tr, None);
+        }
+        s.push_str(&format!(
+            "{} timed iterations per engine, interleaved\n",
+            self.iters
+        ));
+        for (n, d) in &self.max_abs_diff {
+            s.push_str(&format!("output {n}: max |ferrite - tract| = {d:.3e}\n"));
+        }
+        s
+    }
+}

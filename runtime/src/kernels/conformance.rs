@@ -1,0 +1,417 @@
+//! Conformance of every kernel table this CPU runs against the reference
+//! kernels: int8 bit for bit, f32 within the bound of
+//! [`f32_gemm::tiled`](super::f32_gemm::tiled) (depthwise: equal), on
+//! randomized shapes at the register-tile and K-chunk edges, extreme
+//! values, and guard bytes around every output.
+//!
+//! The x86 tables run natively, the aarch64 ones under
+//! `qemu-aarch64` (`scripts/cross-test`, Cortex-A72 without and Cortex-A76
+//! with dotprod); each table is tested where it runs.
+
+extern crate std;
+
+use super::f32_conv::{self, ConvParams};
+use super::f32_gemm;
+use super::i8_conv::{self, QConvParams};
+use super::i8_gemm::{self, QGemmParams};
+use super::select::Kernels;
+use super::test_util::{iters, Rng};
+use super::Act;
+use crate::quant::test_support::{vec_i8, zero_point, Guarded};
+use std::vec;
+use std::vec::Vec;
+
+/// Edges of every register tile (MR 4/6/8, NR 8/16/32) and their neighbours.
+const EDGES: [usize; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 65];
+
+fn tables() -> Vec<&'static Kernels> {
+    let t: Vec<_> = Kernels::available().skip(1).collect();
+    // Each run states which tables it covered (visible with --nocapture).
+    std::eprintln!(
+        "kernel tables: {:?}",
+        t.iter().map(|k| k.name()).collect::<Vec<_>>()
+    );
+    t
+}
+
+/// `FERRITE_EXPECT_KERNELS=a,b` (set by `scripts/cross-test` per emulated
+/// CPU) names tables that must be available here, so that a detection
+/// regression cannot silently skip a variant.
+#[test]
+fn expected_tables_are_available() {
+    let Ok(want) = std::env::var("FERRITE_EXPECT_KERNELS") else {
+        return;
+    };
+    for name in want.split(',').filter(|n| !n.is_empty()) {
+        assert!(
+            Kernels::by_name(name).is_some(),
+            "kernel table {name} is not available"
+        );
+    }
+}
+
+#[test]
+fn best_is_the_last_available_and_names_round_trip() {
+    let all: Vec<_> = Kernels::available().collect();
+    assert_eq!(all[0].name(), "reference");
+    assert_eq!(Kernels::best().name(), all[all.len() - 1].name());
+    for k in &all {
+        assert_eq!(Kernels::by_name(k.name()).map(|t| t.name()), Some(k.name()));
+    }
+    assert!(Kernels::by_name("no-such-isa").is_none());
+    #[cfg(all(target_arch = "x86_64", feature = "std", not(miri)))]
+    {
+        let want = [
+            ("avx2", std::is_x86_feature_detected!("avx2")),
+            ("avx512", std::is_x86_feature_detected!("avx512bw")),
+            ("avx512vnni", std::is_x86_feature_detected!("avx512vnni")),
+        ];
+        for (name, has) in want {
+            assert_eq!(Kernels::by_name(name).is_some(), has, "{name}");
+        }
+    }
+}
+
+/// A random int8 conv geometry; `kind` 0: dense, 1: depthwise, 2: 1x1
+/// with a reduction longer than one K chunk, 3: grouped (reference path).
+fn qconv_case(rng: &mut Rng, kind: usize) -> (QConvParams, [usize; 4], [usize; 4]) {
+    let (groups, ic, oc) = match kind {
+        0 => (
+            1,
+            EDGES[rng.below(EDGES.len())],
+            EDGES[rng.below(EDGES.len())],
+        ),
+        1 => {
+            let c = EDGES[rng.below(EDGES.len())].max(2);
+            (c, c, c)
+        }
+        2 => (1, 500 + rng.below(700), 1 + rng.below(40)),
+        _ => (2, 4, 6),
+    };
+    let (kh, kw) = if kind == 2 {
+        (1, 1)
+    } else {
+        [(1, 1), (3, 3), (5, 5), (1, 3), (2, 2), (7, 1)][rng.below(6)]
+    };
+    let (sh, sw) = (1 + rng.below(2), 1 + rng.below(2));
+    let (dh, dw) = (1 + rng.below(2), 1 + rng.below(2));
+    let (pt, pl) = (rng.below(dh * (kh - 1) + 1), rng.below(dw * (kw - 1) + 1));
+    let (pb, pr) = (rng.below(dh * (kh - 1) + 1), rng.below(dw * (kw - 1) + 1));
+    let n = 1 + rng.below(2);
+    let ih = dh * (kh - 1) + 1 + rng.below(9);
+    let iw = dw * (kw - 1) + 1 + rng.below(9);
+    let oh = (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (iw + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+    let out_zp = zero_point(rng);
+    let (act_min, act_max) = match rng.below(3) {
+        0 => (-128, 127),
+        1 => (out_zp, 127),
+        _ => ((out_zp - 20).max(-128), (out_zp + 20).min(127)),
+    };
+    let p = QConvParams {
+        kernel_h: kh,
+        kernel_w: kw,
+        stride_h: sh,
+        stride_w: sw,
+        dilation_h: dh,
+        dilation_w: dw,
+        pad_top: pt,
+        pad_left: pl,
+        groups,
+        in_zp: zero_point(rng),
+        out_zp,
+        act_min,
+        act_max,
+    };
+    (p, [n, ih, iw, ic], [n, oh, ow, oc])
+}
+
+/// Per-channel `(mult, shift)` that keep most outputs off the clamp for
+/// accumulators of magnitude about `2^bits`.
+fn requant(rng: &mut Rng, oc: usize, bits: i32) -> Vec<i32> {
+    (0..oc)
+        .flat_map(|_| {
+            let mult = (1 << 30) + (rng.next_u64() % (1 << 30)) as i32;
+            let shift = -(bits - 7).clamp(0, 31) + rng.below(3) as i32 - 1;
+            [mult, shift.min(2)]
+        })
+        .collect()
+}
+
+/// Extreme-valued data (the saturation cases of `vpmaddubsw`-style
+/// kernels) or uniform random bytes.
+fn data(rng: &mut Rng, n: usize, extreme: bool) -> Vec<i8> {
+    if extreme {
+        (0..n)
+            .map(|_| if rng.below(2) == 0 { -128 } else { 127 })
+            .collect()
+    } else {
+        vec_i8(rng, n)
+    }
+}
+
+#[test]
+fn i8_conv_tables_are_bit_exact() {
+    let tables = tables();
+    let mut rng = Rng::new(31);
+    for it in 0..iters(600) {
+        let kind = it % 4;
+        let (p, xs, ys) = qconv_case(&mut rng, kind);
+        let extreme = it % 7 == 0;
+        let (icg, oc) = (xs[3] / p.groups, ys[3]);
+        let x = data(&mut rng, xs.iter().product(), extreme);
+        let w = data(&mut rng, oc * p.kernel_h * p.kernel_w * icg, extreme);
+        let bias: Vec<i32> = (0..oc).map(|_| (rng.next_u64() as i32) >> 11).collect();
+        let k_len = p.kernel_h * p.kernel_w * icg;
+        let rq = requant(&mut rng, oc, 14 + (k_len as f32).log2() as i32 / 2);
+        let len: usize = ys.iter().product();
+        let mut want = Guarded::new(len);
+        i8_conv::reference(&p, &x, xs, &w, &bias, &rq, want.out(), ys);
+        for t in &tables {
+            let mut got = Guarded::new(len);
+            (t.i8_conv)(&p, &x, xs, &w, &bias, &rq, got.out(), ys);
+            assert_eq!(
+                got.body(),
+                want.body(),
+                "{}: case {it} {p:?} {xs:?} -> {ys:?}",
+                t.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn i8_conv_extreme_accumulators_wrap_like_the_reference() {
+    // 2^16 taps of (-128) * (127 - (-128)): the largest sums the op layer
+    // admits, plus a bias that pushes them past i32 (wrapping).
+    let tables = tables();
+    let ic = if cfg!(miri) { 64 } else { 1 << 12 };
+    let (kh, kw) = (4, 4);
+    let p = QConvParams {
+        kernel_h: kh,
+        kernel_w: kw,
+        stride_h: 1,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+        pad_top: 1,
+        pad_left: 1,
+        groups: 1,
+        in_zp: -128,
+        out_zp: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let (xs, ys) = ([1, 4, 4, ic], [1, 3, 3, 3]);
+    let x = vec![127i8; 16 * ic];
+    let w: Vec<i8> = (0..3 * kh * kw * ic)
+        .map(|i| [-128, 127, -128][i % 3])
+        .collect();
+    let bias = [i32::MAX, i32::MIN, 12345];
+    let rq = [1 << 30, 0, 1 << 30, -31, i32::MAX, 0];
+    let mut want = Guarded::new(27);
+    i8_conv::reference(&p, &x, xs, &w, &bias, &rq, want.out(), ys);
+    for t in &tables {
+        let mut got = Guarded::new(27);
+        (t.i8_conv)(&p, &x, xs, &w, &bias, &rq, got.out(), ys);
+        assert_eq!(got.body(), want.body(), "{}", t.name());
+    }
+}
+
+#[test]
+fn i8_gemm_tables_are_bit_exact() {
+    let tables = tables();
+    let mut rng = Rng::new(32);
+    for it in 0..iters(500) {
+        let m = EDGES[rng.below(EDGES.len())];
+        let n = EDGES[rng.below(EDGES.len())];
+        let k = match it % 3 {
+            0 => EDGES[rng.below(EDGES.len())],
+            1 => 1 + rng.below(100),
+            _ => 400 + rng.below(800),
+        };
+        let extreme = it % 5 == 0;
+        let a = data(&mut rng, m * k, extreme);
+        let b = data(&mut rng, k * n, extreme);
+        let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() as i32) >> 12).collect();
+        let per_tensor = it % 4 == 0;
+        let rq = requant(
+            &mut rng,
+            if per_tensor { 1 } else { n },
+            14 + (k as f32).log2() as i32 / 2,
+        );
+        let out_zp = zero_point(&mut rng);
+        let p = QGemmParams {
+            a_zp: zero_point(&mut rng),
+            b_zp: if it % 6 == 5 { zero_point(&mut rng) } else { 0 },
+            out_zp,
+            act_min: if it % 2 == 0 { -128 } else { out_zp },
+            act_max: 127,
+        };
+        let bias = (it % 3 != 2).then_some(&bias[..]);
+        let mut want = Guarded::new(m * n);
+        i8_gemm::reference(m, k, n, &a, &b, bias, &rq, &p, want.out());
+        for t in &tables {
+            let mut got = Guarded::new(m * n);
+            (t.i8_gemm)(m, k, n, &a, &b, bias, &rq, &p, got.out());
+            assert_eq!(
+                got.body(),
+                want.body(),
+                "{}: m {m} k {k} n {n} {p:?}",
+                t.name()
+            );
+        }
+    }
+}
+
+/// f32 output with guard values on both sides.
+struct GuardedF32(Vec<f32>, usize);
+
+const F32_GUARD: usize = 16;
+
+impl GuardedF32 {
+    fn new(len: usize) -> Self {
+        GuardedF32(vec![f32::from_bits(0x7FC0_5A5A); len + 2 * F32_GUARD], len)
+    }
+    fn out(&mut self) -> &mut [f32] {
+        &mut self.0[F32_GUARD..F32_GUARD + self.1]
+    }
+    #[track_caller]
+    fn body(&self) -> &[f32] {
+        let n = self.0.len();
+        assert!(
+            self.0[..F32_GUARD]
+                .iter()
+                .chain(&self.0[n - F32_GUARD..])
+                .all(|v| v.to_bits() == 0x7FC0_5A5A),
+            "guard values overwritten"
+        );
+        &self.0[F32_GUARD..F32_GUARD + self.1]
+    }
+}
+
+/// `|got - want| <= k · 2^-23 · mag + tiny`, `mag` the sum of the
+/// magnitudes of the products (and bias) behind each output.
+#[track_caller]
+fn assert_within(got: &[f32], want: &[f32], mag: &[f32], k: usize, what: &str) {
+    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
+        let bound = (k as f32 + 2.0) * f32::EPSILON * m + f32::MIN_POSITIVE;
+        assert!(
+            (g - w).abs() <= bound,
+            "{what}: element {i}: got {g:e}, want {w:e}, bound {bound:e}"
+        );
+    }
+}
+
+fn conv_params(q: &QConvParams, act: Act) -> ConvParams {
+    ConvParams {
+        kernel_h: q.kernel_h,
+        kernel_w: q.kernel_w,
+        stride_h: q.stride_h,
+        stride_w: q.stride_w,
+        dilation_h: q.dilation_h,
+        dilation_w: q.dilation_w,
+        pad_top: q.pad_top,
+        pad_left: q.pad_left,
+        groups: q.groups,
+        act,
+    }
+}
+
+#[test]
+fn f32_conv_tables_within_bound_depthwise_equal() {
+    let tables = tables();
+    let mut rng = Rng::new(33);
+    let acts = [
+        Act::None,
+        Act::Clamp(0.0, 6.0),
+        Act::HardSwish,
+        Act::LeakyRelu(0.1),
+        Act::Sigmoid,
+    ];
+    for it in 0..iters(300) {
+        let kind = it % 4;
+        let (q, xs, ys) = qconv_case(&mut rng, kind);
+        let p = conv_params(&q, acts[it % acts.len()]);
+        let (icg, oc) = (xs[3] / p.groups, ys[3]);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(oc * p.kernel_h * p.kernel_w * icg);
+        let bias = rng.vec(oc);
+        let bias = (it % 3 != 0).then_some(&bias[..]);
+        let len: usize = ys.iter().product();
+        let mut want = GuardedF32::new(len);
+        f32_conv::reference(&p, &x, xs, &w, bias, want.out(), ys);
+        // The same conv on magnitudes, no activation: the error scale.
+        let (xa, wa): (Vec<f32>, Vec<f32>) = (
+            x.iter().map(|v| v.abs()).collect(),
+            w.iter().map(|v| v.abs()).collect(),
+        );
+        let ba: Option<Vec<f32>> = bias.map(|b| b.iter().map(|v| v.abs()).collect());
+        let mut mag = vec![0.0; len];
+        f32_conv::reference(
+            &conv_params(&q, Act::None),
+            &xa,
+            xs,
+            &wa,
+            ba.as_deref(),
+            &mut mag,
+            ys,
+        );
+        let k_len = p.kernel_h * p.kernel_w * icg;
+        for t in &tables {
+            let mut got = GuardedF32::new(len);
+            (t.f32_conv)(&p, &x, xs, &w, bias, got.out(), ys);
+            let what = std::format!("{}: case {it} {p:?} {xs:?} -> {ys:?}", t.name());
+            if kind == 1 || kind == 3 {
+                let eq = got
+                    .body()
+                    .iter()
+                    .zip(want.body())
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(eq, "{what}: depthwise/grouped must equal the reference");
+            } else {
+                // The activations used are 1-Lipschitz or close to it
+                // (hard-swish's slope is at most 1.5): scale the bound.
+                let mag: Vec<f32> = mag.iter().map(|m| 1.5 * m).collect();
+                assert_within(got.body(), want.body(), &mag, k_len, &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_gemm_tables_within_bound() {
+    let tables = tables();
+    let mut rng = Rng::new(34);
+    for it in 0..iters(300) {
+        let m = EDGES[rng.below(EDGES.len())];
+        let n = EDGES[rng.below(EDGES.len())];
+        let k = match it % 3 {
+            0 => EDGES[rng.below(EDGES.len())],
+            1 => rng.below(4),
+            _ => 200 + rng.below(400),
+        };
+        let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
+        let bias = (it % 2 == 0).then_some(&bias[..]);
+        let act = if it % 4 == 1 {
+            Act::Clamp(0.0, 6.0)
+        } else {
+            Act::None
+        };
+        let mut want = GuardedF32::new(m * n);
+        f32_gemm::reference(m, k, n, &a, &b, bias, act, want.out());
+        let (aa, ba): (Vec<f32>, Vec<f32>) = (
+            a.iter().map(|v| v.abs()).collect(),
+            b.iter().map(|v| v.abs()).collect(),
+        );
+        let biasa: Option<Vec<f32>> = bias.map(|b| b.iter().map(|v| v.abs()).collect());
+        let mut mag = vec![0.0; m * n];
+        f32_gemm::reference(m, k, n, &aa, &ba, biasa.as_deref(), Act::None, &mut mag);
+        for t in &tables {
+            let mut got = GuardedF32::new(m * n);
+            (t.f32_gemm)(m, k, n, &a, &b, bias, act, got.out());
+            let what = std::format!("{}: m {m} k {k} n {n}", t.name());
+            assert_within(got.body(), want.body(), &mag, k, &what);
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Register-blocked f32 GEMM over an indirect (im2col-free) A operand: the
+//! SIMD form of `Conv2d` with `groups == 1` and of `MatMul`, generic over
+//! the vector type ([`F32Simd`]) and the `MR x NV·LANES` register tile.
+//!
+//! A row of A is one output pixel: the concatenation over kernel taps
+//! `(ky, kx)` of the `ic` input channels that tap reads, or zeros where it
+//! falls into the padding. `MatMul` is the 1x1 case over `[1, 1, m, k]`.
+//! B (`[K, oc]` logically, `K = kh·kw·ic`) is packed per block of `NR`
+//! output channels and chunk of at most [`KC`] rows into a stack panel
+//! `[k][NR]`, zero-filled past the last channel, so the micro-kernel reads
+//! it contiguously. Conv weights (OHWI, `[oc][K]`) and `MatMul`'s `b`
+//! (`[K][n]`) differ only in how they are packed ([`BSource`]).
+//!
+//! Rounding: each output lane accumulates `k = 0, 1, .., K-1` in order from
+//! `0.0` like the reference, but with a fused multiply-add (one rounding per
+//! step instead of two); padded taps add `0·w`. Partial sums between K
+//! chunks are stored in the output as f32 (exact). Then `+ bias`, then the
+//! activation. The difference to the reference is therefore bounded by
+//! `K · 2^-23 · Σ_k |a_k·b_k|` per output (before the activation).
+
+use super::super::simd::F32Simd;
+use super::super::Act;
+
+/// Rows of B (reduction length) packed at a time.
+pub(crate) const KC: usize = 256;
+/// Widest `NR` (output channels per register tile) any ISA uses.
+pub(crate) const NR_MAX: usize = 32;
+
+/// Zeros read by the padding rows of A (at most one K chunk per segment).
+static ZEROS: [f32; KC] = [0.0; KC];
+
+/// Where the output-channel weights come from.
+#[derive(Clone, Copy)]
+pub(crate) enum BSource<'a> {
+    /// OHWI conv weights: channel `o`'s `K` values at `w[o*K..]`.
+    PerOutput(&'a [f32]),
+    /// `MatMul`'s row-major `b [K, n]`.
+    PerK(&'a [f32]),
+}
+
+/// Geometry of the indirect A operand (an NHWC conv's input).
+#[derive(Clone, Copy)]
+pub(crate) struct Geometry {
+    /// `[n, ih, iw, ic]`.
+    pub in_shape: [usize; 4],
+    /// `[n, oh, ow, oc]`.
+    pub out_shape: [usize; 4],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// `[pad_top, pad_left]`.
+    pub pad: [usize; 2],
+}
+
+impl Geometry {
+    /// `MatMul`'s `a [m, k]` as a 1x1 conv over `[1, 1, m, k]`.
+    pub fn matmul(m: usize, k: usize, n: usize) -> Self {
+        Geometry {
+            in_shape: [1, 1, m, k],
+            out_shape: [1, 1, m, n],
+            kernel: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad: [0, 0],
+        }
+    }
+
+    /// Reduction length `kh·kw·ic`.
+    pub fn k(&self) -> usize {
+        self.kernel[0] * self.kernel[1] * self.in_shape[3]
+    }
+
+    /// Output pixels `n·oh·ow` (rows of A).
+    pub fn m(&self) -> usize {
+        self.out_shape[0] * self.out_shape[1] * self.out_shape[2]
+    }
+
+    /// Where output pixel `m`'s window starts: `(b, oy·sh − pad_top,
+    /// ox·sw − pad_left)`.
+    #[inline(always)]
+    pub fn origin(&self, m: usize) -> (usize, isize, isize) {
+        let [_, oh, ow, _] = self.out_shape;
+        let (b, rem) = (m / (oh * ow), m % (oh * ow));
+        let (oy, ox) = (rem / ow, rem % ow);
+        (
+            b,
+            (oy * self.stride[0]) as isize - self.pad[0] as isize,
+            (ox * self.stride[1]) as isize - self.pad[1] as isize,
+        )
+    }
+
+    /// Element offset in the input of kernel tap `(ky, kx)` for a window
+    /// starting at `origin`, or `None` in the padding.
+    #[inline(always)]
+    pub fn tap_offset(&self, origin: (usize, isize, isize), ky: usize, kx: usize) -> Option<usize> {
+        let [_, ih, iw, ic] = self.in_shape;
+        let iy = origin.1 + (ky * self.dilation[0]) as isize;
+        let ix = origin.2 + (kx * self.dilation[1]) as isize;
+        ((0..ih as isize).contains(&iy) && (0..iw as isize).contains(&ix))
+            .then(|| ((origin.0 * ih + iy as usize) * iw + ix as usize) * ic)
+    }
+}
+
+/// Packs rows `k0..k1` of B for output channels `n0..n0+nv` into
+/// `panel[(k - k0) * nr + j]`, zeros for `j >= nv`.
+#[inline(always)]
+fn pack_b(
+    src: BSource<'_>,
+    k_total: usize,
+    n_total: usize,
+    (k0, k1): (usize, usize),
+    (n0, nv): (usize, usize),
+    nr: usize,
+    panel: &mut [f32],
+) {
+    for (kk, row) in panel.chunks_exact_mut(nr).take(k1 - k0).enumerate() {
+        let k = k0 + kk;
+        row[nv..].fill(0.0);
+        match src {
+            BSource::PerOutput(w) => {
+                for (j, v) in row[..nv].iter_mut().enumerate() {
+                    *v = w[(n0 + j) * k_total + k];
+                }
+            }
+            BSource::PerK(b) => row[..nv].copy_from_slice(&b[k * n_total + n0..][..nv]),
+        }
+    }
+}
+
+/// `out = act(A·B + bias)`; see the module docs. `x` is the conv input
+/// (or `MatMul`'s `a`), `out` is `[m, oc]` row-major.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions. `NV * V::LANES <= NR_MAX`.
+#[inline(always)]
+pub(crate) unsafe fn gemm<V: F32Simd, const MR: usize, const NV: usize>(
+    g: &Geometry,
+    x: &[f32],
+    b: BSource<'_>,
+    bias: Option<&[f32]>,
+    act: Act,
+    out: &mut [f32],
+) {
+    let nr = NV * V::LANES;
+    let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
+    let ic = g.in_shape[3];
+    debug_assert!(nr <= NR_MAX);
+    debug_assert!(x.len() >= g.in_shape.iter().product::<usize>());
+    debug_assert!(out.len() >= m_total * oc);
+    match b {
+        BSource::PerOutput(w) => debug_assert!(w.len() >= oc * k_total),
+        BSource::PerK(w) => debug_assert!(w.len() >= oc * k_total),
+    }
+    if m_total == 0 || oc == 0 {
+        return;
+    }
+    if k_total == 0 {
+        for row in out.chunks_exact_mut(oc).take(m_total) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = act.apply(bias.map_or(0.0, |b| b[j]));
+            }
+        }
+        return;
+    }
+    let mut panel = [0.0f32; KC * NR_MAX];
+    let mut bias_blk = [0.0f32; NR_MAX];
+    for n0 in (0..oc).step_by(nr) {
+        let nv = nr.min(oc - n0);
+        if let Some(bias) = bias {
+            bias_blk[..nv].copy_from_slice(&bias[n0..n0 + nv]);
+        }
+        let mut k0 = 0;
+        while k0 < k_total {
+            let k1 = (k0 + KC).min(k_total);
+            pack_b(b, k_total, oc, (k0, k1), (n0, nv), nr, &mut panel);
+            let chunk = Chunk {
+                k0,
+                k1,
+                first: k0 == 0,
+                last: k1 == k_total,
+            };
+            for m0 in (0..m_total).step_by(MR) {
+                let rows = MR.min(m_total - m0);
+                // SAFETY: forwarded from the caller; `tile` stays within
+                // `x` (offsets from `tap_offset`), the panel and `out`.
+                unsafe {
+                    tile::<V, MR, NV>(
+                        g,
+                        x,
+                        ic,
+                        &chunk,
+                        &panel,
+                        &bias_blk,
+                        bias.is_some(),
+                        act,
+                        out,
+                        oc,
+                        (m0, rows),
+                        (n0, nv),
+                    );
+                }
+            }
+            k0 = k1;
+        }
+    }
+}
+
+/// The K range of one packed panel.
+struct Chunk {
+    k0: usize,
+    k1: usize,
+    first: bool,
+    last: bool,
+}
+
+/// One `MR x NR` output tile over one K chunk.
+///
+/// # Safety
+/// As [`gemm`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
+    g: &Geometry,
+    x: &[f32],
+    ic: usize,
+    c: &Chunk,
+    panel: &[f32],
+    bias_blk: &[f32; NR_MAX],
+    has_bias: bool,
+    act: Act,
+    out: &mut [f32],
+    oc: usize,
+    (m0, rows): (usize, usize),
+    (n0, nv): (usize, usize),
+) {
+    let nr = NV * V::LANES;
+    let full = rows == MR && nv == nr;
+    let mut tmp = [0.0f32; NR_MAX];
+    // SAFETY (whole body): the CPU supports V (caller). Every pointer read
+    // below is in bounds: A rows come from `tap_offset` (an in-image pixel's
+    // `ic` values) or `ZEROS` (`seg <= KC`); the panel holds `(k1-k0)·nr`
+    // values; output rows `m0..m0+rows`, channels `n0..n0+nv` exist, and
+    // partial tiles go through `tmp`.
+    unsafe {
+        let mut acc = [[V::zero(); NV]; MR];
+        if !c.first {
+            for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+                let o = out.as_ptr().add((m0 + r) * oc + n0);
+                if nv == nr {
+                    for (v, a) in acc_r.iter_mut().enumerate() {
+                        *a = V::load(o.add(v * V::LANES));
+                    }
+                } else {
+                    tmp[..nv].copy_from_slice(core::slice::from_raw_parts(o, nv));
+                    for (v, a) in acc_r.iter_mut().enumerate() {
+                        *a = V::load(tmp.as_ptr().add(v * V::LANES));
+                    }
+                }
+            }
+        }
+        // Rows past `rows` repeat the last valid row (computed, not stored).
+        let origins: [_; MR] = core::array::from_fn(|r| g.origin(m0 + r.min(rows - 1)));
+        let mut k = c.k0;
+        let mut bp = panel.as_ptr();
+        while k < c.k1 {
+            let (t, i0) = (k / ic, k % ic);
+            let (ky, kx) = (t / g.kernel[1], t % g.kernel[1]);
+            let seg = (ic - i0).min(c.k1 - k);
+            let rp: [*const f32; MR] =
+                core::array::from_fn(|r| match g.tap_offset(origins[r], ky, kx) {
+                    Some(off) => x.as_ptr().add(off + i0),
+                    None => ZEROS.as_ptr(),
+                });
+            for i in 0..seg {
+                let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
+                for r in 0..MR {
+                    let a = V::splat(*rp[r].add(i));
+                    for v in 0..NV {
+                        acc[r][v] = acc[r][v].fma(a, bv[v]);
+                    }
+                }
+                bp = bp.add(nr);
+            }
+            k += seg;
+        }
+        let clamp = match act {
+            Act::Clamp(lo, hi) => Some((V::splat(lo), V::splat(hi))),
+            _ => None,
+        };
+        for (r, acc_r) in acc.iter().enumerate().take(rows) {
+            let o = out.as_mut_ptr().add((m0 + r) * oc + n0);
+            let dst = if full || nv == nr {
+                o
+            } else {
+                tmp.as_mut_ptr()
+            };
+            for (v, &a) in acc_r.iter().enumerate() {
+                let mut a = a;
+                if c.last {
+                    if has_bias {
+                        a = a.add(V::load(bias_blk.as_ptr().add(v * V::LANES)));
+                    }
+                    if let Some((lo, hi)) = clamp {
+                        a = a.clamp(lo, hi);
+                    }
+                }
+                a.store(dst.add(v * V::LANES));
+            }
+            if dst != o {
+                core::ptr::copy_nonoverlapping(dst, o, nv);
+            }
+            if c.last && !matches!(act, Act::None | Act::Clamp(..)) {
+                for v in core::slice::from_raw_parts_mut(o, nv) {
+                    *v = act.apply(*v);
+                }
+            }
+        }
+    }
+}

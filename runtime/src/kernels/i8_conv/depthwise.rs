@@ -1,0 +1,109 @@
+//! Depthwise int8 convolution (`groups == ic == oc`) vectorized across
+//! channels: blocks of `C` channels per output pixel, the block's weights
+//! widened and transposed once into a `[tap][C]` stack panel.
+//!
+//! Plain Rust over fixed-size arrays, compiled inside each ISA's
+//! `#[target_feature]` entry point, where LLVM vectorizes the `C`-wide
+//! loops. The integer arithmetic is the reference's (wrapping `i32` sums of
+//! `w · (x − in_zp)` over the in-image taps from `bias`, then
+//! [`requantize_clamp`]), so the results are bit-identical to
+//! [`reference`](super::reference).
+
+use super::QConvParams;
+use crate::quant::requantize_clamp;
+
+/// Largest `kh·kw` the panel holds; bigger kernels use the reference.
+pub(crate) const MAX_TAPS: usize = 64;
+
+/// Whether [`depthwise`] handles this conv.
+pub(crate) fn applies(p: &QConvParams, in_shape: [usize; 4], out_shape: [usize; 4]) -> bool {
+    let ic = in_shape[3];
+    p.groups == ic && out_shape[3] == ic && ic > 1 && p.kernel_h * p.kernel_w <= MAX_TAPS
+}
+
+/// Depthwise int8 conv, NHWC, weights `[c, kh, kw, 1]`; see the module docs.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise<const C: usize>(
+    p: &QConvParams,
+    x: &[i8],
+    in_shape: [usize; 4],
+    w: &[i8],
+    bias: &[i32],
+    requant: &[i32],
+    out: &mut [i8],
+    out_shape: [usize; 4],
+) {
+    let ch = in_shape[3];
+    let mut c0 = 0;
+    while c0 + C <= ch {
+        block::<C>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
+        c0 += C;
+    }
+    while c0 < ch {
+        block::<1>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
+        c0 += 1;
+    }
+}
+
+/// Channels `c0..c0 + C` of every output pixel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const C: usize>(
+    p: &QConvParams,
+    x: &[i8],
+    in_shape: [usize; 4],
+    w: &[i8],
+    bias: &[i32],
+    requant: &[i32],
+    out: &mut [i8],
+    out_shape: [usize; 4],
+    c0: usize,
+) {
+    let [n, ih, iw, ch] = in_shape;
+    let [_, oh, ow, _] = out_shape;
+    let (kh, kw) = (p.kernel_h, p.kernel_w);
+    let taps = kh * kw;
+    let mut panel = [[0i32; C]; MAX_TAPS];
+    for (t, row) in panel.iter_mut().enumerate().take(taps) {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = w[(c0 + j) * taps + t] as i32;
+        }
+    }
+    let b: [i32; C] = core::array::from_fn(|j| bias[c0 + j]);
+    let mult: [i32; C] = core::array::from_fn(|j| requant[2 * (c0 + j)]);
+    let shift: [i32; C] = core::array::from_fn(|j| requant[2 * (c0 + j) + 1]);
+    for bi in 0..n {
+        for oy in 0..oh {
+            let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
+            for ox in 0..ow {
+                let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
+                let mut acc = b;
+                for ky in 0..kh {
+                    let iy = y0 + (ky * p.dilation_h) as isize;
+                    if !(0..ih as isize).contains(&iy) {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = x0 + (kx * p.dilation_w) as isize;
+                        if !(0..iw as isize).contains(&ix) {
+                            continue;
+                        }
+                        let off = ((bi * ih + iy as usize) * iw + ix as usize) * ch + c0;
+                        let xs: &[i8; C] = x[off..off + C].try_into().unwrap_or(&[0; C]);
+                        let ws = &panel[ky * kw + kx];
+                        for j in 0..C {
+                            acc[j] = acc[j].wrapping_add(ws[j] * (xs[j] as i32 - p.in_zp));
+                        }
+                    }
+                }
+                let off = ((bi * oh + oy) * ow + ox) * ch + c0;
+                let ys: &mut [i8] = &mut out[off..off + C];
+                for (j, y) in ys.iter_mut().enumerate() {
+                    *y =
+                        requantize_clamp(acc[j], mult[j], shift[j], p.out_zp, p.act_min, p.act_max);
+                }
+            }
+        }
+    }
+}

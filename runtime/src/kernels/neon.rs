@@ -1,0 +1,84 @@
+//! aarch64 kernel tables: NEON (Cortex-A72, Raspberry Pi 4) and NEON with
+//! dotprod (Cortex-A76, Raspberry Pi 5).
+//!
+//! NEON is part of the aarch64 base ISA; dotprod is checked at compile
+//! time (`-C target-cpu=cortex-a76`) or, with `std`, at run time. The
+//! entry points follow the pattern of `x86.rs` (see
+//! [`simd_table!`](super::select)).
+
+use core::arch::aarch64::*;
+
+use super::i8_gemm::neon::{NeonDot, NeonMlal};
+use super::select::Kernels;
+use super::simd::F32Simd;
+
+/// Four f32 lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct NeonF32(float32x4_t);
+
+impl F32Simd for NeonF32 {
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: NEON is baseline on aarch64.
+        NeonF32(unsafe { vdupq_n_f32(0.0) })
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: as `zero`.
+        NeonF32(unsafe { vdupq_n_f32(x) })
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees 4 readable values at `p`.
+        NeonF32(unsafe { vld1q_f32(p) })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees 4 writable values at `p`.
+        unsafe { vst1q_f32(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn fma(self, a: Self, b: Self) -> Self {
+        // SAFETY: as `zero`. `vfmaq_f32(c, a, b)` = c + a·b, one rounding.
+        NeonF32(unsafe { vfmaq_f32(self.0, a.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        NeonF32(unsafe { vaddq_f32(self.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+        // SAFETY: as `zero`. `fmaxnm` returns the number when one operand is
+        // NaN, so a NaN lane becomes `lo`.
+        NeonF32(unsafe { vminnmq_f32(vmaxnmq_f32(self.0, lo.0), hi.0) })
+    }
+}
+
+#[cfg(feature = "std")]
+macro_rules! dotprod_detected {
+    () => {
+        std::arch::is_aarch64_feature_detected!("dotprod")
+    };
+}
+
+#[cfg(not(feature = "std"))]
+macro_rules! dotprod_detected {
+    () => {
+        false
+    };
+}
+
+simd_table!(
+    neon_table, "neon", "neon", true,
+    f32: (NeonF32, 4, 4, 16),
+    i8: (NeonMlal, 16)
+);
+
+simd_table!(
+    neondot_table, "neondot", "neon,dotprod",
+    cfg!(target_feature = "dotprod") || dotprod_detected!(),
+    f32: (NeonF32, 4, 4, 16),
+    i8: (NeonDot, 16)
+);

@@ -1,0 +1,282 @@
+//! Kernel tables: which implementation of each compute-heavy family an
+//! [`Interpreter`](crate::Interpreter) calls.
+//!
+//! [`REFERENCE`] holds the portable reference kernels (the specification).
+//! The SIMD tables are reachable only through [`Kernels::best`],
+//! [`Kernels::by_name`] and [`Kernels::available`], which hand out a table
+//! only when the CPU runs its instructions: at compile time from the
+//! target's `target_feature`s (boards set `-C target-cpu`), and with the
+//! `std` feature also by runtime detection. That is the invariant every
+//! `unsafe` call into a `#[target_feature]` kernel relies on.
+//!
+//! Every table computes the same int8 results bit for bit; its f32 results
+//! are within the bound stated in `kernels/f32_gemm` (fused multiply-add
+//! instead of a rounded product).
+
+use super::f32_conv::ConvParams;
+use super::i8_conv::QConvParams;
+use super::i8_gemm::QGemmParams;
+use super::Act;
+
+/// `f32_conv::reference`'s signature.
+pub type F32ConvFn =
+    fn(&ConvParams, &[f32], [usize; 4], &[f32], Option<&[f32]>, &mut [f32], [usize; 4]);
+/// `i8_conv::reference`'s signature.
+pub type I8ConvFn =
+    fn(&QConvParams, &[i8], [usize; 4], &[i8], &[i32], &[i32], &mut [i8], [usize; 4]);
+/// `f32_gemm::reference`'s signature.
+pub type F32GemmFn = fn(usize, usize, usize, &[f32], &[f32], Option<&[f32]>, Act, &mut [f32]);
+/// `i8_gemm::reference`'s signature.
+pub type I8GemmFn =
+    fn(usize, usize, usize, &[i8], &[i8], Option<&[i32]>, &[i32], &QGemmParams, &mut [i8]);
+
+/// One implementation of every dispatched kernel family.
+#[derive(Debug)]
+pub struct Kernels {
+    name: &'static str,
+    pub(crate) f32_conv: F32ConvFn,
+    pub(crate) i8_conv: I8ConvFn,
+    pub(crate) f32_gemm: F32GemmFn,
+    pub(crate) i8_gemm: I8GemmFn,
+}
+
+/// The portable reference kernels.
+pub static REFERENCE: Kernels = Kernels {
+    name: "reference",
+    f32_conv: super::f32_conv::reference,
+    i8_conv: super::i8_conv::reference,
+    f32_gemm: super::f32_gemm::reference,
+    i8_gemm: super::i8_gemm::reference,
+};
+
+impl Kernels {
+    /// Stable name of the table (`reference`, `portable`, `avx2`, `avx512`,
+    /// `avx512vnni`, `neon`, `neondot`), as printed by tools and benches.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The portable reference kernels.
+    pub fn reference() -> &'static Kernels {
+        &REFERENCE
+    }
+
+    /// The fastest table this CPU runs.
+    pub fn best() -> &'static Kernels {
+        let mut best = &REFERENCE;
+        for k in Self::available() {
+            best = k;
+        }
+        best
+    }
+
+    /// Every table this CPU runs, slowest first (`reference`, then
+    /// `portable`, then the SIMD tables).
+    pub fn available() -> impl Iterator<Item = &'static Kernels> {
+        [&REFERENCE, &super::portable::PORTABLE]
+            .into_iter()
+            .chain(simd_tables().iter().filter_map(|t| t()))
+    }
+
+    /// The table called `name`, if this CPU runs it.
+    pub fn by_name(name: &str) -> Option<&'static Kernels> {
+        Self::available().find(|k| k.name == name)
+    }
+}
+
+/// Constructors of the SIMD tables of this target, slowest first; each
+/// returns its table only when the CPU supports it.
+type TableFn = fn() -> Option<&'static Kernels>;
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn simd_tables() -> &'static [TableFn] {
+    &[
+        super::x86::avx2_table,
+        super::x86::avx512_table,
+        super::x86::avx512vnni_table,
+    ]
+}
+
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+fn simd_tables() -> &'static [TableFn] {
+    &[super::neon::neon_table, super::neon::neondot_table]
+}
+
+#[cfg(any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+fn simd_tables() -> &'static [TableFn] {
+    &[]
+}
+
+/// Builds a table (for the ISA modules).
+pub(crate) const fn table(
+    name: &'static str,
+    f32_conv: F32ConvFn,
+    i8_conv: I8ConvFn,
+    f32_gemm: F32GemmFn,
+    i8_gemm: I8GemmFn,
+) -> Kernels {
+    Kernels {
+        name,
+        f32_conv,
+        i8_conv,
+        f32_gemm,
+        i8_gemm,
+    }
+}
+
+/// Defines a SIMD table's constructor `$table() -> Option<&'static Kernels>`
+/// (`Some` when `$detect` holds) and its four entry points: safe
+/// functions that call the generic kernels instantiated inside a
+/// `#[target_feature(enable = $feats)]` function. `$detect` must imply that
+/// the CPU has `$feats`: it is the only check between them and the
+/// instructions.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+macro_rules! simd_table {
+    (
+        $table:ident, $name:literal, $feats:literal, $detect:expr,
+        f32: ($v:ty, $mr:literal, $nv:literal, $dw:literal),
+        i8: ($q:ty, $qdw:literal)
+    ) => {
+        /// This table when the CPU supports it.
+        pub(crate) fn $table() -> Option<&'static Kernels> {
+            mod entry {
+                use super::*;
+                use $crate::kernels::f32_conv::ConvParams;
+                use $crate::kernels::i8_conv::QConvParams;
+                use $crate::kernels::i8_gemm::QGemmParams;
+                use $crate::kernels::Act;
+
+                #[target_feature(enable = $feats)]
+                unsafe fn f32_conv_tf(
+                    p: &ConvParams,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    w: &[f32],
+                    b: Option<&[f32]>,
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: `$feats` are enabled on this function.
+                    unsafe {
+                        $crate::kernels::f32_conv::simd::<$v, $mr, $nv, $dw>(p, x, xs, w, b, y, ys)
+                    }
+                }
+                pub(super) fn f32_conv(
+                    p: &ConvParams,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    w: &[f32],
+                    b: Option<&[f32]>,
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: reachable only through the table, which is
+                    // handed out when the CPU has `$feats`.
+                    unsafe { f32_conv_tf(p, x, xs, w, b, y, ys) }
+                }
+
+                #[target_feature(enable = $feats)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn i8_conv_tf(
+                    p: &QConvParams,
+                    x: &[i8],
+                    xs: [usize; 4],
+                    w: &[i8],
+                    b: &[i32],
+                    rq: &[i32],
+                    y: &mut [i8],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: `$feats` are enabled on this function.
+                    unsafe { $crate::kernels::i8_conv::simd::<$q, $qdw>(p, x, xs, w, b, rq, y, ys) }
+                }
+                #[allow(clippy::too_many_arguments)]
+                pub(super) fn i8_conv(
+                    p: &QConvParams,
+                    x: &[i8],
+                    xs: [usize; 4],
+                    w: &[i8],
+                    b: &[i32],
+                    rq: &[i32],
+                    y: &mut [i8],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { i8_conv_tf(p, x, xs, w, b, rq, y, ys) }
+                }
+
+                #[target_feature(enable = $feats)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn f32_gemm_tf(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[f32],
+                    b: &[f32],
+                    bias: Option<&[f32]>,
+                    act: Act,
+                    c: &mut [f32],
+                ) {
+                    // SAFETY: `$feats` are enabled on this function.
+                    unsafe {
+                        $crate::kernels::f32_gemm::simd::<$v, $mr, $nv>(m, k, n, a, b, bias, act, c)
+                    }
+                }
+                #[allow(clippy::too_many_arguments)]
+                pub(super) fn f32_gemm(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[f32],
+                    b: &[f32],
+                    bias: Option<&[f32]>,
+                    act: Act,
+                    c: &mut [f32],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { f32_gemm_tf(m, k, n, a, b, bias, act, c) }
+                }
+
+                #[target_feature(enable = $feats)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn i8_gemm_tf(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[i8],
+                    b: &[i8],
+                    bias: Option<&[i32]>,
+                    rq: &[i32],
+                    p: &QGemmParams,
+                    c: &mut [i8],
+                ) {
+                    // SAFETY: `$feats` are enabled on this function.
+                    unsafe { $crate::kernels::i8_gemm::simd::<$q>(m, k, n, a, b, bias, rq, p, c) }
+                }
+                #[allow(clippy::too_many_arguments)]
+                pub(super) fn i8_gemm(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[i8],
+                    b: &[i8],
+                    bias: Option<&[i32]>,
+                    rq: &[i32],
+                    p: &QGemmParams,
+                    c: &mut [i8],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { i8_gemm_tf(m, k, n, a, b, bias, rq, p, c) }
+                }
+            }
+            static TABLE: Kernels = $crate::kernels::select::table(
+                $name,
+                entry::f32_conv,
+                entry::i8_conv,
+                entry::f32_gemm,
+                entry::i8_gemm,
+            );
+            $detect.then_some(&TABLE)
+        }
+    };
+}

@@ -1,0 +1,32 @@
+//! The f32 vector operations the generic SIMD kernels are written in.
+//!
+//! Each ISA module (`x86.rs`, `neon.rs`) implements [`F32Simd`] for its
+//! register type. The generic kernels are `#[inline(always)]` so that they
+//! are compiled inside the ISA's `#[target_feature]` entry point, where
+//! the intrinsics inline.
+//!
+//! Every method is `unsafe`: the caller guarantees that the CPU supports
+//! the implementing ISA (the kernel tables of
+//! [`select`](super::select) only hand out supported ones) and, for loads
+//! and stores, that `LANES` elements at the pointer are in bounds.
+
+/// A vector of `LANES` f32 values.
+pub(crate) trait F32Simd: Copy {
+    /// Number of f32 lanes.
+    const LANES: usize;
+    /// All lanes `0.0`.
+    unsafe fn zero() -> Self;
+    /// All lanes `x`.
+    unsafe fn splat(x: f32) -> Self;
+    /// Unaligned load of `LANES` values.
+    unsafe fn load(p: *const f32) -> Self;
+    /// Unaligned store of `LANES` values.
+    unsafe fn store(self, p: *mut f32);
+    /// `self + a * b` with one rounding (fused multiply-add).
+    unsafe fn fma(self, a: Self, b: Self) -> Self;
+    /// `self + b`.
+    unsafe fn add(self, b: Self) -> Self;
+    /// `max(self, lo)` then `min(.., hi)`, lane-wise, with `Act::Clamp`'s
+    /// NaN rule (a NaN lane becomes `lo`).
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
+}

@@ -1,0 +1,142 @@
+//! x86-64 kernel tables: AVX2+FMA, AVX-512F/BW, AVX-512 VNNI.
+//!
+//! Each table's entry points are safe functions with the reference
+//! kernels' signatures that call a `#[target_feature]` instantiation of the
+//! generic SIMD kernels. They are reachable only through the tables, which
+//! [`select`](super::select) hands out after checking the CPU (the
+//! `*_table` constructors here): that check is what makes each `unsafe`
+//! call below sound.
+
+use core::arch::x86_64::*;
+
+use super::i8_gemm::x86::{Avx2Madd, Avx512Madd, Avx512Vnni};
+use super::select::Kernels;
+use super::simd::F32Simd;
+
+/// Eight f32 lanes (AVX + FMA).
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2F32(__m256);
+
+impl F32Simd for Avx2F32 {
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller guarantees AVX (trait contract).
+        Avx2F32(unsafe { _mm256_setzero_ps() })
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: as `zero`.
+        Avx2F32(unsafe { _mm256_set1_ps(x) })
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees AVX and 8 readable values at `p`.
+        Avx2F32(unsafe { _mm256_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees AVX and 8 writable values at `p`.
+        unsafe { _mm256_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn fma(self, a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees FMA.
+        Avx2F32(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        Avx2F32(unsafe { _mm256_add_ps(self.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+        // SAFETY: as `zero`. `maxps` returns its second operand when either
+        // is NaN, so a NaN lane becomes `lo`.
+        Avx2F32(unsafe { _mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0) })
+    }
+}
+
+/// Sixteen f32 lanes (AVX-512F).
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512F32(__m512);
+
+impl F32Simd for Avx512F32 {
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller guarantees AVX-512F (trait contract).
+        Avx512F32(unsafe { _mm512_setzero_ps() })
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: as `zero`.
+        Avx512F32(unsafe { _mm512_set1_ps(x) })
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees AVX-512F and 16 readable values.
+        Avx512F32(unsafe { _mm512_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees AVX-512F and 16 writable values.
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn fma(self, a: Self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        Avx512F32(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        Avx512F32(unsafe { _mm512_add_ps(self.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
+        // SAFETY: as `zero`; NaN rule as for AVX2.
+        Avx512F32(unsafe { _mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0) })
+    }
+}
+
+/// Whether the CPU has all of the listed features: at compile time, or
+/// with `std` by runtime detection.
+macro_rules! has {
+    ($($f:tt),+) => {
+        (true $(&& cfg!(target_feature = $f))+) || detected!($($f),+)
+    };
+}
+
+#[cfg(feature = "std")]
+macro_rules! detected {
+    ($($f:tt),+) => {
+        (true $(&& std::is_x86_feature_detected!($f))+)
+    };
+}
+
+#[cfg(not(feature = "std"))]
+macro_rules! detected {
+    ($($f:tt),+) => {
+        false
+    };
+}
+
+simd_table!(
+    avx2_table, "avx2", "avx2,fma", has!("avx2", "fma"),
+    f32: (Avx2F32, 6, 2, 8),
+    i8: (Avx2Madd, 16)
+);
+
+simd_table!(
+    avx512_table, "avx512", "avx512f,avx512bw,avx2,fma", has!("avx512f", "avx512bw", "avx2", "fma"),
+    f32: (Avx512F32, 8, 2, 16),
+    i8: (Avx512Madd, 32)
+);
+
+simd_table!(
+    avx512vnni_table, "avx512vnni", "avx512f,avx512bw,avx512vnni,avx2,fma",
+    has!("avx512f", "avx512bw", "avx512vnni", "avx2", "fma"),
+    f32: (Avx512F32, 8, 2, 16),
+    i8: (Avx512Vnni, 32)
+);
