@@ -179,6 +179,51 @@ pub fn run(
     })
 }
 
+/// Time per op of `image` on `kernels`: the median over `iters` runs of
+/// each op alone ([`Interpreter::invoke_op`], after one full invoke so
+/// every op reads the values it would), largest first. Rows: op index,
+/// opcode name, output dtype and shape, median time.
+pub fn profile(
+    image: &[u8],
+    origin: &str,
+    inputs: &[Array],
+    kernels: &'static Kernels,
+    iters: usize,
+) -> Result<Vec<(usize, String, Duration)>> {
+    let aligned = AlignedBytes::from_slice(image)?;
+    let model = Model::load(aligned.as_slice()).map_err(|e| anyhow!("{origin}: {e}"))?;
+    let mut arena = AlignedBytes::zeroed(model.arena_size())?;
+    let mut it = Interpreter::with_kernels(&model, arena.as_mut_slice(), kernels)
+        .map_err(|e| anyhow!("{origin}: {e}"))?;
+    for (i, a) in inputs.iter().enumerate() {
+        let mut t = it.input_mut(i).map_err(|e| anyhow!("{origin}: {e}"))?;
+        if let Some(d) = t.as_f32_mut().filter(|d| d.len() == a.data.len()) {
+            d.copy_from_slice(&a.data);
+        }
+    }
+    it.invoke();
+    let mut rows = Vec::new();
+    for o in 0..model.num_ops() {
+        let op = model.op(o).ok_or_else(|| anyhow!("{origin}: op {o}"))?;
+        let out = op.output(0).and_then(|t| model.tensor(t));
+        let desc = match out {
+            Some(t) => format!("{} -> {:?} {:?}", op.code.name(), t.dtype, t.shape()),
+            None => op.code.name().to_string(),
+        };
+        let mut lat: Vec<Duration> = (0..iters.max(1))
+            .map(|_| {
+                let t0 = Instant::now();
+                it.invoke_op(o);
+                t0.elapsed()
+            })
+            .collect();
+        lat.sort_unstable();
+        rows.push((o, desc, lat[lat.len() / 2]));
+    }
+    rows.sort_by(|a, b| b.2.cmp(&a.2));
+    Ok(rows)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

@@ -140,6 +140,9 @@ enum Cmd {
         /// Print one JSON object (median_ms, min_ms, p90_ms, iters; with --vs tract_median_ms, ratio).
         #[arg(long)]
         json: bool,
+        /// Also print the time of each op (first kernel table), largest first.
+        #[arg(long)]
+        profile: bool,
     },
     /// Compile and run the embedded default model (PP-OCR text direction classifier) on its sample.
     Demo,
@@ -252,7 +255,16 @@ fn main() -> ExitCode {
             warmup,
             kernels,
             json,
-        } => bench(&model, vs.as_deref(), &input, iters, warmup, &kernels, json),
+            profile,
+        } => bench(
+            &model,
+            vs.as_deref(),
+            &input,
+            (iters, warmup),
+            &kernels,
+            json,
+            profile,
+        ),
         Cmd::Demo => demo(),
     };
     match res {
@@ -539,10 +551,10 @@ fn bench(
     model: &Path,
     vs: Option<&Path>,
     inputs: &[String],
-    iters: usize,
-    warmup: usize,
+    (iters, warmup): (usize, usize),
     kernels: &str,
     json: bool,
+    profile: bool,
 ) -> Result<()> {
     let tables = ferrite_compiler::bench::tables(kernels)?;
     let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
@@ -588,6 +600,21 @@ fn bench(
         say!("{}", r.to_json());
     } else {
         say_raw!("{}", r.to_text());
+    }
+    if profile {
+        let rows = ferrite_compiler::bench::profile(&image, &origin, &ordered, tables[0], iters)?;
+        let total: f64 = rows.iter().map(|r| r.2.as_secs_f64()).sum();
+        say!(
+            "per op ({}, median of {iters}), largest first:",
+            tables[0].name()
+        );
+        for (o, desc, t) in &rows {
+            say!(
+                "{o:>4} {:>8.3} ms {:>5.1}%  {desc}",
+                t.as_secs_f64() * 1e3,
+                100.0 * t.as_secs_f64() / total
+            );
+        }
     }
     Ok(())
 }

@@ -186,7 +186,10 @@ impl<'a> Model<'a> {
             let off = rd(header::SECTION_TABLE + 8 * i)? as usize;
             let len = rd(header::SECTION_TABLE + 8 * i + 4)? as usize;
             let end = off.checked_add(len).ok_or(Error::BadSection(i as u8))?;
-            if off < format::PAYLOAD_START || !off.is_multiple_of(format::ALIGN) || end > image.len() {
+            if off < format::PAYLOAD_START
+                || !off.is_multiple_of(format::ALIGN)
+                || end > image.len()
+            {
                 return Err(Error::BadSection(i as u8));
             }
             *s = (off, len);

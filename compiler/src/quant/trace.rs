@@ -43,8 +43,15 @@ impl Tracer {
         // Validated when the tracer was built; the CRC needs no second look.
         let model = Model::load_with(self.image.as_slice(), LoadOptions { verify_crc: false })
             .map_err(|e| anyhow!("internal error: traced model does not load: {e}"))?;
-        let mut interp = Interpreter::new(&model, self.arena.as_mut_slice())
-            .map_err(|e| anyhow!("internal error: {e}"))?;
+        // The reference kernels: calibration statistics, and so the
+        // compiled model, must not depend on the compiling machine's ISA
+        // (the SIMD tables' f32 sums use fused multiply-adds).
+        let mut interp = Interpreter::with_kernels(
+            &model,
+            self.arena.as_mut_slice(),
+            ferrite::kernels::Kernels::reference(),
+        )
+        .map_err(|e| anyhow!("internal error: {e}"))?;
         if inputs.len() != model.num_inputs() {
             bail!(
                 "the model has {} inputs, a sample has {}",

@@ -72,13 +72,13 @@ macro_rules! dotprod_detected {
 
 simd_table!(
     neon_table, "neon", "neon", true,
-    f32: (NeonF32, 4, 4, 16),
-    i8: (NeonMlal, 16)
+    f32: (NeonF32, 4, 4, 8, 16),
+    i8: (NeonMlal<2>, NeonMlal<1>, 16)
 );
 
 simd_table!(
     neondot_table, "neondot", "neon,dotprod",
     cfg!(target_feature = "dotprod") || dotprod_detected!(),
-    f32: (NeonF32, 4, 4, 16),
-    i8: (NeonDot, 16)
+    f32: (NeonF32, 4, 4, 8, 16),
+    i8: (NeonDot<4>, NeonDot<2>, 16)
 );

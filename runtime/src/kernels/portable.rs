@@ -2,9 +2,10 @@
 //! plain fixed-size arrays (4 f32 lanes; a 4 × 8 `i32` int8 tile), which
 //! LLVM vectorizes for whatever the target offers (e.g. NEON on a
 //! `thumbv7neon` Pi OS build) and which Miri can run. Its f32 "fma" is a
-//! rounded product plus a rounded sum, exactly the reference's
-//! arithmetic, so this table is bit-identical to the reference for f32 as
-//! well as for int8.
+//! rounded product plus a rounded sum, the reference's arithmetic in the
+//! reference's order; the only difference is that a padded conv tap adds a
+//! zero product where the reference skips it, which changes nothing for
+//! finite weights but the sign of an all-zero sum. int8 is bit-identical.
 
 use super::f32_conv::ConvParams;
 use super::i8_conv::QConvParams;
@@ -108,7 +109,7 @@ fn f32_conv(
     ys: [usize; 4],
 ) {
     // SAFETY: F32x4 needs no CPU feature.
-    unsafe { super::f32_conv::simd::<F32x4, 4, 2, 8>(p, x, xs, w, b, y, ys) }
+    unsafe { super::f32_conv::simd::<F32x4, 4, 2, 4, 8>(p, x, xs, w, b, y, ys) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -123,7 +124,7 @@ fn i8_conv(
     ys: [usize; 4],
 ) {
     // SAFETY: Q4x8 needs no CPU feature.
-    unsafe { super::i8_conv::simd::<Q4x8, 8>(p, x, xs, w, b, rq, y, ys) }
+    unsafe { super::i8_conv::simd::<Q4x8, Q4x8, 8>(p, x, xs, w, b, rq, y, ys) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -138,7 +139,7 @@ fn f32_gemm(
     c: &mut [f32],
 ) {
     // SAFETY: F32x4 needs no CPU feature.
-    unsafe { super::f32_gemm::simd::<F32x4, 4, 2>(m, k, n, a, b, bias, act, c) }
+    unsafe { super::f32_gemm::simd::<F32x4, 4, 2, 4>(m, k, n, a, b, bias, act, c) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -154,7 +155,7 @@ fn i8_gemm(
     c: &mut [i8],
 ) {
     // SAFETY: Q4x8 needs no CPU feature.
-    unsafe { super::i8_gemm::simd::<Q4x8>(m, k, n, a, b, bias, rq, p, c) }
+    unsafe { super::i8_gemm::simd::<Q4x8, Q4x8>(m, k, n, a, b, bias, rq, p, c) }
 }
 
 /// The portable table.

@@ -84,6 +84,71 @@ impl Kernels {
     }
 }
 
+impl Kernels {
+    /// This table's f32 `Conv2d` (contract: [`f32_conv::reference`](super::f32_conv::reference)).
+    pub fn f32_conv(
+        &self,
+        p: &ConvParams,
+        x: &[f32],
+        in_shape: [usize; 4],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+        out_shape: [usize; 4],
+    ) {
+        (self.f32_conv)(p, x, in_shape, w, bias, out, out_shape)
+    }
+
+    /// This table's int8 `Conv2d` (contract: [`i8_conv::reference`](super::i8_conv::reference)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn i8_conv(
+        &self,
+        p: &QConvParams,
+        x: &[i8],
+        in_shape: [usize; 4],
+        w: &[i8],
+        bias: &[i32],
+        requant: &[i32],
+        out: &mut [i8],
+        out_shape: [usize; 4],
+    ) {
+        (self.i8_conv)(p, x, in_shape, w, bias, requant, out, out_shape)
+    }
+
+    /// This table's f32 `MatMul` (contract: [`f32_gemm::reference`](super::f32_gemm::reference)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn f32_gemm(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        act: Act,
+        c: &mut [f32],
+    ) {
+        (self.f32_gemm)(m, k, n, a, b, bias, act, c)
+    }
+
+    /// This table's int8 `MatMul` (contract: [`i8_gemm::reference`](super::i8_gemm::reference)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn i8_gemm(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[i8],
+        b: &[i8],
+        bias: Option<&[i32]>,
+        requant: &[i32],
+        p: &QGemmParams,
+        c: &mut [i8],
+    ) {
+        (self.i8_gemm)(m, k, n, a, b, bias, requant, p, c)
+    }
+}
+
 /// Constructors of the SIMD tables of this target, slowest first; each
 /// returns its table only when the CPU supports it.
 type TableFn = fn() -> Option<&'static Kernels>;
@@ -134,8 +199,8 @@ pub(crate) const fn table(
 macro_rules! simd_table {
     (
         $table:ident, $name:literal, $feats:literal, $detect:expr,
-        f32: ($v:ty, $mr:literal, $nv:literal, $dw:literal),
-        i8: ($q:ty, $qdw:literal)
+        f32: ($v:ty, $mr:literal, $nv:literal, $mr1:literal, $dw:literal),
+        i8: ($q:ty, $qn:ty, $qdw:literal)
     ) => {
         /// This table when the CPU supports it.
         pub(crate) fn $table() -> Option<&'static Kernels> {
@@ -158,7 +223,9 @@ macro_rules! simd_table {
                 ) {
                     // SAFETY: `$feats` are enabled on this function.
                     unsafe {
-                        $crate::kernels::f32_conv::simd::<$v, $mr, $nv, $dw>(p, x, xs, w, b, y, ys)
+                        $crate::kernels::f32_conv::simd::<$v, $mr, $nv, $mr1, $dw>(
+                            p, x, xs, w, b, y, ys,
+                        )
                     }
                 }
                 pub(super) fn f32_conv(
@@ -188,7 +255,9 @@ macro_rules! simd_table {
                     ys: [usize; 4],
                 ) {
                     // SAFETY: `$feats` are enabled on this function.
-                    unsafe { $crate::kernels::i8_conv::simd::<$q, $qdw>(p, x, xs, w, b, rq, y, ys) }
+                    unsafe {
+                        $crate::kernels::i8_conv::simd::<$q, $qn, $qdw>(p, x, xs, w, b, rq, y, ys)
+                    }
                 }
                 #[allow(clippy::too_many_arguments)]
                 pub(super) fn i8_conv(
@@ -219,7 +288,9 @@ macro_rules! simd_table {
                 ) {
                     // SAFETY: `$feats` are enabled on this function.
                     unsafe {
-                        $crate::kernels::f32_gemm::simd::<$v, $mr, $nv>(m, k, n, a, b, bias, act, c)
+                        $crate::kernels::f32_gemm::simd::<$v, $mr, $nv, $mr1>(
+                            m, k, n, a, b, bias, act, c,
+                        )
                     }
                 }
                 #[allow(clippy::too_many_arguments)]
@@ -251,7 +322,9 @@ macro_rules! simd_table {
                     c: &mut [i8],
                 ) {
                     // SAFETY: `$feats` are enabled on this function.
-                    unsafe { $crate::kernels::i8_gemm::simd::<$q>(m, k, n, a, b, bias, rq, p, c) }
+                    unsafe {
+                        $crate::kernels::i8_gemm::simd::<$q, $qn>(m, k, n, a, b, bias, rq, p, c)
+                    }
                 }
                 #[allow(clippy::too_many_arguments)]
                 pub(super) fn i8_gemm(

@@ -124,19 +124,19 @@ macro_rules! detected {
 
 simd_table!(
     avx2_table, "avx2", "avx2,fma", has!("avx2", "fma"),
-    f32: (Avx2F32, 6, 2, 8),
-    i8: (Avx2Madd, 16)
+    f32: (Avx2F32, 6, 2, 8, 16),
+    i8: (Avx2Madd<2>, Avx2Madd<1>, 16)
 );
 
 simd_table!(
     avx512_table, "avx512", "avx512f,avx512bw,avx2,fma", has!("avx512f", "avx512bw", "avx2", "fma"),
-    f32: (Avx512F32, 8, 2, 16),
-    i8: (Avx512Madd, 32)
+    f32: (Avx512F32, 8, 2, 12, 32),
+    i8: (Avx512Madd<2>, Avx512Madd<1>, 32)
 );
 
 simd_table!(
     avx512vnni_table, "avx512vnni", "avx512f,avx512bw,avx512vnni,avx2,fma",
     has!("avx512f", "avx512bw", "avx512vnni", "avx2", "fma"),
-    f32: (Avx512F32, 8, 2, 16),
-    i8: (Avx512Vnni, 32)
+    f32: (Avx512F32, 8, 2, 12, 32),
+    i8: (Avx512Vnni<2>, Avx512Vnni<1>, 32)
 );

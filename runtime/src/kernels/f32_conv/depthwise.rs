@@ -38,10 +38,43 @@ pub(crate) fn depthwise<const C: usize>(
         block::<C>(p, x, in_shape, w, bias, out, out_shape, c0);
         c0 += C;
     }
+    // The tail in narrower blocks (16, 8, 4, then single channels).
+    while C > 16 && c0 + 16 <= ch {
+        block::<16>(p, x, in_shape, w, bias, out, out_shape, c0);
+        c0 += 16;
+    }
+    while C > 8 && c0 + 8 <= ch {
+        block::<8>(p, x, in_shape, w, bias, out, out_shape, c0);
+        c0 += 8;
+    }
+    while C > 4 && c0 + 4 <= ch {
+        block::<4>(p, x, in_shape, w, bias, out, out_shape, c0);
+        c0 += 4;
+    }
     while c0 < ch {
         block::<1>(p, x, in_shape, w, bias, out, out_shape, c0);
         c0 += 1;
     }
+}
+
+/// The kernel taps `k` (in `0..k_len`) whose input coordinate
+/// `origin + k·dilation` lies in `0..len`: a half-open range.
+#[inline(always)]
+pub(crate) fn valid_taps(
+    origin: isize,
+    dilation: usize,
+    k_len: usize,
+    len: usize,
+) -> (usize, usize) {
+    let d = dilation as isize;
+    let lo = if origin < 0 { (-origin + d - 1) / d } else { 0 };
+    let hi = if origin < len as isize {
+        (len as isize - origin + d - 1) / d
+    } else {
+        0
+    };
+    let hi = (hi as usize).min(k_len);
+    ((lo as usize).min(hi), hi)
 }
 
 /// Channels `c0..c0 + C` of every output pixel.
@@ -74,20 +107,16 @@ fn block<const C: usize>(
     for bi in 0..n {
         for oy in 0..oh {
             let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
+            let (ky0, ky1) = valid_taps(y0, p.dilation_h, kh, ih);
             for ox in 0..ow {
                 let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
                 let mut acc = [0.0f32; C];
-                for ky in 0..kh {
-                    let iy = y0 + (ky * p.dilation_h) as isize;
-                    if !(0..ih as isize).contains(&iy) {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = x0 + (kx * p.dilation_w) as isize;
-                        if !(0..iw as isize).contains(&ix) {
-                            continue;
-                        }
-                        let off = ((bi * ih + iy as usize) * iw + ix as usize) * ch + c0;
+                let (kx0, kx1) = valid_taps(x0, p.dilation_w, kw, iw);
+                for ky in ky0..ky1 {
+                    let iy = (y0 + (ky * p.dilation_h) as isize) as usize;
+                    for kx in kx0..kx1 {
+                        let ix = (x0 + (kx * p.dilation_w) as isize) as usize;
+                        let off = ((bi * ih + iy) * iw + ix) * ch + c0;
                         let xs: &[f32; C] = x[off..off + C].try_into().unwrap_or(&[0.0; C]);
                         let ws = &panel[ky * kw + kx];
                         for j in 0..C {

@@ -79,14 +79,21 @@ pub fn reference(
 }
 
 /// The SIMD Conv2d of one kernel table: `groups == 1` as a tiled GEMM over
-/// vector type `V` (`MR x NV` register tile), depthwise as `DW`-channel
+/// vector type `V` (`MR x NV` register tile; `MR1 x 1` when the output
+/// channels fit one vector), depthwise as `DW`-channel
 /// blocks, anything else by [`reference`]. Within the bound of
 /// [`tiled`](super::f32_gemm::tiled) of the reference (depthwise: equal).
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions.
 #[inline(always)]
-pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const DW: usize>(
+pub(crate) unsafe fn simd<
+    V: F32Simd,
+    const MR: usize,
+    const NV: usize,
+    const MR1: usize,
+    const DW: usize,
+>(
     p: &ConvParams,
     input: &[f32],
     in_shape: [usize; 4],
@@ -97,9 +104,12 @@ pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const DW
 ) {
     if p.groups == 1 {
         let g = geometry(p, in_shape, out_shape);
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            tiled::gemm::<V, MR, NV>(&g, input, BSource::PerOutput(weights), bias, p.act, output)
+        let b = BSource::PerOutput(weights);
+        // SAFETY (both): forwarded from the caller.
+        if out_shape[3] <= V::LANES {
+            unsafe { tiled::gemm::<V, MR1, 1>(&g, input, b, bias, p.act, output) }
+        } else {
+            unsafe { tiled::gemm::<V, MR, NV>(&g, input, b, bias, p.act, output) }
         }
     } else if depthwise::applies(p, in_shape, out_shape) {
         depthwise::depthwise::<DW>(p, input, in_shape, weights, bias, output, out_shape);

@@ -19,14 +19,14 @@ use super::Act;
 pub(crate) mod tiled;
 
 /// The SIMD `MatMul` of one kernel table: [`tiled`] over vector type `V`
-/// with an `MR x NV` register tile. Within `tiled`'s bound of
+/// with an `MR x NV` register tile (`MR1 x 1` for narrow outputs). Within `tiled`'s bound of
 /// [`reference`].
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const MR1: usize>(
     m: usize,
     k: usize,
     n: usize,
@@ -37,8 +37,13 @@ pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize>(
     c: &mut [f32],
 ) {
     let g = tiled::Geometry::matmul(m, k, n);
-    // SAFETY: forwarded from the caller.
-    unsafe { tiled::gemm::<V, MR, NV>(&g, a, tiled::BSource::PerK(b), bias, act, c) }
+    let b = tiled::BSource::PerK(b);
+    // SAFETY (both): forwarded from the caller.
+    if n <= V::LANES {
+        unsafe { tiled::gemm::<V, MR1, 1>(&g, a, b, bias, act, c) }
+    } else {
+        unsafe { tiled::gemm::<V, MR, NV>(&g, a, b, bias, act, c) }
+    }
 }
 
 /// `c = act(a · b + bias)`; see the module docs.

@@ -144,9 +144,15 @@ pub(crate) unsafe fn gemm<V: F32Simd, const MR: usize, const NV: usize>(
     let nr = NV * V::LANES;
     let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
     let ic = g.in_shape[3];
-    debug_assert!(nr <= NR_MAX);
-    debug_assert!(x.len() >= g.in_shape.iter().product::<usize>());
-    debug_assert!(out.len() >= m_total * oc);
+    // The raw-pointer reads and writes below rely on these (checked once per
+    // call, like the slicing of the reference kernels).
+    assert!(nr <= NR_MAX, "register tile wider than the panel");
+    assert!(
+        x.len() >= g.in_shape.iter().product::<usize>(),
+        "input too short"
+    );
+    assert!(out.len() >= m_total * oc, "output too short");
+    assert!(g.out_shape[0] <= g.in_shape[0], "batch mismatch");
     match b {
         BSource::PerOutput(w) => debug_assert!(w.len() >= oc * k_total),
         BSource::PerK(w) => debug_assert!(w.len() >= oc * k_total),

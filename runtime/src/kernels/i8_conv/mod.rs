@@ -142,14 +142,15 @@ pub fn reference(
 }
 
 /// The SIMD int8 Conv2d of one kernel table: `groups == 1` as a tiled GEMM
-/// with micro-kernel `Q`, depthwise as `DW`-channel blocks, anything else
+/// with micro-kernel `Q` (`QN` when the output channels fit its narrower
+/// tile), depthwise as `DW`-channel blocks, anything else
 /// by [`reference`]. Bit-identical to [`reference`].
 ///
 /// # Safety
 /// The CPU supports `Q`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn simd<Q: QMicro, const DW: usize>(
+pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, const DW: usize>(
     p: &QConvParams,
     x: &[i8],
     in_shape: [usize; 4],
@@ -168,8 +169,13 @@ pub(crate) unsafe fn simd<Q: QMicro, const DW: usize>(
             act_max: p.act_max,
             requant: &requant[..2 * out_shape[3]],
         };
-        // SAFETY: forwarded from the caller.
-        unsafe { tiled::qgemm::<Q>(&g, x, QBSource::PerOutput(w), Some(bias), &q, out) }
+        let b = QBSource::PerOutput(w);
+        // SAFETY (both): forwarded from the caller.
+        if out_shape[3] <= QN::NR {
+            unsafe { tiled::qgemm::<QN>(&g, x, b, Some(bias), &q, out) }
+        } else {
+            unsafe { tiled::qgemm::<Q>(&g, x, b, Some(bias), &q, out) }
+        }
     } else if depthwise::applies(p, in_shape, out_shape) {
         depthwise::depthwise::<DW>(p, x, in_shape, w, bias, requant, out, out_shape);
     } else {

@@ -92,14 +92,14 @@ pub fn reference(
 }
 
 /// The SIMD int8 `MatMul` of one kernel table: [`tiled`] with micro-kernel
-/// `Q` when `b` is symmetric (`b_zp == 0`, the compiler's weights), else
+/// `Q` (`QN` for narrow outputs) when `b` is symmetric (`b_zp == 0`, the compiler's weights), else
 /// [`reference`]. Bit-identical to [`reference`].
 ///
 /// # Safety
 /// The CPU supports `Q`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn simd<Q: tiled::QMicro>(
+pub(crate) unsafe fn simd<Q: tiled::QMicro, QN: tiled::QMicro>(
     m: usize,
     k: usize,
     n: usize,
@@ -121,8 +121,13 @@ pub(crate) unsafe fn simd<Q: tiled::QMicro>(
         act_max: p.act_max,
         requant,
     };
-    // SAFETY: forwarded from the caller.
-    unsafe { tiled::qgemm::<Q>(&g, a, tiled::QBSource::PerK(b), bias, &q, c) }
+    let b = tiled::QBSource::PerK(b);
+    // SAFETY (both): forwarded from the caller.
+    if n <= QN::NR {
+        unsafe { tiled::qgemm::<QN>(&g, a, b, bias, &q, c) }
+    } else {
+        unsafe { tiled::qgemm::<Q>(&g, a, b, bias, &q, c) }
+    }
 }
 
 #[cfg(test)]

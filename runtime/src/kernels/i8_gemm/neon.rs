@@ -1,9 +1,9 @@
 //! aarch64 int8 micro-kernels for [`tiled`](super::tiled):
 //!
-//! * `neon_4x16` (Cortex-A72, no dotprod): `smlal`/`smlal2` by element on
+//! * `neon_4x16` / `_4x8` (Cortex-A72, no dotprod): `smlal`/`smlal2` by element on
 //!   `i16` (A holds `x − zp` in `[-255, 255]`, B the weight; each product
 //!   is exact in `i32`). 64 MACs per 16 multiply-accumulates.
-//! * `neondot_4x16c4` (Cortex-A76, dotprod): `sdot` by element, through
+//! * `neondot_4x16c4` / `_4x8c4` (Cortex-A76, dotprod): `sdot` by element, through
 //!   `asm!` (the intrinsic is unstable): four `i8 × i8` products summed
 //!   into each `i32` lane. A holds the raw input bytes, so `offset = zp`.
 
@@ -12,8 +12,8 @@ use core::arch::asm;
 
 use super::tiled::QMicro;
 
-/// NEON `smlal`, 4 rows × 16 channels, 8 `k` per A load.
-pub(crate) struct NeonMlal;
+/// NEON `smlal`, 4 rows × `8·NV` channels, 8 `k` per A load.
+pub(crate) struct NeonMlal<const NV: usize>;
 
 /// Expands `$body` for each lane index `0..8` as the const `$l`.
 macro_rules! lanes8 {
@@ -53,9 +53,9 @@ macro_rules! lanes8 {
     }};
 }
 
-impl QMicro for NeonMlal {
+impl<const NV: usize> QMicro for NeonMlal<NV> {
     const MR: usize = 4;
-    const NR: usize = 16;
+    const NR: usize = 8 * NV;
     const G: usize = 1;
     const KSTEP: usize = 8;
     type A = i16;
@@ -76,40 +76,44 @@ impl QMicro for NeonMlal {
     #[inline(always)]
     unsafe fn tile(a: *const i16, lda: usize, b: *const i16, kp: usize, acc: *mut i32) {
         // SAFETY: NEON is baseline; the caller guarantees `[4][lda]` values
-        // of A, `kp · 16` of B (`kp` a multiple of 8) and 4 × 16 accumulators.
+        // of A, `kp · NR` of B (`kp` a multiple of 8) and 4 × NR accumulators.
         unsafe {
-            let mut c = [[vdupq_n_s32(0); 4]; 4];
+            let nr = Self::NR;
+            // Per row and 8-channel group: the low and high four channels.
+            let mut c = [[[vdupq_n_s32(0); 2]; NV]; 4];
             for (r, cr) in c.iter_mut().enumerate() {
                 for (v, cv) in cr.iter_mut().enumerate() {
-                    *cv = vld1q_s32(acc.add(r * 16 + v * 4));
+                    cv[0] = vld1q_s32(acc.add(r * nr + v * 8));
+                    cv[1] = vld1q_s32(acc.add(r * nr + v * 8 + 4));
                 }
             }
             for k8 in 0..kp / 8 {
                 let av: [int16x8_t; 4] =
                     core::array::from_fn(|r| vld1q_s16(a.add(r * lda + k8 * 8)));
-                let bk = b.add(k8 * 8 * 16);
+                let bk = b.add(k8 * 8 * nr);
                 lanes8!(L => {
-                    let b0 = vld1q_s16(bk.add(L as usize * 16));
-                    let b1 = vld1q_s16(bk.add(L as usize * 16 + 8));
+                    let bv: [int16x8_t; NV] =
+                        core::array::from_fn(|v| vld1q_s16(bk.add(L as usize * nr + v * 8)));
                     for (cr, &ar) in c.iter_mut().zip(&av) {
-                        cr[0] = vmlal_laneq_s16::<L>(cr[0], vget_low_s16(b0), ar);
-                        cr[1] = vmlal_high_laneq_s16::<L>(cr[1], b0, ar);
-                        cr[2] = vmlal_laneq_s16::<L>(cr[2], vget_low_s16(b1), ar);
-                        cr[3] = vmlal_high_laneq_s16::<L>(cr[3], b1, ar);
+                        for (cv, &bb) in cr.iter_mut().zip(&bv) {
+                            cv[0] = vmlal_laneq_s16::<L>(cv[0], vget_low_s16(bb), ar);
+                            cv[1] = vmlal_high_laneq_s16::<L>(cv[1], bb, ar);
+                        }
                     }
                 });
             }
             for (r, cr) in c.iter().enumerate() {
                 for (v, cv) in cr.iter().enumerate() {
-                    vst1q_s32(acc.add(r * 16 + v * 4), *cv);
+                    vst1q_s32(acc.add(r * nr + v * 8), cv[0]);
+                    vst1q_s32(acc.add(r * nr + v * 8 + 4), cv[1]);
                 }
             }
         }
     }
 }
 
-/// NEON dotprod `sdot`, 4 rows × 16 channels, 4 `k` per `sdot`.
-pub(crate) struct NeonDot;
+/// NEON dotprod `sdot`, 4 rows × `4·NV` channels, 4 `k` per `sdot`.
+pub(crate) struct NeonDot<const NV: usize>;
 
 /// `acc + Σ_{i<4} b[4j+i] · a[4·LANE + i]` per `i32` lane `j`.
 ///
@@ -154,9 +158,9 @@ macro_rules! lanes4 {
     }};
 }
 
-impl QMicro for NeonDot {
+impl<const NV: usize> QMicro for NeonDot<NV> {
     const MR: usize = 4;
-    const NR: usize = 16;
+    const NR: usize = 4 * NV;
     const G: usize = 4;
     const KSTEP: usize = 16;
     type A = i8;
@@ -177,22 +181,23 @@ impl QMicro for NeonDot {
     #[inline(always)]
     unsafe fn tile(a: *const i8, lda: usize, b: *const i8, kp: usize, acc: *mut i32) {
         // SAFETY: the caller guarantees dotprod, `[4][lda]` bytes of A,
-        // `kp/4 · 64` bytes of B (`kp` a multiple of 16) and 4 × 16
+        // `kp · NR` bytes of B (`kp` a multiple of 16) and 4 × NR
         // accumulators.
         unsafe {
-            let mut c = [[vdupq_n_s32(0); 4]; 4];
+            let nr = Self::NR;
+            let mut c = [[vdupq_n_s32(0); NV]; 4];
             for (r, cr) in c.iter_mut().enumerate() {
                 for (v, cv) in cr.iter_mut().enumerate() {
-                    *cv = vld1q_s32(acc.add(r * 16 + v * 4));
+                    *cv = vld1q_s32(acc.add(r * nr + v * 4));
                 }
             }
             for k16 in 0..kp / 16 {
                 let av: [int8x16_t; 4] =
                     core::array::from_fn(|r| vld1q_s8(a.add(r * lda + k16 * 16)));
-                let bk = b.add(k16 * 4 * 64);
+                let bk = b.add(k16 * 16 * nr);
                 lanes4!(L => {
-                    let bv: [int8x16_t; 4] =
-                        core::array::from_fn(|v| vld1q_s8(bk.add(L as usize * 64 + v * 16)));
+                    let bv: [int8x16_t; NV] =
+                        core::array::from_fn(|v| vld1q_s8(bk.add(L as usize * 4 * nr + v * 16)));
                     for (cr, &ar) in c.iter_mut().zip(&av) {
                         for (cv, &bb) in cr.iter_mut().zip(&bv) {
                             *cv = sdot_lane::<L>(*cv, bb, ar);
@@ -202,7 +207,7 @@ impl QMicro for NeonDot {
             }
             for (r, cr) in c.iter().enumerate() {
                 for (v, cv) in cr.iter().enumerate() {
-                    vst1q_s32(acc.add(r * 16 + v * 4), *cv);
+                    vst1q_s32(acc.add(r * nr + v * 4), *cv);
                 }
             }
         }

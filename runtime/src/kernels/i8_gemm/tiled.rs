@@ -109,10 +109,24 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
 ) {
     let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
     let ic = g.in_shape[3];
-    debug_assert!(Q::NR <= NR_MAX && KC.is_multiple_of(Q::KSTEP) && Q::KSTEP % Q::G == 0);
-    debug_assert!(x.len() >= g.in_shape.iter().product::<usize>());
-    debug_assert!(out.len() >= m_total * oc);
-    debug_assert!(q.requant.len() == 2 || q.requant.len() >= 2 * oc);
+    // The micro-kernel's panel reads rely on the first; the rest are
+    // checked by slicing, here once per call.
+    assert!(
+        Q::NR <= NR_MAX
+            && Q::MR <= 8
+            && KC.is_multiple_of(Q::KSTEP)
+            && Q::KSTEP.is_multiple_of(Q::G)
+    );
+    assert!(
+        x.len() >= g.in_shape.iter().product::<usize>(),
+        "input too short"
+    );
+    assert!(out.len() >= m_total * oc, "output too short");
+    assert!(g.out_shape[0] <= g.in_shape[0], "batch mismatch");
+    assert!(
+        q.requant.len() == 2 || q.requant.len() >= 2 * oc,
+        "requant too short"
+    );
     if m_total == 0 || oc == 0 {
         return;
     }

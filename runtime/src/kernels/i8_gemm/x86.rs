@@ -1,9 +1,9 @@
 //! x86-64 int8 micro-kernels for [`tiled`](super::tiled):
 //!
-//! * `avx512vnni_8x32c4`: `vpdpbusd` (unsigned × signed bytes, four
+//! * `avx512vnni_8x32c4` / `_8x16c4`: `vpdpbusd` (unsigned × signed bytes, four
 //!   products summed into each `i32` lane without saturation). A holds
 //!   `x + 128` as unsigned bytes (`x ^ 0x80`), so `offset = 128 + zp`.
-//! * `avx512_8x32c2` / `avx2_6x16c2`: `vpmaddwd` on `i16` (A holds
+//! * `avx512_8x32c2` / `_8x16c2`, `avx2_6x16c2` / `_6x8c2`: `vpmaddwd` on `i16` (A holds
 //!   `x − zp` in `[-255, 255]`, B the weight; each pair of products is at
 //!   most `2·255·128 = 65280` in magnitude and lands in an `i32` lane
 //!   exactly). `vpmaddubsw` is not used: its `i16` pair sums saturate
@@ -13,12 +13,12 @@ use core::arch::x86_64::*;
 
 use super::tiled::QMicro;
 
-/// AVX-512 VNNI, 8 rows × 32 channels, 4 `k` per `vpdpbusd`.
-pub(crate) struct Avx512Vnni;
+/// AVX-512 VNNI, 8 rows × `16·NV` channels, 4 `k` per `vpdpbusd`.
+pub(crate) struct Avx512Vnni<const NV: usize>;
 
-impl QMicro for Avx512Vnni {
+impl<const NV: usize> QMicro for Avx512Vnni<NV> {
     const MR: usize = 8;
-    const NR: usize = 32;
+    const NR: usize = 16 * NV;
     const G: usize = 4;
     const KSTEP: usize = 4;
     type A = u8;
@@ -38,41 +38,44 @@ impl QMicro for Avx512Vnni {
     }
     #[inline(always)]
     unsafe fn tile(a: *const u8, lda: usize, b: *const i8, kp: usize, acc: *mut i32) {
-        // SAFETY: the caller guarantees AVX-512F/VNNI and that the panels
-        // hold `kp` steps (`[8][lda]` bytes of A, `kp/4 · 128` bytes of B)
-        // and `acc` 8 × 32 values.
+        // SAFETY: the caller guarantees AVX-512F/VNNI and that the panels hold `kp`
+        // steps (`[8][lda]` values of A, `kp/4 · 4·NR` of B) and `acc`
+        // 8 × NR values.
         unsafe {
-            let mut c = [[_mm512_setzero_si512(); 2]; 8];
+            let nr = Self::NR;
+            let mut c = [[_mm512_setzero_si512(); NV]; 8];
             for (r, cr) in c.iter_mut().enumerate() {
                 for (v, cv) in cr.iter_mut().enumerate() {
-                    *cv = _mm512_loadu_si512(acc.add(r * 32 + v * 16).cast());
+                    *cv = _mm512_loadu_si512(acc.add(r * nr + v * 16).cast());
                 }
             }
             for kg in 0..kp / 4 {
-                let b0 = _mm512_loadu_si512(b.add(kg * 128).cast());
-                let b1 = _mm512_loadu_si512(b.add(kg * 128 + 64).cast());
+                let bv: [__m512i; NV] = core::array::from_fn(|v| {
+                    _mm512_loadu_si512(b.add(kg * 4 * nr + v * 64).cast())
+                });
                 for (r, cr) in c.iter_mut().enumerate() {
                     let av =
                         _mm512_set1_epi32(a.add(r * lda + kg * 4).cast::<i32>().read_unaligned());
-                    cr[0] = _mm512_dpbusd_epi32(cr[0], av, b0);
-                    cr[1] = _mm512_dpbusd_epi32(cr[1], av, b1);
+                    for (cv, &bb) in cr.iter_mut().zip(&bv) {
+                        *cv = _mm512_dpbusd_epi32(*cv, av, bb);
+                    }
                 }
             }
             for (r, cr) in c.iter().enumerate() {
                 for (v, cv) in cr.iter().enumerate() {
-                    _mm512_storeu_si512(acc.add(r * 32 + v * 16).cast(), *cv);
+                    _mm512_storeu_si512(acc.add(r * nr + v * 16).cast(), *cv);
                 }
             }
         }
     }
 }
 
-/// AVX-512BW, 8 rows × 32 channels, 2 `k` per `vpmaddwd`.
-pub(crate) struct Avx512Madd;
+/// AVX-512BW, 8 rows × `16·NV` channels, 2 `k` per `vpmaddwd`.
+pub(crate) struct Avx512Madd<const NV: usize>;
 
-impl QMicro for Avx512Madd {
+impl<const NV: usize> QMicro for Avx512Madd<NV> {
     const MR: usize = 8;
-    const NR: usize = 32;
+    const NR: usize = 16 * NV;
     const G: usize = 2;
     const KSTEP: usize = 2;
     type A = i16;
@@ -92,41 +95,44 @@ impl QMicro for Avx512Madd {
     }
     #[inline(always)]
     unsafe fn tile(a: *const i16, lda: usize, b: *const i16, kp: usize, acc: *mut i32) {
-        // SAFETY: the caller guarantees AVX-512BW and that the panels hold
-        // `kp` steps (`[8][lda]` values of A, `kp/2 · 64` of B) and `acc`
-        // 8 × 32 values.
+        // SAFETY: the caller guarantees AVX-512BW and that the panels hold `kp`
+        // steps (`[8][lda]` values of A, `kp/2 · 2·NR` of B) and `acc`
+        // 8 × NR values.
         unsafe {
-            let mut c = [[_mm512_setzero_si512(); 2]; 8];
+            let nr = Self::NR;
+            let mut c = [[_mm512_setzero_si512(); NV]; 8];
             for (r, cr) in c.iter_mut().enumerate() {
                 for (v, cv) in cr.iter_mut().enumerate() {
-                    *cv = _mm512_loadu_si512(acc.add(r * 32 + v * 16).cast());
+                    *cv = _mm512_loadu_si512(acc.add(r * nr + v * 16).cast());
                 }
             }
             for kg in 0..kp / 2 {
-                let b0 = _mm512_loadu_si512(b.add(kg * 64).cast());
-                let b1 = _mm512_loadu_si512(b.add(kg * 64 + 32).cast());
+                let bv: [__m512i; NV] = core::array::from_fn(|v| {
+                    _mm512_loadu_si512(b.add(kg * 2 * nr + v * 32).cast())
+                });
                 for (r, cr) in c.iter_mut().enumerate() {
                     let av =
                         _mm512_set1_epi32(a.add(r * lda + kg * 2).cast::<i32>().read_unaligned());
-                    cr[0] = _mm512_add_epi32(cr[0], _mm512_madd_epi16(av, b0));
-                    cr[1] = _mm512_add_epi32(cr[1], _mm512_madd_epi16(av, b1));
+                    for (cv, &bb) in cr.iter_mut().zip(&bv) {
+                        *cv = _mm512_add_epi32(*cv, _mm512_madd_epi16(av, bb));
+                    }
                 }
             }
             for (r, cr) in c.iter().enumerate() {
                 for (v, cv) in cr.iter().enumerate() {
-                    _mm512_storeu_si512(acc.add(r * 32 + v * 16).cast(), *cv);
+                    _mm512_storeu_si512(acc.add(r * nr + v * 16).cast(), *cv);
                 }
             }
         }
     }
 }
 
-/// AVX2, 6 rows × 16 channels, 2 `k` per `vpmaddwd`.
-pub(crate) struct Avx2Madd;
+/// AVX2, 6 rows × `8·NV` channels, 2 `k` per `vpmaddwd`.
+pub(crate) struct Avx2Madd<const NV: usize>;
 
-impl QMicro for Avx2Madd {
+impl<const NV: usize> QMicro for Avx2Madd<NV> {
     const MR: usize = 6;
-    const NR: usize = 16;
+    const NR: usize = 8 * NV;
     const G: usize = 2;
     const KSTEP: usize = 2;
     type A = i16;
@@ -147,28 +153,31 @@ impl QMicro for Avx2Madd {
     #[inline(always)]
     unsafe fn tile(a: *const i16, lda: usize, b: *const i16, kp: usize, acc: *mut i32) {
         // SAFETY: the caller guarantees AVX2 and that the panels hold `kp`
-        // steps (`[6][lda]` values of A, `kp/2 · 32` of B) and `acc`
-        // 6 × 16 values.
+        // steps (`[6][lda]` values of A, `kp/2 · 2·NR` of B) and `acc`
+        // 6 × NR values.
         unsafe {
-            let mut c = [[_mm256_setzero_si256(); 2]; 6];
+            let nr = Self::NR;
+            let mut c = [[_mm256_setzero_si256(); NV]; 6];
             for (r, cr) in c.iter_mut().enumerate() {
                 for (v, cv) in cr.iter_mut().enumerate() {
-                    *cv = _mm256_loadu_si256(acc.add(r * 16 + v * 8).cast());
+                    *cv = _mm256_loadu_si256(acc.add(r * nr + v * 8).cast());
                 }
             }
             for kg in 0..kp / 2 {
-                let b0 = _mm256_loadu_si256(b.add(kg * 32).cast());
-                let b1 = _mm256_loadu_si256(b.add(kg * 32 + 16).cast());
+                let bv: [__m256i; NV] = core::array::from_fn(|v| {
+                    _mm256_loadu_si256(b.add(kg * 2 * nr + v * 16).cast())
+                });
                 for (r, cr) in c.iter_mut().enumerate() {
                     let av =
                         _mm256_set1_epi32(a.add(r * lda + kg * 2).cast::<i32>().read_unaligned());
-                    cr[0] = _mm256_add_epi32(cr[0], _mm256_madd_epi16(av, b0));
-                    cr[1] = _mm256_add_epi32(cr[1], _mm256_madd_epi16(av, b1));
+                    for (cv, &bb) in cr.iter_mut().zip(&bv) {
+                        *cv = _mm256_add_epi32(*cv, _mm256_madd_epi16(av, bb));
+                    }
                 }
             }
             for (r, cr) in c.iter().enumerate() {
                 for (v, cv) in cr.iter().enumerate() {
-                    _mm256_storeu_si256(acc.add(r * 16 + v * 8).cast(), *cv);
+                    _mm256_storeu_si256(acc.add(r * nr + v * 8).cast(), *cv);
                 }
             }
         }
