@@ -26,7 +26,10 @@ fn bytes(n: usize, seed: u32) -> Vec<i8> {
 }
 
 fn floats(n: usize, seed: u32) -> Vec<f32> {
-    bytes(n, seed).into_iter().map(|b| b as f32 / 128.0).collect()
+    bytes(n, seed)
+        .into_iter()
+        .map(|b| b as f32 / 128.0)
+        .collect()
 }
 
 /// `(m, k, n)` of the GEMM benchmarks.
@@ -56,9 +59,15 @@ fn gemm(c: &mut Criterion) {
             if t.name() == "reference" && m * k * n > 1 << 24 {
                 continue; // minutes per sample
             }
-            g.bench_with_input(BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")), &(), |bch, _| {
-                bch.iter(|| t.i8_gemm(m, k, n, &a, &b, Some(&bias), &rq, &p, black_box(&mut out)))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
+                &(),
+                |bch, _| {
+                    bch.iter(|| {
+                        t.i8_gemm(m, k, n, &a, &b, Some(&bias), &rq, &p, black_box(&mut out))
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -71,9 +80,15 @@ fn gemm(c: &mut Criterion) {
             if t.name() == "reference" && m * k * n > 1 << 24 {
                 continue;
             }
-            g.bench_with_input(BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")), &(), |bch, _| {
-                bch.iter(|| t.f32_gemm(m, k, n, &a, &b, Some(&bias), Act::None, black_box(&mut out)))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
+                &(),
+                |bch, _| {
+                    bch.iter(|| {
+                        t.f32_gemm(m, k, n, &a, &b, Some(&bias), Act::None, black_box(&mut out))
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -81,7 +96,8 @@ fn gemm(c: &mut Criterion) {
 
 /// `(name, [n, h, w, ic], oc, k, stride, groups)` of the conv benchmarks:
 /// MobileNet-style pointwise, dense 3x3, depthwise 3x3 and 5x5.
-const CONV: [(&str, [usize; 4], usize, usize, usize, usize); 4] = [
+type ConvCase = (&'static str, [usize; 4], usize, usize, usize, usize);
+const CONV: [ConvCase; 4] = [
     ("pw_56x56_64to128", [1, 56, 56, 64], 128, 1, 1, 1),
     ("3x3_28x28_64to64", [1, 28, 28, 64], 64, 3, 1, 1),
     ("dw3x3_56x56_128", [1, 56, 56, 128], 128, 3, 1, 128),
@@ -91,7 +107,12 @@ const CONV: [(&str, [usize; 4], usize, usize, usize, usize); 4] = [
 fn conv(c: &mut Criterion) {
     for (name, xs, oc, k, s, groups) in CONV {
         let pad = k / 2;
-        let ys = [xs[0], (xs[1] + 2 * pad - k) / s + 1, (xs[2] + 2 * pad - k) / s + 1, oc];
+        let ys = [
+            xs[0],
+            (xs[1] + 2 * pad - k) / s + 1,
+            (xs[2] + 2 * pad - k) / s + 1,
+            oc,
+        ];
         let macs = ys.iter().product::<usize>() * k * k * xs[3] / groups;
         let w_len = oc * k * k * xs[3] / groups;
         let mut g = c.benchmark_group(format!("i8_conv/{name}"));
@@ -123,7 +144,11 @@ fn conv(c: &mut Criterion) {
         g.finish();
         let mut g = c.benchmark_group(format!("f32_conv/{name}"));
         g.throughput(Throughput::Elements(macs as u64));
-        let (x, w, bias) = (floats(xs.iter().product(), 8), floats(w_len, 9), floats(oc, 10));
+        let (x, w, bias) = (
+            floats(xs.iter().product(), 8),
+            floats(w_len, 9),
+            floats(oc, 10),
+        );
         let p = ConvParams {
             kernel_h: k,
             kernel_w: k,

@@ -80,17 +80,23 @@ pub fn peak(c: &mut Criterion) {
         if is_x86_feature_detected!("avx512f") {
             g.throughput(Throughput::Elements((12 * REPS * 16) as u64));
             // SAFETY: AVX-512F detected.
-            g.bench_function("fma_avx512", |b| b.iter(|| unsafe { x86::fma512(black_box(1.0)) }));
+            g.bench_function("fma_avx512", |b| {
+                b.iter(|| unsafe { x86::fma512(black_box(1.0)) })
+            });
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             g.throughput(Throughput::Elements((12 * REPS * 8) as u64));
             // SAFETY: AVX2 and FMA detected.
-            g.bench_function("fma_avx2", |b| b.iter(|| unsafe { x86::fma256(black_box(1.0)) }));
+            g.bench_function("fma_avx2", |b| {
+                b.iter(|| unsafe { x86::fma256(black_box(1.0)) })
+            });
         }
         if is_x86_feature_detected!("avx512vnni") {
             g.throughput(Throughput::Elements((12 * REPS * 64) as u64));
             // SAFETY: AVX-512F and VNNI detected.
-            g.bench_function("vnni_avx512", |b| b.iter(|| unsafe { x86::vnni512(black_box(7)) }));
+            g.bench_function("vnni_avx512", |b| {
+                b.iter(|| unsafe { x86::vnni512(black_box(7)) })
+            });
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -220,7 +220,7 @@ pub fn profile(
         lat.sort_unstable();
         rows.push((o, desc, lat[lat.len() / 2]));
     }
-    rows.sort_by(|a, b| b.2.cmp(&a.2));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.2));
     Ok(rows)
 }
 

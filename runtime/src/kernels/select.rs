@@ -86,6 +86,7 @@ impl Kernels {
 
 impl Kernels {
     /// This table's f32 `Conv2d` (contract: [`f32_conv::reference`](super::f32_conv::reference)).
+    #[allow(clippy::too_many_arguments)]
     pub fn f32_conv(
         &self,
         p: &ConvParams,

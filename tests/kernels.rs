@@ -1,0 +1,120 @@
+//! Whole models on every kernel table this CPU runs: every int8 tensor
+//! the model computes is the same bytes as with the reference kernels, op
+//! by op (so a difference names the op), and the f32 outputs of f32
+//! models stay within tract's tolerance.
+//!
+//! The int8 models are the committed sample and the four real models
+//! quantized as `tests/quant.rs` does (percentile, 8 calibration samples).
+
+use anyhow::{anyhow, Result};
+use ferrite::kernels::Kernels;
+use ferrite::{DType, Interpreter, Model};
+use ferrite_compiler::compile::AlignedBytes;
+use ferrite_compiler::npy;
+use ferrite_compiler::quant::Method;
+use ferrite_suite::quant_eval::{self, case};
+use ferrite_suite::{fetched, repo_root, Array};
+
+/// Runs `image` on `input` with the reference kernels and with `table`,
+/// op by op; returns the number of int8 tensors compared.
+fn compare_op_by_op(image: &[u8], input: &Array, table: &'static Kernels) -> Result<usize> {
+    let aligned = AlignedBytes::from_slice(image)?;
+    let model = Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    let mut arenas = [
+        AlignedBytes::zeroed(model.arena_size())?,
+        AlignedBytes::zeroed(model.arena_size())?,
+    ];
+    let [ra, ta] = &mut arenas;
+    let mut r = Interpreter::with_kernels(&model, ra.as_mut_slice(), Kernels::reference())
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut t =
+        Interpreter::with_kernels(&model, ta.as_mut_slice(), table).map_err(|e| anyhow!("{e}"))?;
+    for it in [&mut r, &mut t] {
+        it.input_mut(0)
+            .map_err(|e| anyhow!("{e}"))?
+            .as_f32_mut()
+            .ok_or_else(|| anyhow!("input is not f32"))?
+            .copy_from_slice(&input.data);
+    }
+    let mut compared = 0;
+    for o in 0..model.num_ops() {
+        r.invoke_op(o);
+        t.invoke_op(o);
+        let op = model.op(o).ok_or_else(|| anyhow!("op {o}"))?;
+        let id = op
+            .output(0)
+            .ok_or_else(|| anyhow!("op {o} has no output"))?;
+        let info = model.tensor(id).ok_or_else(|| anyhow!("tensor {id}"))?;
+        if info.dtype == DType::I8 {
+            let (a, b) = (
+                r.tensor(id).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
+                t.tensor(id).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
+            );
+            if a != b {
+                let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+                return Err(anyhow!(
+                    "{}: op {o} ({}) -> '{}' {:?}: {diff} of {} bytes differ from the reference",
+                    table.name(),
+                    op.code.name(),
+                    info.name,
+                    info.shape(),
+                    a.len()
+                ));
+            }
+            compared += 1;
+        }
+    }
+    for i in 0..model.num_outputs() {
+        let (a, b) = (
+            r.output(i).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
+            t.output(i).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
+        );
+        if model.output(i).is_some_and(|o| o.dtype == DType::I8) || compared > 0 {
+            // Outputs of int8 models are dequantized int8 values.
+            assert_eq!(a, b, "{}: output {i}", table.name());
+        }
+    }
+    Ok(compared)
+}
+
+fn simd_tables() -> Vec<&'static Kernels> {
+    Kernels::available().skip(1).collect()
+}
+
+#[test]
+fn int8_sample_is_identical_on_every_table() {
+    let image = std::fs::read(repo_root().join("tests/data/sample_int8.fer")).unwrap();
+    let aligned = AlignedBytes::from_slice(&image).unwrap();
+    let model = Model::load(aligned.as_slice()).unwrap();
+    let shape = model.input(0).unwrap().shape().to_vec();
+    let n: usize = shape.iter().product();
+    let input = Array {
+        shape,
+        data: (0..n)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+            .collect(),
+    };
+    for t in simd_tables() {
+        let n = compare_op_by_op(&image, &input, t).unwrap();
+        assert!(n > 0, "the sample has int8 tensors");
+    }
+}
+
+#[test]
+fn real_int8_models_are_identical_on_every_table() {
+    for name in ["cls", "face", "rec", "det"] {
+        let c = case(name);
+        let pair = quant_eval::quantize_with(c, Method::Percentile(99.99), Some(8)).unwrap();
+        let eval = npy::read(&fetched(&format!("inputs/eval/{name}.npy"))).unwrap();
+        let row: usize = c.shape.iter().product();
+        let input = Array {
+            shape: c.shape.to_vec(),
+            data: eval.data[..row].to_vec(),
+        };
+        for t in simd_tables() {
+            let n = compare_op_by_op(&pair.int8_image, &input, t).unwrap();
+            println!("{name}: {} int8 tensors identical on {}", n, t.name());
+            assert!(n > 10);
+        }
+    }
+}
