@@ -180,6 +180,71 @@ fn i8_conv_tables_are_bit_exact() {
     }
 }
 
+/// Reductions longer than one packed chunk (`KC = 2048` steps) and more
+/// rows than one accumulator block (`MC = 128`).
+#[test]
+fn i8_gemm_tables_across_chunks_and_row_blocks() {
+    let tables = tables();
+    let mut rng = Rng::new(35);
+    let cases: &[(usize, usize, usize)] = if cfg!(miri) {
+        &[(130, 2050, 3)]
+    } else {
+        &[
+            (129, 2049, 17),
+            (300, 4100, 40),
+            (257, 2048, 33),
+            (5, 6000, 8),
+        ]
+    };
+    for &(m, k, n) in cases {
+        let (a, b) = (vec_i8(&mut rng, m * k), vec_i8(&mut rng, k * n));
+        let bias: Vec<i32> = (0..n).map(|_| (rng.next_u64() as i32) >> 12).collect();
+        let rq = requant(&mut rng, n, 14 + (k as f32).log2() as i32 / 2);
+        let p = QGemmParams {
+            a_zp: zero_point(&mut rng),
+            b_zp: 0,
+            out_zp: zero_point(&mut rng),
+            act_min: -128,
+            act_max: 127,
+        };
+        let mut want = Guarded::new(m * n);
+        i8_gemm::reference(m, k, n, &a, &b, Some(&bias), &rq, &p, want.out());
+        for t in &tables {
+            let mut got = Guarded::new(m * n);
+            (t.i8_gemm)(m, k, n, &a, &b, Some(&bias), &rq, &p, got.out());
+            assert_eq!(got.body(), want.body(), "{}: m {m} k {k} n {n}", t.name());
+        }
+        // The same reduction as a conv: OHWI weights, a 3x3 window.
+        let ic = k / 9;
+        let xs = [1, 12, 12, ic];
+        let ys = [1, 10, 10, n];
+        let x = vec_i8(&mut rng, xs.iter().product());
+        let w = vec_i8(&mut rng, n * 9 * ic);
+        let cp = QConvParams {
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+            in_zp: p.a_zp,
+            out_zp: p.out_zp,
+            act_min: -128,
+            act_max: 127,
+        };
+        let mut want = Guarded::new(100 * n);
+        i8_conv::reference(&cp, &x, xs, &w, &bias, &rq, want.out(), ys);
+        for t in &tables {
+            let mut got = Guarded::new(100 * n);
+            (t.i8_conv)(&cp, &x, xs, &w, &bias, &rq, got.out(), ys);
+            assert_eq!(got.body(), want.body(), "{}: conv ic {ic} oc {n}", t.name());
+        }
+    }
+}
+
 #[test]
 fn i8_conv_extreme_accumulators_wrap_like_the_reference() {
     // 2^16 taps of (-128) * (127 - (-128)): the largest sums the op layer

@@ -6,11 +6,12 @@
 //! `#[target_feature]` entry point, where LLVM vectorizes the `C`-wide
 //! loops. The integer arithmetic is the reference's (wrapping `i32` sums of
 //! `w · (x − in_zp)` over the in-image taps from `bias`, then
-//! [`requantize_clamp`]), so the results are bit-identical to
+//! [`requantize_clamp`], in its lane-parallel form
+//! [`requantize_clamp_block`](crate::quant::requantize_clamp_block)), so the results are bit-identical to
 //! [`reference`](super::reference).
 
 use super::QConvParams;
-use crate::quant::requantize_clamp;
+use crate::quant::requantize_clamp_block;
 
 /// Largest `kh·kw` the panel holds; bigger kernels use the reference.
 pub(crate) const MAX_TAPS: usize = 64;
@@ -109,11 +110,8 @@ fn block<const C: usize>(
                     }
                 }
                 let off = ((bi * oh + oy) * ow + ox) * ch + c0;
-                let ys: &mut [i8] = &mut out[off..off + C];
-                for (j, y) in ys.iter_mut().enumerate() {
-                    *y =
-                        requantize_clamp(acc[j], mult[j], shift[j], p.out_zp, p.act_min, p.act_max);
-                }
+                let r = requantize_clamp_block(&acc, &mult, &shift, p.out_zp, p.act_min, p.act_max);
+                out[off..off + C].copy_from_slice(&r);
             }
         }
     }

@@ -15,23 +15,33 @@
 //!   panel of the micro-kernel's element type (`kp`: the chunk rounded up to
 //!   the micro-kernel's step), padding taps as the input zero point.
 //!
+//! Stack: the panels take up to `KC · (NR_MAX + MR_MAX)` elements of the
+//! micro-kernel's types plus `MC · NR_MAX` accumulators (about 180 KB for
+//! the `i16` micro-kernels), uninitialized until packed.
+//!
 //! Arithmetic: the micro-kernel computes `Σ_k b·a(x)` exactly in `i32`
 //! (mod 2^32), where `a(x) = x − zp + offset` for an ISA-specific `offset`
 //! (`vpdpbusd` multiplies unsigned bytes, so it reads `x + 128`). The
 //! accumulator starts at `bias[o] − offset·Σ_k b[k, o]`, so the result is the
 //! reference's `bias[o] + Σ_k b·(x − zp)` mod 2^32 bit for bit; padding taps
 //! read `x = zp` and contribute 0, as the reference's skipped taps.
-//! Requantization is [`requantize_clamp`], per lane.
+//! Requantization is [`requantize_clamp`](crate::quant::requantize_clamp), in
+//! its lane-parallel form [`requantize_clamp_block`].
+
+use core::mem::MaybeUninit;
 
 use super::super::f32_gemm::tiled::Geometry;
-use crate::quant::requantize_clamp;
+use crate::quant::requantize_clamp_block;
 
-/// Reduction steps packed at a time.
-pub(crate) const KC: usize = 512;
+/// Reduction steps packed at a time (a 3x3 conv over 227 channels fits
+/// one chunk, so its weights are packed once per call).
+pub(crate) const KC: usize = 2048;
 /// Widest `NR` of any micro-kernel.
 pub(crate) const NR_MAX: usize = 32;
+/// Tallest `MR` of any micro-kernel.
+pub(crate) const MR_MAX: usize = 8;
 /// Rows of A whose accumulators are kept between K chunks.
-const MC: usize = 64;
+const MC: usize = 128;
 
 /// An int8 micro-kernel: `acc[r][j] += Σ_{k < kp} a[r][k] · b[k][j]`.
 pub(crate) trait QMicro {
@@ -73,16 +83,6 @@ pub(crate) enum QBSource<'a> {
     PerK(&'a [i8]),
 }
 
-impl QBSource<'_> {
-    #[inline(always)]
-    fn get(&self, k: usize, o: usize, k_total: usize, n_total: usize) -> i8 {
-        match self {
-            QBSource::PerOutput(w) => w[o * k_total + k],
-            QBSource::PerK(b) => b[k * n_total + o],
-        }
-    }
-}
-
 /// Requantization and zero points of one int8 GEMM.
 #[derive(Clone, Copy)]
 pub(crate) struct QOut<'a> {
@@ -108,12 +108,11 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
     out: &mut [i8],
 ) {
     let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
-    let ic = g.in_shape[3];
-    // The micro-kernel's panel reads rely on the first; the rest are
-    // checked by slicing, here once per call.
+    // The panel arithmetic relies on the first; the rest are checked by
+    // slicing as well, here once per call.
     assert!(
         Q::NR <= NR_MAX
-            && Q::MR <= 8
+            && Q::MR <= MR_MAX
             && KC.is_multiple_of(Q::KSTEP)
             && Q::KSTEP.is_multiple_of(Q::G)
     );
@@ -132,151 +131,190 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
     }
     let per_channel = q.requant.len() != 2;
     let mc = MC / Q::MR * Q::MR;
-    let a_pad = Q::a_val(q.in_zp as i8, q.in_zp);
-    let mut bpanel = [Q::B_ZERO; KC * NR_MAX];
-    let mut apanel = [a_pad; KC * 8];
+    // Uninitialized panels: each is written (`pack_a`, `pack_b`) over the
+    // whole range a micro-kernel then reads, and only accessed through raw
+    // pointers (never as a slice of possibly uninitialized values).
+    let mut bpanel = MaybeUninit::<[Q::B; KC * NR_MAX]>::uninit();
+    let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX]>::uninit();
+    let bp = bpanel.as_mut_ptr().cast::<Q::B>();
+    let ap = apanel.as_mut_ptr().cast::<Q::A>();
     let mut acc = [0i32; MC * NR_MAX];
     let n_chunks = k_total.div_ceil(KC).max(1);
+    let off = Q::offset(q.in_zp);
     for n0 in (0..oc).step_by(Q::NR) {
         let nv = Q::NR.min(oc - n0);
-        // acc starts at bias - offset * sum_k b (mod 2^32).
-        let mut init = [0i32; NR_MAX];
         let mut mult = [0i32; NR_MAX];
         let mut shift = [0i32; NR_MAX];
-        let off = Q::offset(q.in_zp);
         for j in 0..nv {
-            let mut s = 0i32;
-            for k in 0..k_total {
-                s = s.wrapping_add(b.get(k, n0 + j, k_total, oc) as i32);
-            }
-            init[j] = bias
-                .map_or(0, |bias| bias[n0 + j])
-                .wrapping_sub(off.wrapping_mul(s));
             let r = if per_channel { 2 * (n0 + j) } else { 0 };
             mult[j] = q.requant[r];
             shift[j] = q.requant[r + 1];
         }
+        // Σ_k b[k, o] per channel, summed while the first row block packs
+        // the chunks; then `init = bias − offset · Σ b` (mod 2^32) is what
+        // the micro-kernel's sums lack.
+        let mut wsum = [0i32; NR_MAX];
+        let mut init = [0i32; NR_MAX];
         let mut packed = usize::MAX;
         for m0 in (0..m_total).step_by(mc) {
             let rows = mc.min(m_total - m0);
-            for r in 0..rows {
-                acc[r * Q::NR..][..Q::NR].copy_from_slice(&init[..Q::NR]);
-            }
+            acc[..rows * Q::NR].fill(0);
             for c in 0..n_chunks {
                 let (k0, k1) = (c * KC, ((c + 1) * KC).min(k_total));
                 let kp = (k1 - k0).div_ceil(Q::KSTEP) * Q::KSTEP;
                 if packed != c {
-                    pack_b::<Q>(b, k_total, oc, (k0, k1, kp), (n0, nv), &mut bpanel);
+                    let sums = (m0 == 0).then_some(&mut wsum);
+                    // SAFETY: `bp` holds KC·NR_MAX elements and `kp <= KC`.
+                    unsafe { pack_b::<Q>(b, k_total, oc, (k0, k1, kp), (n0, nv), bp, sums) };
                     packed = c;
                 }
                 for t0 in (0..rows).step_by(Q::MR) {
                     let tr = Q::MR.min(rows - t0);
-                    pack_a::<Q>(g, x, ic, q.in_zp, m0 + t0, tr, (k0, k1, kp), &mut apanel);
-                    // SAFETY: the CPU supports Q (caller); the panels hold
-                    // `kp` steps (`kp <= KC`, `MR <= 8`, `NR <= NR_MAX`) and
-                    // `acc` rows `t0..t0 + MR` lie within `MC` (`mc` is a
-                    // multiple of MR).
-                    unsafe {
-                        Q::tile(
-                            apanel.as_ptr(),
-                            kp,
-                            bpanel.as_ptr(),
-                            kp,
-                            acc.as_mut_ptr().add(t0 * Q::NR),
-                        );
-                    }
+                    // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
+                    unsafe { pack_a::<Q>(g, x, q.in_zp, (m0 + t0, tr), (k0, k1, kp), ap) };
+                    // SAFETY: the CPU supports Q (caller); both panels were
+                    // written over `kp` steps, and `acc` rows `t0..t0 + MR`
+                    // lie within `MC` (`mc` is a multiple of MR).
+                    unsafe { Q::tile(ap, kp, bp, kp, acc.as_mut_ptr().add(t0 * Q::NR)) };
+                }
+            }
+            if m0 == 0 {
+                for j in 0..nv {
+                    init[j] = bias
+                        .map_or(0, |bias| bias[n0 + j])
+                        .wrapping_sub(off.wrapping_mul(wsum[j]));
                 }
             }
             for r in 0..rows {
                 let y = &mut out[(m0 + r) * oc + n0..][..nv];
                 let a = &acc[r * Q::NR..][..Q::NR];
-                requant_row::<NR_MAX>(a, &mult, &shift, q, y);
+                requant_row::<NR_MAX>(a, &init, &mult, &shift, q, y);
             }
         }
     }
 }
 
-/// Requantizes one row of accumulators (`y.len()` lanes).
+/// Requantizes one row of accumulators plus `init` (`y.len() <= N` lanes).
 #[inline(always)]
 fn requant_row<const N: usize>(
     acc: &[i32],
+    init: &[i32; N],
     mult: &[i32; N],
     shift: &[i32; N],
     q: &QOut<'_>,
     y: &mut [i8],
 ) {
-    for (j, v) in y.iter_mut().enumerate() {
-        *v = requantize_clamp(acc[j], mult[j], shift[j], q.out_zp, q.act_min, q.act_max);
+    let mut a = *init;
+    for (v, &s) in a.iter_mut().zip(acc) {
+        *v = v.wrapping_add(s);
     }
+    let r = requantize_clamp_block(&a, mult, shift, q.out_zp, q.act_min, q.act_max);
+    y.copy_from_slice(&r[..y.len()]);
 }
 
-/// Packs steps `k0..k1` (padded with zero weights to `kp`) of channels
-/// `n0..n0 + nv` (zeros up to `NR`) as `[k / G][NR][G]`.
+/// Packs steps `k0..k1` (zero weights up to `kp`) of channels
+/// `n0..n0 + nv` (zeros up to `NR`) as `[k / G][NR][G]` at `panel`, adding
+/// each channel's weights to `sums` when given.
+///
+/// # Safety
+/// `panel` is valid for `kp · NR` writes.
 #[inline(always)]
-fn pack_b<Q: QMicro>(
+unsafe fn pack_b<Q: QMicro>(
     b: QBSource<'_>,
     k_total: usize,
     n_total: usize,
     (k0, k1, kp): (usize, usize, usize),
     (n0, nv): (usize, usize),
-    panel: &mut [Q::B],
+    panel: *mut Q::B,
+    mut sums: Option<&mut [i32; NR_MAX]>,
 ) {
     let (nr, gs) = (Q::NR, Q::G);
-    panel[..kp * nr].fill(Q::B_ZERO);
-    match b {
-        QBSource::PerOutput(w) => {
-            for j in 0..nv {
-                let src = &w[(n0 + j) * k_total + k0..(n0 + j) * k_total + k1];
-                for (kk, &v) in src.iter().enumerate() {
-                    panel[(kk / gs) * nr * gs + j * gs + kk % gs] = Q::b_val(v);
+    // SAFETY (whole body): every index written is below `kp · nr`
+    // (`kk < k1 - k0 <= kp`, `j < nv <= nr`, `kp` a multiple of `G`).
+    unsafe {
+        for i in 0..kp * nr {
+            panel.add(i).write(Q::B_ZERO);
+        }
+        match b {
+            QBSource::PerOutput(w) => {
+                for j in 0..nv {
+                    let src = &w[(n0 + j) * k_total + k0..(n0 + j) * k_total + k1];
+                    let mut s = 0i32;
+                    for (kk, &v) in src.iter().enumerate() {
+                        panel
+                            .add((kk / gs) * nr * gs + j * gs + kk % gs)
+                            .write(Q::b_val(v));
+                        s = s.wrapping_add(v as i32);
+                    }
+                    if let Some(sums) = sums.as_deref_mut() {
+                        sums[j] = sums[j].wrapping_add(s);
+                    }
                 }
             }
-        }
-        QBSource::PerK(bm) => {
-            for kk in 0..k1 - k0 {
-                let src = &bm[(k0 + kk) * n_total + n0..][..nv];
-                let base = (kk / gs) * nr * gs + kk % gs;
-                for (j, &v) in src.iter().enumerate() {
-                    panel[base + j * gs] = Q::b_val(v);
+            QBSource::PerK(bm) => {
+                for kk in 0..k1 - k0 {
+                    let src = &bm[(k0 + kk) * n_total + n0..][..nv];
+                    let base = (kk / gs) * nr * gs + kk % gs;
+                    for (j, &v) in src.iter().enumerate() {
+                        panel.add(base + j * gs).write(Q::b_val(v));
+                    }
+                    if let Some(sums) = sums.as_deref_mut() {
+                        for (s, &v) in sums.iter_mut().zip(src) {
+                            *s = s.wrapping_add(v as i32);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// Gathers steps `k0..k1` of A rows `m0..m0 + rows` into `[MR][kp]`; rows
-/// past `rows` repeat the last one, steps past `k1` hold the padding value.
+/// Gathers steps `k0..k1` of A rows `m0..m0 + rows` into `[MR][kp]` at
+/// `panel`; rows past `rows` repeat the last one, padding taps and steps
+/// past `k1` hold the input zero point's value.
+///
+/// # Safety
+/// `panel` is valid for `MR · kp` writes.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn pack_a<Q: QMicro>(
+unsafe fn pack_a<Q: QMicro>(
     g: &Geometry,
     x: &[i8],
-    ic: usize,
     zp: i32,
-    m0: usize,
-    rows: usize,
+    (m0, rows): (usize, usize),
     (k0, k1, kp): (usize, usize, usize),
-    panel: &mut [Q::A],
+    panel: *mut Q::A,
 ) {
+    let ic = g.in_shape[3];
     let pad = Q::a_val(zp as i8, zp);
     for r in 0..Q::MR {
         let origin = g.origin(m0 + r.min(rows - 1));
-        let dst = &mut panel[r * kp..(r + 1) * kp];
+        // SAFETY: row `r < MR` of the panel: `kp` values from `r · kp`.
+        let dst = unsafe { panel.add(r * kp) };
         let mut k = k0;
         while k < k1 {
             let (t, i0) = (k / ic, k % ic);
             let seg = (ic - i0).min(k1 - k);
-            let d = &mut dst[k - k0..k - k0 + seg];
+            // SAFETY: `k - k0 + seg <= k1 - k0 <= kp`.
+            let d = unsafe { dst.add(k - k0) };
             match g.tap_offset(origin, t / g.kernel[1], t % g.kernel[1]) {
                 Some(off) => {
-                    for (a, &v) in d.iter_mut().zip(&x[off + i0..off + i0 + seg]) {
-                        *a = Q::a_val(v, zp);
+                    for (i, &v) in x[off + i0..off + i0 + seg].iter().enumerate() {
+                        // SAFETY: `i < seg`.
+                        unsafe { d.add(i).write(Q::a_val(v, zp)) };
                     }
                 }
-                None => d.fill(pad),
+                None => {
+                    for i in 0..seg {
+                        // SAFETY: `i < seg`.
+                        unsafe { d.add(i).write(pad) };
+                    }
+                }
             }
             k += seg;
         }
-        dst[k1 - k0..].fill(pad);
+        for i in k1 - k0..kp {
+            // SAFETY: `i < kp`.
+            unsafe { dst.add(i).write(pad) };
+        }
     }
 }
