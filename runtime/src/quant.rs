@@ -217,11 +217,43 @@ pub fn requantize_clamp(
         .min(act_max) as i8
 }
 
-/// [`requantize_clamp`] on `N` lanes at once, written without branches so
-/// that LLVM vectorizes it (the SIMD kernels' output stage). Equal to
-/// `requantize_clamp(acc[j], mult[j], shift[j], out_zp, act_min, act_max)`
-/// for every lane and every input, which `requantize_block_equals_scalar`
-/// checks on the edge cases and random lanes.
+/// [`mbqm`] on `N` lanes at once, written without branches so that LLVM
+/// vectorizes it; equal to `mbqm(x[j], mult[j], shift[j])` on every lane
+/// and input (`requantize_block_equals_scalar`).
+#[inline(always)]
+pub fn mbqm_block<const N: usize>(x: &[i32; N], mult: &[i32; N], shift: &[i32; N]) -> [i32; N] {
+    let mut out = [0i32; N];
+    for j in 0..N {
+        let left = shift[j].clamp(0, 32) as u32;
+        let right = (-shift[j]).clamp(0, 31) as u32;
+        // x * 2^left mod 2^32; a shift of 32 gives 0, as in `mbqm`.
+        let xs = ((x[j] as i64) << left) as i32;
+        // SRDHM: (x·m + nudge) / 2^31 truncated toward zero; the one
+        // overflowing case MIN·MIN saturates to MAX.
+        let ab = xs as i64 * mult[j] as i64;
+        let nudge = if ab >= 0 {
+            1i64 << 30
+        } else {
+            1 - (1i64 << 30)
+        };
+        let v = ab + nudge;
+        let q = ((v + ((v >> 63) & ((1i64 << 31) - 1))) >> 31) as i32;
+        let q = if xs == i32::MIN && mult[j] == i32::MIN {
+            i32::MAX
+        } else {
+            q
+        };
+        // RoundingDivideByPOT.
+        let mask = ((1u32 << right) - 1) as i32;
+        let rem = q & mask;
+        let threshold = (mask >> 1) + (q < 0) as i32;
+        out[j] = (q >> right) + (rem > threshold) as i32;
+    }
+    out
+}
+
+/// [`requantize_clamp`] on `N` lanes at once ([`mbqm_block`], then the
+/// saturating `+ out_zp` and the clamp): the SIMD kernels' output stage.
 #[inline(always)]
 pub fn requantize_clamp_block<const N: usize>(
     acc: &[i32; N],
@@ -231,35 +263,8 @@ pub fn requantize_clamp_block<const N: usize>(
     act_min: i32,
     act_max: i32,
 ) -> [i8; N] {
-    let mut out = [0i8; N];
-    for j in 0..N {
-        let left = shift[j].clamp(0, 32) as u32;
-        let right = (-shift[j]).clamp(0, 31) as u32;
-        // x * 2^left mod 2^32; a shift of 32 gives 0, as in `mbqm`.
-        let x = ((acc[j] as i64) << left) as i32;
-        // SRDHM: (x·m + nudge) / 2^31 truncated toward zero; the one
-        // overflowing case MIN·MIN saturates to MAX.
-        let ab = x as i64 * mult[j] as i64;
-        let nudge = if ab >= 0 {
-            1i64 << 30
-        } else {
-            1 - (1i64 << 30)
-        };
-        let v = ab + nudge;
-        let q = ((v + ((v >> 63) & ((1i64 << 31) - 1))) >> 31) as i32;
-        let q = if x == i32::MIN && mult[j] == i32::MIN {
-            i32::MAX
-        } else {
-            q
-        };
-        // RoundingDivideByPOT.
-        let mask = ((1u32 << right) - 1) as i32;
-        let rem = q & mask;
-        let threshold = (mask >> 1) + (q < 0) as i32;
-        let r = (q >> right) + (rem > threshold) as i32;
-        out[j] = r.saturating_add(out_zp).max(act_min).min(act_max) as i8;
-    }
-    out
+    let r = mbqm_block(acc, mult, shift);
+    core::array::from_fn(|j| r[j].saturating_add(out_zp).max(act_min).min(act_max) as i8)
 }
 
 /// Shared helpers of the int8 kernel tests: guard-byte buffers, random

@@ -480,3 +480,135 @@ fn f32_gemm_tables_within_bound() {
         }
     }
 }
+
+/// Element strides of `shape` broadcast to `out` (0 along broadcast dims).
+fn bcast_strides(
+    shape: [usize; super::MAX_RANK],
+    out: [usize; super::MAX_RANK],
+) -> [usize; super::MAX_RANK] {
+    let s = super::contiguous_strides(shape);
+    core::array::from_fn(|d| {
+        if shape[d] == 1 && out[d] != 1 {
+            0
+        } else {
+            s[d]
+        }
+    })
+}
+
+#[test]
+fn i8_binary_tables_are_bit_exact() {
+    use super::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
+    let tables = tables();
+    let mut rng = Rng::new(36);
+    for it in 0..iters(400) {
+        let out: [usize; super::MAX_RANK] = core::array::from_fn(|d| {
+            if d < 3 {
+                1
+            } else {
+                [1, 2, 3, 5, 16, 17, 33][rng.below(7)]
+            }
+        });
+        // Each operand keeps or broadcasts each dim.
+        let shape_of = |rng: &mut Rng| -> [usize; super::MAX_RANK] {
+            core::array::from_fn(|d| if rng.below(3) == 0 { 1 } else { out[d] })
+        };
+        let (sa, sb) = (shape_of(&mut rng), shape_of(&mut rng));
+        let (ast, bst) = (bcast_strides(sa, out), bcast_strides(sb, out));
+        let a = vec_i8(&mut rng, sa.iter().product());
+        let b = vec_i8(&mut rng, sb.iter().product());
+        let scale = |rng: &mut Rng| 2f32.powf(rng.f32() * 8.0 - 6.0);
+        let (zpa, zpb, zpo) = (
+            zero_point(&mut rng),
+            zero_point(&mut rng),
+            zero_point(&mut rng),
+        );
+        let (lo, hi) = if it % 3 == 0 {
+            (zpo.max(-128), 127)
+        } else {
+            (-128, 127)
+        };
+        let op = match it % 3 {
+            0 => QBinary::Mul(QMulParams::from_scales(
+                scale(&mut rng),
+                zpa,
+                scale(&mut rng),
+                zpb,
+                scale(&mut rng),
+                zpo,
+                lo,
+                hi,
+            )),
+            k => QBinary::Add(QAddParams::from_scales(
+                scale(&mut rng),
+                zpa,
+                scale(&mut rng),
+                zpb,
+                scale(&mut rng),
+                zpo,
+                lo,
+                hi,
+                k == 2,
+            )),
+        };
+        let len: usize = out.iter().product();
+        let mut want = Guarded::new(len);
+        (Kernels::reference().i8_binary)(
+            &op,
+            Operand::Tensor(&a, ast),
+            Operand::Tensor(&b, bst),
+            want.out(),
+            out,
+        );
+        for t in &tables {
+            let mut got = Guarded::new(len);
+            (t.i8_binary)(
+                &op,
+                Operand::Tensor(&a, ast),
+                Operand::Tensor(&b, bst),
+                got.out(),
+                out,
+            );
+            assert_eq!(
+                got.body(),
+                want.body(),
+                "{}: case {it} {op:?} {sa:?} {sb:?}",
+                t.name()
+            );
+        }
+        // In place: the output holds a full-shape operand.
+        if sa == out {
+            for t in &tables {
+                let mut got = Guarded::new(len);
+                got.out().copy_from_slice(&a);
+                (t.i8_binary)(
+                    &op,
+                    Operand::Output,
+                    Operand::Tensor(&b, bst),
+                    got.out(),
+                    out,
+                );
+                assert_eq!(got.body(), want.body(), "{}: in place, case {it}", t.name());
+            }
+        }
+        if sb == out {
+            for t in &tables {
+                let mut got = Guarded::new(len);
+                got.out().copy_from_slice(&b);
+                (t.i8_binary)(
+                    &op,
+                    Operand::Tensor(&a, ast),
+                    Operand::Output,
+                    got.out(),
+                    out,
+                );
+                assert_eq!(
+                    got.body(),
+                    want.body(),
+                    "{}: in place (rhs), case {it}",
+                    t.name()
+                );
+            }
+        }
+    }
+}

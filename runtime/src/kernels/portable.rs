@@ -9,6 +9,7 @@
 
 use super::f32_conv::ConvParams;
 use super::i8_conv::QConvParams;
+use super::i8_elementwise::{Operand, QBinary};
 use super::i8_gemm::tiled::QMicro;
 use super::i8_gemm::QGemmParams;
 use super::select::{table, Kernels};
@@ -158,5 +159,15 @@ fn i8_gemm(
     unsafe { super::i8_gemm::simd::<Q4x8, Q4x8>(m, k, n, a, b, bias, rq, p, c) }
 }
 
+fn i8_binary(
+    op: &QBinary,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    out: &mut [i8],
+    shape: [usize; super::MAX_RANK],
+) {
+    super::i8_elementwise::binary_blocked::<8>(op, a, b, out, shape)
+}
+
 /// The portable table.
-pub static PORTABLE: Kernels = table("portable", f32_conv, i8_conv, f32_gemm, i8_gemm);
+pub static PORTABLE: Kernels = table("portable", f32_conv, i8_conv, f32_gemm, i8_gemm, i8_binary);

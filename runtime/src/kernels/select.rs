@@ -15,6 +15,7 @@
 
 use super::f32_conv::ConvParams;
 use super::i8_conv::QConvParams;
+use super::i8_elementwise::{Operand, QBinary};
 use super::i8_gemm::QGemmParams;
 use super::Act;
 
@@ -30,6 +31,11 @@ pub type F32GemmFn = fn(usize, usize, usize, &[f32], &[f32], Option<&[f32]>, Act
 pub type I8GemmFn =
     fn(usize, usize, usize, &[i8], &[i8], Option<&[i32]>, &[i32], &QGemmParams, &mut [i8]);
 
+/// The int8 broadcasting binary op (`ADD`/`SUB`/`MUL`) over two operands,
+/// either of which may be the output (in place).
+pub(crate) type I8BinaryFn =
+    fn(&QBinary, Operand<'_>, Operand<'_>, &mut [i8], [usize; super::MAX_RANK]);
+
 /// One implementation of every dispatched kernel family.
 #[derive(Debug)]
 pub struct Kernels {
@@ -38,6 +44,7 @@ pub struct Kernels {
     pub(crate) i8_conv: I8ConvFn,
     pub(crate) f32_gemm: F32GemmFn,
     pub(crate) i8_gemm: I8GemmFn,
+    pub(crate) i8_binary: I8BinaryFn,
 }
 
 /// The portable reference kernels.
@@ -47,7 +54,29 @@ pub static REFERENCE: Kernels = Kernels {
     i8_conv: super::i8_conv::reference,
     f32_gemm: super::f32_gemm::reference,
     i8_gemm: super::i8_gemm::reference,
+    i8_binary: i8_binary_reference,
 };
+
+/// The reference int8 binary op: [`binary_reference`](super::i8_elementwise::binary_reference)
+/// or, in place, [`binary_inplace`](super::i8_elementwise::binary_inplace).
+fn i8_binary_reference(
+    op: &QBinary,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    out: &mut [i8],
+    shape: [usize; super::MAX_RANK],
+) {
+    use super::i8_elementwise::{binary_inplace, binary_reference};
+    match (a, b) {
+        (Operand::Tensor(a, ast), Operand::Tensor(b, bst)) => {
+            binary_reference(op, a, ast, b, bst, out, shape)
+        }
+        (Operand::Output, Operand::Tensor(b, bst)) => binary_inplace(op, true, b, bst, out, shape),
+        (Operand::Tensor(a, ast), Operand::Output) => binary_inplace(op, false, a, ast, out, shape),
+        // The op layer never aliases both inputs to the output.
+        (Operand::Output, Operand::Output) => {}
+    }
+}
 
 impl Kernels {
     /// Stable name of the table (`reference`, `portable`, `avx2`, `avx512`,
@@ -180,6 +209,7 @@ pub(crate) const fn table(
     i8_conv: I8ConvFn,
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
+    i8_binary: I8BinaryFn,
 ) -> Kernels {
     Kernels {
         name,
@@ -187,6 +217,7 @@ pub(crate) const fn table(
         i8_conv,
         f32_gemm,
         i8_gemm,
+        i8_binary,
     }
 }
 
@@ -209,8 +240,9 @@ macro_rules! simd_table {
                 use super::*;
                 use $crate::kernels::f32_conv::ConvParams;
                 use $crate::kernels::i8_conv::QConvParams;
+                use $crate::kernels::i8_elementwise::{Operand, QBinary};
                 use $crate::kernels::i8_gemm::QGemmParams;
-                use $crate::kernels::Act;
+                use $crate::kernels::{Act, MAX_RANK};
 
                 #[target_feature(enable = $feats)]
                 unsafe fn f32_conv_tf(
@@ -342,6 +374,26 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_gemm_tf(m, k, n, a, b, bias, rq, p, c) }
                 }
+                #[target_feature(enable = $feats)]
+                unsafe fn i8_binary_tf(
+                    op: &QBinary,
+                    a: Operand<'_>,
+                    b: Operand<'_>,
+                    out: &mut [i8],
+                    shape: [usize; MAX_RANK],
+                ) {
+                    $crate::kernels::i8_elementwise::binary_blocked::<$qdw>(op, a, b, out, shape)
+                }
+                pub(super) fn i8_binary(
+                    op: &QBinary,
+                    a: Operand<'_>,
+                    b: Operand<'_>,
+                    out: &mut [i8],
+                    shape: [usize; MAX_RANK],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { i8_binary_tf(op, a, b, out, shape) }
+                }
             }
             static TABLE: Kernels = $crate::kernels::select::table(
                 $name,
@@ -349,6 +401,7 @@ macro_rules! simd_table {
                 entry::i8_conv,
                 entry::f32_gemm,
                 entry::i8_gemm,
+                entry::i8_binary,
             );
             $detect.then_some(&TABLE)
         }

@@ -15,7 +15,7 @@ use super::{decode_act, pad_shape, strides, Eval, OpCode, Prep};
 use crate::error::Error;
 use crate::format::{DType, MAX_RANK};
 use crate::kernels::elementwise::{self, BinaryKind};
-use crate::kernels::i8_elementwise::{self, QAddParams, QBinary, QMulParams};
+use crate::kernels::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
 
 fn kind(code: OpCode) -> BinaryKind {
     match code {
@@ -118,6 +118,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
 fn eval_i8(ctx: &mut Eval<'_, '_>) {
     let ys = pad_shape(ctx.out.shape());
     let (op, out_zp, alias) = (ctx.op, ctx.out.zero_point, ctx.alias);
+    let kernels = ctx.kernels;
     let (inputs, out) = ctx.split_i8();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -129,11 +130,15 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         bcast_strides(ai.shape(), &ys),
         bcast_strides(bi.shape(), &ys),
     );
-    match alias {
-        Some(0) => i8_elementwise::binary_inplace(&q, true, inputs.i8(1), bst, out, ys),
-        Some(_) => i8_elementwise::binary_inplace(&q, false, inputs.i8(0), ast, out, ys),
-        None => i8_elementwise::binary_reference(&q, inputs.i8(0), ast, inputs.i8(1), bst, out, ys),
-    }
+    let (a, b) = match alias {
+        Some(0) => (Operand::Output, Operand::Tensor(inputs.i8(1), bst)),
+        Some(_) => (Operand::Tensor(inputs.i8(0), ast), Operand::Output),
+        None => (
+            Operand::Tensor(inputs.i8(0), ast),
+            Operand::Tensor(inputs.i8(1), bst),
+        ),
+    };
+    (kernels.i8_binary)(&q, a, b, out, ys);
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
