@@ -264,7 +264,11 @@ pub fn requantize_clamp_block<const N: usize>(
     act_max: i32,
 ) -> [i8; N] {
     let r = mbqm_block(acc, mult, shift);
-    core::array::from_fn(|j| r[j].saturating_add(out_zp).max(act_min).min(act_max) as i8)
+    let mut out = [0i8; N];
+    for j in 0..N {
+        out[j] = r[j].saturating_add(out_zp).max(act_min).min(act_max) as i8;
+    }
+    out
 }
 
 /// Shared helpers of the int8 kernel tests: guard-byte buffers, random

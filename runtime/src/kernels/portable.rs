@@ -42,11 +42,19 @@ impl F32Simd for F32x4 {
     }
     #[inline(always)]
     unsafe fn fma(self, a: Self, b: Self) -> Self {
-        F32x4(core::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+        let mut r = self.0;
+        for i in 0..4 {
+            r[i] += a.0[i] * b.0[i];
+        }
+        F32x4(r)
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
-        F32x4(core::array::from_fn(|i| self.0[i] + b.0[i]))
+        let mut r = self.0;
+        for i in 0..4 {
+            r[i] += b.0[i];
+        }
+        F32x4(r)
     }
     #[inline(always)]
     #[allow(clippy::manual_clamp)] // Act::Clamp's NaN rule

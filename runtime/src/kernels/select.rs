@@ -90,13 +90,19 @@ impl Kernels {
         &REFERENCE
     }
 
-    /// The fastest table this CPU runs.
+    /// The fastest table this CPU runs: the last SIMD table available; on
+    /// targets without one, `portable` under an operating system (whose
+    /// threads have stacks for its panels, up to about 200 KB) and the
+    /// stack-frugal reference kernels on bare metal.
     pub fn best() -> &'static Kernels {
-        let mut best = &REFERENCE;
-        for k in Self::available() {
-            best = k;
+        if let Some(k) = simd_tables().iter().filter_map(|t| t()).last() {
+            return k;
         }
-        best
+        if cfg!(target_os = "none") {
+            &REFERENCE
+        } else {
+            &super::portable::PORTABLE
+        }
     }
 
     /// Every table this CPU runs, slowest first (`reference`, then

@@ -278,7 +278,10 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
                     None => ZEROS.as_ptr(),
                 });
             for i in 0..seg {
-                let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
+                let mut bv = [V::zero(); NV];
+                for (v, bb) in bv.iter_mut().enumerate() {
+                    *bb = V::load(bp.add(v * V::LANES));
+                }
                 for r in 0..MR {
                     let a = V::splat(*rp[r].add(i));
                     for v in 0..NV {

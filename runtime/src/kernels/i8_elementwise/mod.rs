@@ -293,7 +293,9 @@ pub(crate) enum Operand<'a> {
 /// [`binary_reference`] / [`binary_inplace`] computed `N` lanes at a time
 /// along the innermost dimension with the lane-parallel forms of the same
 /// arithmetic ([`mbqm_block`], [`requantize_clamp_block`]): the same bytes,
-/// in a form LLVM vectorizes (the kernel tables instantiate it per ISA).
+/// in a form LLVM vectorizes (the kernel tables instantiate it per ISA;
+/// everything here is `#[inline(always)]`, no closures, so that it is
+/// compiled with the table's target features).
 #[inline(always)]
 pub(crate) fn binary_blocked<const N: usize>(
     op: &QBinary,
@@ -303,46 +305,140 @@ pub(crate) fn binary_blocked<const N: usize>(
     out_shape: [usize; MAX_RANK],
 ) {
     match op {
-        QBinary::Add(p) => {
-            let left = p.left_shift.clamp(0, 31) as u32;
-            let (am, ash) = ([p.a_mult; N], [p.a_shift; N]);
-            let (bm, bsh) = ([p.b_mult; N], [p.b_shift; N]);
-            let (om, osh) = ([p.out_mult; N], [p.out_shift; N]);
-            rows::<N>(a, b, out, out_shape, |x, y| {
-                let dx = core::array::from_fn(|j| (x[j] as i32 - p.a_zp).wrapping_shl(left));
-                let dy = core::array::from_fn(|j| (y[j] as i32 - p.b_zp).wrapping_shl(left));
-                let sx = mbqm_block(&dx, &am, &ash);
-                let sy = mbqm_block(&dy, &bm, &bsh);
-                let raw = core::array::from_fn(|j| {
-                    if p.sub {
-                        sx[j].wrapping_sub(sy[j])
-                    } else {
-                        sx[j].wrapping_add(sy[j])
-                    }
-                });
-                requantize_clamp_block(&raw, &om, &osh, p.out_zp, p.act_min, p.act_max)
-            });
-        }
-        QBinary::Mul(p) => {
-            let (m, sh) = ([p.mult; N], [p.shift; N]);
-            rows::<N>(a, b, out, out_shape, |x, y| {
-                let prod =
-                    core::array::from_fn(|j| (x[j] as i32 - p.a_zp) * (y[j] as i32 - p.b_zp));
-                requantize_clamp_block(&prod, &m, &sh, p.out_zp, p.act_min, p.act_max)
-            });
+        QBinary::Add(p) => rows::<N, _>(&AddBlock::new(p), a, b, out, out_shape),
+        QBinary::Mul(p) => rows::<N, _>(&MulBlock::new(p), a, b, out, out_shape),
+    }
+}
+
+/// One `N`-lane step of a binary op.
+trait Block<const N: usize> {
+    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N];
+}
+
+struct AddBlock<const N: usize> {
+    p: QAddParams,
+    left: u32,
+    am: [i32; N],
+    ash: [i32; N],
+    bm: [i32; N],
+    bsh: [i32; N],
+    om: [i32; N],
+    osh: [i32; N],
+}
+
+impl<const N: usize> AddBlock<N> {
+    #[inline(always)]
+    fn new(p: &QAddParams) -> Self {
+        AddBlock {
+            p: *p,
+            left: p.left_shift.clamp(0, 31) as u32,
+            am: [p.a_mult; N],
+            ash: [p.a_shift; N],
+            bm: [p.b_mult; N],
+            bsh: [p.b_shift; N],
+            om: [p.out_mult; N],
+            osh: [p.out_shift; N],
         }
     }
+}
+
+impl<const N: usize> Block<N> for AddBlock<N> {
+    #[inline(always)]
+    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+        let p = &self.p;
+        let mut dx = [0i32; N];
+        let mut dy = [0i32; N];
+        for j in 0..N {
+            dx[j] = (x[j] as i32 - p.a_zp).wrapping_shl(self.left);
+            dy[j] = (y[j] as i32 - p.b_zp).wrapping_shl(self.left);
+        }
+        let sx = mbqm_block(&dx, &self.am, &self.ash);
+        let sy = mbqm_block(&dy, &self.bm, &self.bsh);
+        let mut raw = [0i32; N];
+        for j in 0..N {
+            raw[j] = if p.sub {
+                sx[j].wrapping_sub(sy[j])
+            } else {
+                sx[j].wrapping_add(sy[j])
+            };
+        }
+        requantize_clamp_block(&raw, &self.om, &self.osh, p.out_zp, p.act_min, p.act_max)
+    }
+}
+
+struct MulBlock<const N: usize> {
+    p: QMulParams,
+    m: [i32; N],
+    sh: [i32; N],
+}
+
+impl<const N: usize> MulBlock<N> {
+    #[inline(always)]
+    fn new(p: &QMulParams) -> Self {
+        MulBlock {
+            p: *p,
+            m: [p.mult; N],
+            sh: [p.shift; N],
+        }
+    }
+}
+
+impl<const N: usize> Block<N> for MulBlock<N> {
+    #[inline(always)]
+    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+        let p = &self.p;
+        let mut prod = [0i32; N];
+        for j in 0..N {
+            prod[j] = (x[j] as i32 - p.a_zp) * (y[j] as i32 - p.b_zp);
+        }
+        requantize_clamp_block(&prod, &self.m, &self.sh, p.out_zp, p.act_min, p.act_max)
+    }
+}
+
+/// Element offset of the current row of `o` (0 for the output itself).
+#[inline(always)]
+fn row_base(o: &Operand<'_>, idx: &[usize; MAX_RANK - 1]) -> usize {
+    match o {
+        Operand::Tensor(_, st) => offset(idx, st),
+        Operand::Output => 0,
+    }
+}
+
+/// Lanes `j0..j0 + n` of operand `o`'s row at `base` (the output row for
+/// [`Operand::Output`]), zeros past `n`.
+#[inline(always)]
+fn load_block<const N: usize>(
+    o: &Operand<'_>,
+    base: usize,
+    row: &[i8],
+    j0: usize,
+    n: usize,
+) -> [i8; N] {
+    let mut v = [0i8; N];
+    match o {
+        Operand::Output => v[..n].copy_from_slice(&row[j0..j0 + n]),
+        Operand::Tensor(t, st) => match st[MAX_RANK - 1] {
+            1 => v[..n].copy_from_slice(&t[base + j0..base + j0 + n]),
+            0 => v = [t[base]; N],
+            s => {
+                for (k, e) in v[..n].iter_mut().enumerate() {
+                    *e = t[base + (j0 + k) * s];
+                }
+            }
+        },
+    }
+    v
 }
 
 /// Applies `f` to `N`-lane blocks of every innermost row (a shorter tail
 /// block is padded with zeros and only its valid lanes are stored).
 #[inline(always)]
-fn rows<const N: usize>(
+fn rows<const N: usize, B: Block<N>>(
+    f: &B,
     a: Operand<'_>,
     b: Operand<'_>,
     out: &mut [i8],
     out_shape: [usize; MAX_RANK],
-    f: impl Fn(&[i8; N], &[i8; N]) -> [i8; N],
 ) {
     let total: usize = out_shape.iter().product();
     debug_assert!(out.len() >= total, "out too short");
@@ -352,32 +448,13 @@ fn rows<const N: usize>(
     let inner = out_shape[MAX_RANK - 1];
     let mut idx = [0usize; MAX_RANK - 1];
     for row in out[..total].chunks_exact_mut(inner) {
-        let base = |o: &Operand<'_>| match o {
-            Operand::Tensor(_, st) => offset(&idx, st),
-            Operand::Output => 0,
-        };
-        let (ba, bb) = (base(&a), base(&b));
+        let (ba, bb) = (row_base(&a, &idx), row_base(&b, &idx));
         let mut j0 = 0;
         while j0 < inner {
             let n = N.min(inner - j0);
-            let load = |o: &Operand<'_>, base: usize, row: &[i8]| -> [i8; N] {
-                let mut v = [0i8; N];
-                match o {
-                    Operand::Output => v[..n].copy_from_slice(&row[j0..j0 + n]),
-                    Operand::Tensor(t, st) => match st[MAX_RANK - 1] {
-                        1 => v[..n].copy_from_slice(&t[base + j0..base + j0 + n]),
-                        0 => v = [t[base]; N],
-                        s => {
-                            for (k, e) in v[..n].iter_mut().enumerate() {
-                                *e = t[base + (j0 + k) * s];
-                            }
-                        }
-                    },
-                }
-                v
-            };
-            let (x, y) = (load(&a, ba, row), load(&b, bb, row));
-            let r = f(&x, &y);
+            let x = load_block::<N>(&a, ba, row, j0, n);
+            let y = load_block::<N>(&b, bb, row, j0, n);
+            let r = f.apply(&x, &y);
             row[j0..j0 + n].copy_from_slice(&r[..n]);
             j0 += n;
         }

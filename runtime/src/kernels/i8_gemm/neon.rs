@@ -88,12 +88,16 @@ impl<const NV: usize> QMicro for NeonMlal<NV> {
                 }
             }
             for k8 in 0..kp / 8 {
-                let av: [int16x8_t; 4] =
-                    core::array::from_fn(|r| vld1q_s16(a.add(r * lda + k8 * 8)));
+                let mut av = [vdupq_n_s16(0); 4];
+                for (r, ar) in av.iter_mut().enumerate() {
+                    *ar = vld1q_s16(a.add(r * lda + k8 * 8));
+                }
                 let bk = b.add(k8 * 8 * nr);
                 lanes8!(L => {
-                    let bv: [int16x8_t; NV] =
-                        core::array::from_fn(|v| vld1q_s16(bk.add(L as usize * nr + v * 8)));
+                    let mut bv = [vdupq_n_s16(0); NV];
+                    for (v, bb) in bv.iter_mut().enumerate() {
+                        *bb = vld1q_s16(bk.add(L as usize * nr + v * 8));
+                    }
                     for (cr, &ar) in c.iter_mut().zip(&av) {
                         for (cv, &bb) in cr.iter_mut().zip(&bv) {
                             cv[0] = vmlal_laneq_s16::<L>(cv[0], vget_low_s16(bb), ar);
@@ -192,12 +196,16 @@ impl<const NV: usize> QMicro for NeonDot<NV> {
                 }
             }
             for k16 in 0..kp / 16 {
-                let av: [int8x16_t; 4] =
-                    core::array::from_fn(|r| vld1q_s8(a.add(r * lda + k16 * 16)));
+                let mut av = [vdupq_n_s8(0); 4];
+                for (r, ar) in av.iter_mut().enumerate() {
+                    *ar = vld1q_s8(a.add(r * lda + k16 * 16));
+                }
                 let bk = b.add(k16 * 16 * nr);
                 lanes4!(L => {
-                    let bv: [int8x16_t; NV] =
-                        core::array::from_fn(|v| vld1q_s8(bk.add(L as usize * 4 * nr + v * 16)));
+                    let mut bv = [vdupq_n_s8(0); NV];
+                    for (v, bb) in bv.iter_mut().enumerate() {
+                        *bb = vld1q_s8(bk.add(L as usize * 4 * nr + v * 16));
+                    }
                     for (cr, &ar) in c.iter_mut().zip(&av) {
                         for (cv, &bb) in cr.iter_mut().zip(&bv) {
                             *cv = sdot_lane::<L>(*cv, bb, ar);

@@ -50,9 +50,10 @@ impl<const NV: usize> QMicro for Avx512Vnni<NV> {
                 }
             }
             for kg in 0..kp / 4 {
-                let bv: [__m512i; NV] = core::array::from_fn(|v| {
-                    _mm512_loadu_si512(b.add(kg * 4 * nr + v * 64).cast())
-                });
+                let mut bv = [_mm512_setzero_si512(); NV];
+                for (v, bb) in bv.iter_mut().enumerate() {
+                    *bb = _mm512_loadu_si512(b.add(kg * 4 * nr + v * 64).cast());
+                }
                 for (r, cr) in c.iter_mut().enumerate() {
                     let av =
                         _mm512_set1_epi32(a.add(r * lda + kg * 4).cast::<i32>().read_unaligned());
@@ -107,9 +108,10 @@ impl<const NV: usize> QMicro for Avx512Madd<NV> {
                 }
             }
             for kg in 0..kp / 2 {
-                let bv: [__m512i; NV] = core::array::from_fn(|v| {
-                    _mm512_loadu_si512(b.add(kg * 2 * nr + v * 32).cast())
-                });
+                let mut bv = [_mm512_setzero_si512(); NV];
+                for (v, bb) in bv.iter_mut().enumerate() {
+                    *bb = _mm512_loadu_si512(b.add(kg * 2 * nr + v * 32).cast());
+                }
                 for (r, cr) in c.iter_mut().enumerate() {
                     let av =
                         _mm512_set1_epi32(a.add(r * lda + kg * 2).cast::<i32>().read_unaligned());
@@ -164,9 +166,10 @@ impl<const NV: usize> QMicro for Avx2Madd<NV> {
                 }
             }
             for kg in 0..kp / 2 {
-                let bv: [__m256i; NV] = core::array::from_fn(|v| {
-                    _mm256_loadu_si256(b.add(kg * 2 * nr + v * 16).cast())
-                });
+                let mut bv = [_mm256_setzero_si256(); NV];
+                for (v, bb) in bv.iter_mut().enumerate() {
+                    *bb = _mm256_loadu_si256(b.add(kg * 2 * nr + v * 16).cast());
+                }
                 for (r, cr) in c.iter_mut().enumerate() {
                     let av =
                         _mm256_set1_epi32(a.add(r * lda + kg * 2).cast::<i32>().read_unaligned());
