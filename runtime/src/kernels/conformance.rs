@@ -54,7 +54,11 @@ fn expected_tables_are_available() {
 fn best_is_the_last_available_and_names_round_trip() {
     let all: Vec<_> = Kernels::available().collect();
     assert_eq!(all[0].name(), "reference");
-    assert_eq!(Kernels::best().name(), all[all.len() - 1].name(), "best is the last table");
+    assert_eq!(
+        Kernels::best().name(),
+        all[all.len() - 1].name(),
+        "best is the last table"
+    );
     for k in &all {
         assert_eq!(Kernels::by_name(k.name()).map(|t| t.name()), Some(k.name()));
     }

@@ -43,16 +43,16 @@ impl F32Simd for F32x4 {
     #[inline(always)]
     unsafe fn fma(self, a: Self, b: Self) -> Self {
         let mut r = self.0;
-        for i in 0..4 {
-            r[i] += a.0[i] * b.0[i];
+        for ((r, &a), &b) in r.iter_mut().zip(&a.0).zip(&b.0) {
+            *r += a * b;
         }
         F32x4(r)
     }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
         let mut r = self.0;
-        for i in 0..4 {
-            r[i] += b.0[i];
+        for (r, &b) in r.iter_mut().zip(&b.0) {
+            *r += b;
         }
         F32x4(r)
     }

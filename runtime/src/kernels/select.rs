@@ -95,7 +95,7 @@ impl Kernels {
     /// threads have stacks for its panels, up to about 200 KB) and the
     /// stack-frugal reference kernels on bare metal.
     pub fn best() -> &'static Kernels {
-        if let Some(k) = simd_tables().iter().filter_map(|t| t()).last() {
+        if let Some(k) = simd_tables().iter().rev().find_map(|t| t()) {
             return k;
         }
         if cfg!(target_os = "none") {
