@@ -616,3 +616,60 @@ fn i8_binary_tables_are_bit_exact() {
         }
     }
 }
+
+#[test]
+fn f32_conv_transpose_tables_within_bound() {
+    let tables = tables();
+    let mut rng = Rng::new(37);
+    for it in 0..iters(120) {
+        // Kernel == stride (the tiled path) most of the time, else overlap.
+        let k = 1 + rng.below(3);
+        let s = if it % 4 == 3 { 1 + rng.below(2) } else { k };
+        let (ic, oc) = (EDGES[rng.below(EDGES.len())], EDGES[rng.below(EDGES.len())]);
+        let (n, ih, iw) = (1 + rng.below(2), 1 + rng.below(7), 1 + rng.below(7));
+        let xs = [n, ih, iw, ic];
+        let ys = [n, (ih - 1) * s + k, (iw - 1) * s + k, oc];
+        let p = ConvParams {
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: s,
+            stride_w: s,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+            act: if it % 2 == 0 {
+                Act::None
+            } else {
+                Act::Clamp(0.0, 6.0)
+            },
+        };
+        let (x, w, bias) = (
+            rng.vec(xs.iter().product()),
+            rng.vec(oc * k * k * ic),
+            rng.vec(oc),
+        );
+        let bias = (it % 3 != 0).then_some(&bias[..]);
+        let len: usize = ys.iter().product();
+        let mut want = GuardedF32::new(len);
+        f32_conv::transpose_reference(&p, &x, xs, &w, bias, want.out(), ys);
+        let (xa, wa): (Vec<f32>, Vec<f32>) = (
+            x.iter().map(|v| v.abs()).collect(),
+            w.iter().map(|v| v.abs()).collect(),
+        );
+        let ba: Option<Vec<f32>> = bias.map(|b| b.iter().map(|v| v.abs()).collect());
+        let mut mag = vec![0.0; len];
+        let pa = ConvParams {
+            act: Act::None,
+            ..p
+        };
+        f32_conv::transpose_reference(&pa, &xa, xs, &wa, ba.as_deref(), &mut mag, ys);
+        for t in &tables {
+            let mut got = GuardedF32::new(len);
+            (t.f32_conv_transpose)(&p, &x, xs, &w, bias, got.out(), ys);
+            let what = std::format!("{}: case {it} k {k} s {s} {xs:?} -> {ys:?}", t.name());
+            assert_within(got.body(), want.body(), &mag, ic * k * k, &what);
+        }
+    }
+}

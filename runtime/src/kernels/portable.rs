@@ -121,6 +121,19 @@ fn f32_conv(
     unsafe { super::f32_conv::simd::<F32x4, 4, 2, 4, 8>(p, x, xs, w, b, y, ys) }
 }
 
+fn f32_conv_transpose(
+    p: &ConvParams,
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    ys: [usize; 4],
+) {
+    // SAFETY: F32x4 needs no CPU feature.
+    unsafe { super::f32_conv::simd_transpose::<F32x4, 4, 2, 4>(p, x, xs, w, b, y, ys) }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn i8_conv(
     p: &QConvParams,
@@ -178,4 +191,12 @@ fn i8_binary(
 }
 
 /// The portable table.
-pub static PORTABLE: Kernels = table("portable", f32_conv, i8_conv, f32_gemm, i8_gemm, i8_binary);
+pub static PORTABLE: Kernels = table(
+    "portable",
+    f32_conv,
+    f32_conv_transpose,
+    i8_conv,
+    f32_gemm,
+    i8_gemm,
+    i8_binary,
+);

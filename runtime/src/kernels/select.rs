@@ -41,6 +41,7 @@ pub(crate) type I8BinaryFn =
 pub struct Kernels {
     name: &'static str,
     pub(crate) f32_conv: F32ConvFn,
+    pub(crate) f32_conv_transpose: F32ConvFn,
     pub(crate) i8_conv: I8ConvFn,
     pub(crate) f32_gemm: F32GemmFn,
     pub(crate) i8_gemm: I8GemmFn,
@@ -51,6 +52,7 @@ pub struct Kernels {
 pub static REFERENCE: Kernels = Kernels {
     name: "reference",
     f32_conv: super::f32_conv::reference,
+    f32_conv_transpose: super::f32_conv::transpose_reference,
     i8_conv: super::i8_conv::reference,
     f32_gemm: super::f32_gemm::reference,
     i8_gemm: super::i8_gemm::reference,
@@ -209,9 +211,11 @@ fn simd_tables() -> &'static [TableFn] {
 }
 
 /// Builds a table (for the ISA modules).
+#[allow(clippy::too_many_arguments)]
 pub(crate) const fn table(
     name: &'static str,
     f32_conv: F32ConvFn,
+    f32_conv_transpose: F32ConvFn,
     i8_conv: I8ConvFn,
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
@@ -220,6 +224,7 @@ pub(crate) const fn table(
     Kernels {
         name,
         f32_conv,
+        f32_conv_transpose,
         i8_conv,
         f32_gemm,
         i8_gemm,
@@ -400,10 +405,40 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_binary_tf(op, a, b, out, shape) }
                 }
+                #[target_feature(enable = $feats)]
+                unsafe fn f32_conv_transpose_tf(
+                    p: &ConvParams,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    w: &[f32],
+                    b: Option<&[f32]>,
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: `$feats` are enabled on this function.
+                    unsafe {
+                        $crate::kernels::f32_conv::simd_transpose::<$v, $mr, $nv, $mr1>(
+                            p, x, xs, w, b, y, ys,
+                        )
+                    }
+                }
+                pub(super) fn f32_conv_transpose(
+                    p: &ConvParams,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    w: &[f32],
+                    b: Option<&[f32]>,
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { f32_conv_transpose_tf(p, x, xs, w, b, y, ys) }
+                }
             }
             static TABLE: Kernels = $crate::kernels::select::table(
                 $name,
                 entry::f32_conv,
+                entry::f32_conv_transpose,
                 entry::i8_conv,
                 entry::f32_gemm,
                 entry::i8_gemm,

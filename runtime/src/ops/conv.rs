@@ -19,7 +19,7 @@
 use super::{decode_act, shape4, Eval, OpCode, Prep};
 use crate::error::Error;
 use crate::format::{DType, Storage};
-use crate::kernels::f32_conv::{self, ConvParams};
+use crate::kernels::f32_conv::ConvParams;
 use crate::kernels::i8_conv::QConvParams;
 use crate::kernels::Act;
 
@@ -152,7 +152,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if code == OpCode::Conv2d {
         (kernels.f32_conv)(&p, x, in_shape, w, bias, out, out_shape);
     } else {
-        f32_conv::transpose_reference(&p, x, in_shape, w, bias, out, out_shape);
+        (kernels.f32_conv_transpose)(&p, x, in_shape, w, bias, out, out_shape);
     }
 }
 

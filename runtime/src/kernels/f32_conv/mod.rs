@@ -27,7 +27,7 @@
 //! `bias[o]` is added and `act` applied. The depthwise path (`groups == ic ==
 //! oc`) has the same order and so the same results.
 
-use super::f32_gemm::tiled::{self, BSource, Geometry};
+use super::f32_gemm::tiled::{self, BSource, Geometry, Scatter};
 use super::simd::F32Simd;
 use super::Act;
 
@@ -115,6 +115,70 @@ pub(crate) unsafe fn simd<
         depthwise::depthwise::<DW>(p, input, in_shape, weights, bias, output, out_shape);
     } else {
         reference(p, input, in_shape, weights, bias, output, out_shape);
+    }
+}
+
+/// The SIMD ConvTranspose2d of one kernel table: when the kernel equals the
+/// stride (no overlap, no padding, no dilation, one group), every output
+/// pixel has exactly one tap, and each tap `(ky, kx)` is a tiled GEMM of the
+/// input with that tap's weights, scattered to the pixels
+/// `(y·s + ky, x·s + kx)`: the reference's sum (over the input channels,
+/// from 0.0, then bias and activation) with fused multiply-adds. Anything
+/// else by [`transpose_reference`].
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+pub(crate) unsafe fn simd_transpose<
+    V: F32Simd,
+    const MR: usize,
+    const NV: usize,
+    const MR1: usize,
+>(
+    p: &ConvParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    let [n, ih, iw, ic] = in_shape;
+    let [on, oh, ow, oc] = out_shape;
+    let (kh, kw) = (p.kernel_h, p.kernel_w);
+    let plain = p.groups == 1
+        && (p.stride_h, p.stride_w) == (kh, kw)
+        && (p.dilation_h, p.dilation_w) == (1, 1)
+        && (p.pad_top, p.pad_left) == (0, 0)
+        && on == n
+        && (oh, ow) == (ih * kh, iw * kw)
+        && ih * iw > 0;
+    if !plain {
+        return transpose_reference(p, input, in_shape, weights, bias, output, out_shape);
+    }
+    let g = Geometry {
+        in_shape,
+        out_shape: [n, ih, iw, oc],
+        kernel: [1, 1],
+        stride: [1, 1],
+        dilation: [1, 1],
+        pad: [0, 0],
+    };
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let b = BSource::Strided(weights, kh * kw * ic, (ky * kw + kx) * ic);
+            let s = Some(Scatter {
+                stride: [kh, kw],
+                tap: [ky, kx],
+                out_hw: [oh, ow],
+            });
+            // SAFETY (both): forwarded from the caller.
+            if oc <= V::LANES {
+                unsafe { tiled::gemm_scatter::<V, MR1, 1>(&g, input, b, bias, p.act, output, s) }
+            } else {
+                unsafe { tiled::gemm_scatter::<V, MR, NV>(&g, input, b, bias, p.act, output, s) }
+            }
+        }
     }
 }
 

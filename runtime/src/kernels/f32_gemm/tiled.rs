@@ -36,6 +36,20 @@ pub(crate) enum BSource<'a> {
     PerOutput(&'a [f32]),
     /// `MatMul`'s row-major `b [K, n]`.
     PerK(&'a [f32]),
+    /// Channel `o`'s `K` values at `w[o*stride + offset..]` (one kernel tap
+    /// of OHWI weights).
+    Strided(&'a [f32], usize, usize),
+}
+
+/// Where A row `m = (b, y, x)` of a 1x1 geometry is stored: output pixel
+/// `(b, y·stride + tap_y, x·stride + tap_x)` of an `[n, out_h, out_w, oc]`
+/// tensor (one kernel tap of a `ConvTranspose` whose kernel equals its
+/// stride).
+#[derive(Clone, Copy)]
+pub(crate) struct Scatter {
+    pub stride: [usize; 2],
+    pub tap: [usize; 2],
+    pub out_hw: [usize; 2],
 }
 
 /// Geometry of the indirect A operand (an NHWC conv's input).
@@ -123,12 +137,16 @@ fn pack_b(
                 }
             }
             BSource::PerK(b) => row[..nv].copy_from_slice(&b[k * n_total + n0..][..nv]),
+            BSource::Strided(w, stride, off) => {
+                for (j, v) in row[..nv].iter_mut().enumerate() {
+                    *v = w[(n0 + j) * stride + off + k];
+                }
+            }
         }
     }
 }
 
-/// `out = act(A·B + bias)`; see the module docs. `x` is the conv input
-/// (or `MatMul`'s `a`), `out` is `[m, oc]` row-major.
+/// `out = act(A·B + bias)`; see the module docs.
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions. `NV * V::LANES <= NR_MAX`.
@@ -141,6 +159,25 @@ pub(crate) unsafe fn gemm<V: F32Simd, const MR: usize, const NV: usize>(
     act: Act,
     out: &mut [f32],
 ) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_scatter::<V, MR, NV>(g, x, b, bias, act, out, None) }
+}
+
+/// [`gemm`] storing A row `m` at output row `scatter(m)` (identity when
+/// `None`).
+///
+/// # Safety
+/// As [`gemm`].
+#[inline(always)]
+pub(crate) unsafe fn gemm_scatter<V: F32Simd, const MR: usize, const NV: usize>(
+    g: &Geometry,
+    x: &[f32],
+    b: BSource<'_>,
+    bias: Option<&[f32]>,
+    act: Act,
+    out: &mut [f32],
+    scatter: Option<Scatter>,
+) {
     let nr = NV * V::LANES;
     let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
     let ic = g.in_shape[3];
@@ -151,17 +188,28 @@ pub(crate) unsafe fn gemm<V: F32Simd, const MR: usize, const NV: usize>(
         x.len() >= g.in_shape.iter().product::<usize>(),
         "input too short"
     );
-    assert!(out.len() >= m_total * oc, "output too short");
+    let out_rows = match scatter {
+        None => m_total,
+        Some(s) => {
+            let [n, ih, iw, _] = g.in_shape;
+            assert!(g.kernel == [1, 1] && g.stride == [1, 1] && g.pad == [0, 0]);
+            assert!((ih - 1) * s.stride[0] + s.tap[0] < s.out_hw[0] || ih == 0);
+            assert!((iw - 1) * s.stride[1] + s.tap[1] < s.out_hw[1] || iw == 0);
+            n * s.out_hw[0] * s.out_hw[1]
+        }
+    };
+    assert!(out.len() >= out_rows * oc, "output too short");
     assert!(g.out_shape[0] <= g.in_shape[0], "batch mismatch");
     match b {
-        BSource::PerOutput(w) => debug_assert!(w.len() >= oc * k_total),
-        BSource::PerK(w) => debug_assert!(w.len() >= oc * k_total),
+        BSource::PerOutput(w) | BSource::PerK(w) => debug_assert!(w.len() >= oc * k_total),
+        BSource::Strided(..) => {}
     }
     if m_total == 0 || oc == 0 {
         return;
     }
     if k_total == 0 {
-        for row in out.chunks_exact_mut(oc).take(m_total) {
+        for m in 0..m_total {
+            let row = &mut out[out_row(g, scatter, m) * oc..][..oc];
             for (j, v) in row.iter_mut().enumerate() {
                 *v = act.apply(bias.map_or(0.0, |b| b[j]));
             }
@@ -203,10 +251,27 @@ pub(crate) unsafe fn gemm<V: F32Simd, const MR: usize, const NV: usize>(
                         oc,
                         (m0, rows),
                         (n0, nv),
+                        scatter,
                     );
                 }
             }
             k0 = k1;
+        }
+    }
+}
+
+/// The output row of A row `m`.
+#[inline(always)]
+fn out_row(g: &Geometry, scatter: Option<Scatter>, m: usize) -> usize {
+    match scatter {
+        None => m,
+        Some(s) => {
+            let [_, ih, iw, _] = g.in_shape;
+            let (b, rem) = (m / (ih * iw), m % (ih * iw));
+            let (y, x) = (rem / iw, rem % iw);
+            (b * s.out_hw[0] + y * s.stride[0] + s.tap[0]) * s.out_hw[1]
+                + x * s.stride[1]
+                + s.tap[1]
         }
     }
 }
@@ -238,6 +303,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     oc: usize,
     (m0, rows): (usize, usize),
     (n0, nv): (usize, usize),
+    scatter: Option<Scatter>,
 ) {
     let nr = NV * V::LANES;
     let full = rows == MR && nv == nr;
@@ -251,7 +317,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
         let mut acc = [[V::zero(); NV]; MR];
         if !c.first {
             for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
-                let o = out.as_ptr().add((m0 + r) * oc + n0);
+                let o = out.as_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
                 if nv == nr {
                     for (v, a) in acc_r.iter_mut().enumerate() {
                         *a = V::load(o.add(v * V::LANES));
@@ -297,7 +363,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             _ => None,
         };
         for (r, acc_r) in acc.iter().enumerate().take(rows) {
-            let o = out.as_mut_ptr().add((m0 + r) * oc + n0);
+            let o = out.as_mut_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
             let dst = if full || nv == nr {
                 o
             } else {
