@@ -304,9 +304,43 @@ pub(crate) fn binary_blocked<const N: usize>(
     out: &mut [i8],
     out_shape: [usize; MAX_RANK],
 ) {
+    // Operands that are dense or a single value make the whole tensor one
+    // row (blocks then span what were many short rows).
+    let total: usize = out_shape.iter().product();
+    let (a, b, out_shape) = match (flat(a, &out_shape), flat(b, &out_shape)) {
+        (Some(fa), Some(fb)) if total > 0 => {
+            let mut s = [1; MAX_RANK];
+            s[MAX_RANK - 1] = total;
+            (fa, fb, s)
+        }
+        _ => (a, b, out_shape),
+    };
     match op {
         QBinary::Add(p) => rows::<N, _>(&AddBlock::new(p), a, b, out, out_shape),
         QBinary::Mul(p) => rows::<N, _>(&MulBlock::new(p), a, b, out, out_shape),
+    }
+}
+
+/// `o` as a single row of the flattened output when it is dense (or the
+/// output itself) or a single broadcast value; `None` otherwise. Strides of
+/// dims of extent 1 do not matter.
+#[inline(always)]
+fn flat<'a>(o: Operand<'a>, out_shape: &[usize; MAX_RANK]) -> Option<Operand<'a>> {
+    let dense = super::contiguous_strides(*out_shape);
+    let live = |st: &[usize; MAX_RANK], want: &[usize; MAX_RANK]| {
+        (0..MAX_RANK).all(|d| out_shape[d] == 1 || st[d] == want[d])
+    };
+    match o {
+        Operand::Output => Some(Operand::Output),
+        Operand::Tensor(t, st) if live(&st, &dense) => {
+            let mut s = [0; MAX_RANK];
+            s[MAX_RANK - 1] = 1;
+            Some(Operand::Tensor(t, s))
+        }
+        Operand::Tensor(t, st) if live(&st, &[0; MAX_RANK]) => {
+            Some(Operand::Tensor(t, [0; MAX_RANK]))
+        }
+        Operand::Tensor(..) => None,
     }
 }
 

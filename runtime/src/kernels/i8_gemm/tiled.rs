@@ -296,12 +296,28 @@ unsafe fn pack_a<Q: QMicro>(
             let seg = (ic - i0).min(k1 - k);
             // SAFETY: `k - k0 + seg <= k1 - k0 <= kp`.
             let d = unsafe { dst.add(k - k0) };
-            match g.tap_offset(origin, t / g.kernel[1], t % g.kernel[1]) {
+            let (ky, kx) = (t / g.kernel[1], t % g.kernel[1]);
+            match g.tap_offset(origin, ky, kx) {
                 Some(off) => {
-                    for (i, &v) in x[off + i0..off + i0 + seg].iter().enumerate() {
-                        // SAFETY: `i < seg`.
+                    // Whole taps to the right that are adjacent in memory
+                    // (the next input pixel of the same row) join the copy.
+                    let mut len = seg;
+                    if i0 == 0 && seg == ic && g.dilation[1] == 1 {
+                        let mut kx2 = kx + 1;
+                        while kx2 < g.kernel[1] && k + len + ic <= k1 {
+                            if g.tap_offset(origin, ky, kx2) != Some(off + len) {
+                                break;
+                            }
+                            len += ic;
+                            kx2 += 1;
+                        }
+                    }
+                    for (i, &v) in x[off + i0..off + i0 + len].iter().enumerate() {
+                        // SAFETY: `k - k0 + len <= k1 - k0 <= kp`.
                         unsafe { d.add(i).write(Q::a_val(v, zp)) };
                     }
+                    k += len;
+                    continue;
                 }
                 None => {
                     for i in 0..seg {
