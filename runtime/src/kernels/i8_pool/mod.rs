@@ -40,13 +40,17 @@ pub fn max_reference(
     out_shape: [usize; 4],
 ) {
     let [_, _, _, c] = in_shape;
+    // Taps outer, channels inner (contiguous): `max` is exact, so the
+    // order does not change a value.
     for_each_window(p, input, in_shape, output, out_shape, |_, _, px, taps| {
-        for (ch, y) in px.iter_mut().enumerate() {
-            let mut m = i8::MIN;
-            for x in taps.clone() {
-                m = m.max(input[x * c + ch]);
+        px.fill(i8::MIN);
+        for x in taps {
+            for (y, &v) in px.iter_mut().zip(&input[x * c..x * c + c]) {
+                *y = (*y).max(v);
             }
-            *y = (m as i32).max(act_min).min(act_max) as i8;
+        }
+        for y in px.iter_mut() {
+            *y = (*y as i32).max(act_min).min(act_max) as i8;
         }
     });
 }
