@@ -316,7 +316,12 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
         if !c.first {
-            for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+            // Constant trip counts (no dynamic index into `acc`), so that
+            // the accumulators live in registers.
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                if r >= rows {
+                    continue;
+                }
                 let o = out.as_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
                 if nv == nr {
                     for (v, a) in acc_r.iter_mut().enumerate() {
@@ -344,10 +349,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
                     None => ZEROS.as_ptr(),
                 });
             for i in 0..seg {
-                let mut bv = [V::zero(); NV];
-                for (v, bb) in bv.iter_mut().enumerate() {
-                    *bb = V::load(bp.add(v * V::LANES));
-                }
+                let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
                 for r in 0..MR {
                     let a = V::splat(*rp[r].add(i));
                     for v in 0..NV {
@@ -362,7 +364,10 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             Act::Clamp(lo, hi) => Some((V::splat(lo), V::splat(hi))),
             _ => None,
         };
-        for (r, acc_r) in acc.iter().enumerate().take(rows) {
+        for (r, acc_r) in acc.iter().enumerate() {
+            if r >= rows {
+                continue;
+            }
             let o = out.as_mut_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
             let dst = if full || nv == nr {
                 o
