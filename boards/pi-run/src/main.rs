@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use ferrite::kernels::Kernels;
 use ferrite::{Aligned, DType, Interpreter, Model, TensorInfo};
 
 const USAGE: &str =
-    "usage: ferrite-pi-run MODEL.fer [--input NAME=FILE.npy]... [--runs N] [--out DIR]";
+    "usage: ferrite-pi-run MODEL.fer [--input NAME=FILE.npy]... [--runs N] [--out DIR] [--kernels NAME]";
 /// Seed of the xorshift generator for inputs without a file.
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 /// How many leading values of each output are printed.
@@ -25,6 +26,8 @@ struct Args {
     inputs: Vec<(String, PathBuf)>,
     runs: usize,
     out: Option<PathBuf>,
+    /// Kernel table name (default: the best this CPU runs).
+    kernels: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 args.runs = n.ok_or(format!("--runs {v}: expected a whole number >= 1"))?;
             }
             "--out" => args.out = Some(PathBuf::from(value()?)),
+            "--kernels" => args.kernels = Some(value()?),
             _ if a.starts_with('-') => return Err(format!("unknown option {a} (see --help)")),
             _ if args.model.as_os_str().is_empty() => args.model = PathBuf::from(a),
             _ => return Err(format!("unexpected argument {a} (see --help)")),
@@ -112,7 +116,18 @@ fn run() -> Result<(), String> {
     let arena: &mut [u8] = unsafe {
         std::slice::from_raw_parts_mut(arena.as_mut_ptr().cast::<u8>(), arena.len() * 16)
     };
-    let mut interp = Interpreter::new(&model, &mut arena[..size]).map_err(fail)?;
+    let kernels = match &args.kernels {
+        None => Kernels::best(),
+        Some(name) => Kernels::by_name(name).ok_or_else(|| {
+            let have: Vec<_> = Kernels::available().map(|k| k.name()).collect();
+            format!(
+                "no kernel table '{name}' on this CPU; available: {}",
+                have.join(", ")
+            )
+        })?,
+    };
+    let mut interp =
+        Interpreter::with_kernels(&model, &mut arena[..size], kernels).map_err(fail)?;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -123,6 +138,7 @@ fn run() -> Result<(), String> {
         model.num_inputs(),
         model.num_outputs()
     );
+    let _ = writeln!(out, "kernels {}", kernels.name());
     let mut feeds = Vec::new();
     for i in 0..model.num_inputs() {
         let info = model.input(i).ok_or(format!("{path}: no input {i}"))?;
