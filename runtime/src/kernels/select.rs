@@ -49,16 +49,64 @@ pub struct Kernels {
 }
 
 /// The portable reference kernels.
+///
+/// A family whose op feature (or the `f32` feature) this build leaves out
+/// holds a no-op instead, so its kernel is not linked: `prepare` refuses
+/// its ops with `OpNotBuilt`, so the entry is never called.
 pub static REFERENCE: Kernels = Kernels {
     name: "reference",
-    f32_conv: super::f32_conv::reference,
-    f32_conv_transpose: super::f32_conv::transpose_reference,
-    i8_conv: super::i8_conv::reference,
-    f32_gemm: super::f32_gemm::reference,
-    i8_gemm: super::i8_gemm::reference,
-    i8_binary: i8_binary_reference,
+    f32_conv: built!(
+        all(feature = "op-conv", feature = "f32"),
+        F32ConvFn,
+        super::f32_conv::reference,
+        |_, _, _, _, _, _, _| {}
+    ),
+    f32_conv_transpose: built!(
+        all(feature = "op-conv", feature = "f32"),
+        F32ConvFn,
+        super::f32_conv::transpose_reference,
+        |_, _, _, _, _, _, _| {}
+    ),
+    i8_conv: built!(
+        feature = "op-conv",
+        I8ConvFn,
+        super::i8_conv::reference,
+        |_, _, _, _, _, _, _, _| {}
+    ),
+    f32_gemm: built!(
+        all(feature = "op-matmul", feature = "f32"),
+        F32GemmFn,
+        super::f32_gemm::reference,
+        |_, _, _, _, _, _, _, _| {}
+    ),
+    i8_gemm: built!(
+        feature = "op-matmul",
+        I8GemmFn,
+        super::i8_gemm::reference,
+        |_, _, _, _, _, _, _, _, _| {}
+    ),
+    i8_binary: built!(
+        feature = "op-elementwise",
+        I8BinaryFn,
+        i8_binary_reference,
+        |_, _, _, _, _| {}
+    ),
 };
 
+/// `$kernel` when `$cfg` holds, else `$absent`: a closure with the
+/// kernel's arity that does nothing.
+macro_rules! built {
+    ($cfg:meta, $ty:ty, $kernel:expr, $absent:expr) => {{
+        #[cfg($cfg)]
+        let f: $ty = $kernel;
+        #[cfg(not($cfg))]
+        let f: $ty = $absent;
+        f
+    }};
+}
+use built;
+
+#[cfg(feature = "op-elementwise")]
 /// The reference int8 binary op: [`binary_reference`](super::i8_elementwise::binary_reference)
 /// or, in place, [`binary_inplace`](super::i8_elementwise::binary_inplace).
 fn i8_binary_reference(
@@ -100,11 +148,11 @@ impl Kernels {
         if let Some(k) = simd_tables().iter().rev().find_map(|t| t()) {
             return k;
         }
-        if cfg!(target_os = "none") {
-            &REFERENCE
-        } else {
-            &super::portable::PORTABLE
-        }
+        #[cfg(target_os = "none")]
+        let fallback = &REFERENCE;
+        #[cfg(not(target_os = "none"))]
+        let fallback = &super::portable::PORTABLE;
+        fallback
     }
 
     /// Every table this CPU runs, slowest first (`reference`, then
