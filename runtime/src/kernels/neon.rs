@@ -49,6 +49,11 @@ impl F32Simd for NeonF32 {
         NeonF32(unsafe { vaddq_f32(self.0, b.0) })
     }
     #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        NeonF32(unsafe { vmulq_f32(self.0, b.0) })
+    }
+    #[inline(always)]
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
         // SAFETY: as `zero`. `fmaxnm` returns the number when one operand is
         // NaN, so a NaN lane becomes `lo`.
@@ -72,13 +77,13 @@ macro_rules! dotprod_detected {
 
 simd_table!(
     neon_table, "neon", "neon", true,
-    f32: (NeonF32, 4, 4, 8, 16),
+    f32: (NeonF32, 4, 4, 8, 4),
     i8: (NeonMlal<2>, NeonMlal<1>, 16)
 );
 
 simd_table!(
     neondot_table, "neondot", "neon,dotprod",
     cfg!(target_feature = "dotprod") || dotprod_detected!(),
-    f32: (NeonF32, 4, 4, 8, 16),
+    f32: (NeonF32, 4, 4, 8, 4),
     i8: (NeonDot<4>, NeonDot<2>, 16)
 );

@@ -57,6 +57,14 @@ impl F32Simd for F32x4 {
         F32x4(r)
     }
     #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        let mut r = self.0;
+        for (r, &b) in r.iter_mut().zip(&b.0) {
+            *r *= b;
+        }
+        F32x4(r)
+    }
+    #[inline(always)]
     #[allow(clippy::manual_clamp)] // Act::Clamp's NaN rule
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
         F32x4(core::array::from_fn(|i| {
@@ -118,7 +126,7 @@ fn f32_conv(
     ys: [usize; 4],
 ) {
     // SAFETY: F32x4 needs no CPU feature.
-    unsafe { super::f32_conv::simd::<F32x4, 4, 2, 4, 8>(p, x, xs, w, b, y, ys) }
+    unsafe { super::f32_conv::simd::<F32x4, 4, 2, 4, 2>(p, x, xs, w, b, y, ys) }
 }
 
 fn f32_conv_transpose(

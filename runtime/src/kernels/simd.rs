@@ -26,6 +26,8 @@ pub(crate) trait F32Simd: Copy {
     unsafe fn fma(self, a: Self, b: Self) -> Self;
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;
+    /// `self * b` (rounded: never fused with a following `add`).
+    unsafe fn mul(self, b: Self) -> Self;
     /// `max(self, lo)` then `min(.., hi)`, lane-wise, with `Act::Clamp`'s
     /// NaN rule (a NaN lane becomes `lo`).
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self;

@@ -50,6 +50,11 @@ impl F32Simd for Avx2F32 {
         Avx2F32(unsafe { _mm256_add_ps(self.0, b.0) })
     }
     #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        Avx2F32(unsafe { _mm256_mul_ps(self.0, b.0) })
+    }
+    #[inline(always)]
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
         // SAFETY: as `zero`. `maxps` returns its second operand when either
         // is NaN, so a NaN lane becomes `lo`.
@@ -94,6 +99,11 @@ impl F32Simd for Avx512F32 {
         Avx512F32(unsafe { _mm512_add_ps(self.0, b.0) })
     }
     #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        // SAFETY: as `zero`.
+        Avx512F32(unsafe { _mm512_mul_ps(self.0, b.0) })
+    }
+    #[inline(always)]
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self {
         // SAFETY: as `zero`; NaN rule as for AVX2.
         Avx512F32(unsafe { _mm512_min_ps(_mm512_max_ps(self.0, lo.0), hi.0) })
@@ -124,19 +134,19 @@ macro_rules! detected {
 
 simd_table!(
     avx2_table, "avx2", "avx2,fma", has!("avx2", "fma"),
-    f32: (Avx2F32, 6, 2, 8, 16),
+    f32: (Avx2F32, 6, 2, 8, 2),
     i8: (Avx2Madd<2>, Avx2Madd<1>, 16)
 );
 
 simd_table!(
     avx512_table, "avx512", "avx512f,avx512bw,avx2,fma", has!("avx512f", "avx512bw", "avx2", "fma"),
-    f32: (Avx512F32, 8, 2, 12, 32),
+    f32: (Avx512F32, 8, 2, 12, 2),
     i8: (Avx512Madd<2>, Avx512Madd<1>, 32)
 );
 
 simd_table!(
     avx512vnni_table, "avx512vnni", "avx512f,avx512bw,avx512vnni,avx2,fma",
     has!("avx512f", "avx512bw", "avx512vnni", "avx2", "fma"),
-    f32: (Avx512F32, 8, 2, 12, 32),
+    f32: (Avx512F32, 8, 2, 12, 2),
     i8: (Avx512Vnni<2>, Avx512Vnni<1>, 32)
 );

@@ -11,6 +11,8 @@
 //! [`reference`](super::reference).
 
 use super::ConvParams;
+use crate::kernels::simd::F32Simd;
+use crate::kernels::Act;
 
 /// Largest `kh·kw` the panel holds; bigger kernels use the reference.
 pub(crate) const MAX_TAPS: usize = 64;
@@ -22,8 +24,13 @@ pub(crate) fn applies(p: &ConvParams, in_shape: [usize; 4], out_shape: [usize; 4
 }
 
 /// Depthwise conv, NHWC, weights `[c, kh, kw, 1]`; see the module docs.
+/// Channels go in blocks of `NV` vectors of `V`, then single vectors, then
+/// narrower scalar blocks.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
 #[inline(always)]
-pub(crate) fn depthwise<const C: usize>(
+pub(crate) unsafe fn depthwise<V: F32Simd, const NV: usize>(
     p: &ConvParams,
     x: &[f32],
     in_shape: [usize; 4],
@@ -34,26 +41,118 @@ pub(crate) fn depthwise<const C: usize>(
 ) {
     let ch = in_shape[3];
     let mut c0 = 0;
-    while c0 + C <= ch {
-        block::<C>(p, x, in_shape, w, bias, out, out_shape, c0);
-        c0 += C;
+    // SAFETY (both): forwarded from the caller.
+    while c0 + NV * V::LANES <= ch {
+        unsafe { vblock::<V, NV>(p, x, in_shape, w, bias, out, out_shape, c0) };
+        c0 += NV * V::LANES;
     }
-    // The tail in narrower blocks (16, 8, 4, then single channels).
-    while C > 16 && c0 + 16 <= ch {
-        block::<16>(p, x, in_shape, w, bias, out, out_shape, c0);
-        c0 += 16;
+    while c0 + V::LANES <= ch {
+        unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, out, out_shape, c0) };
+        c0 += V::LANES;
     }
-    while C > 8 && c0 + 8 <= ch {
-        block::<8>(p, x, in_shape, w, bias, out, out_shape, c0);
-        c0 += 8;
-    }
-    while C > 4 && c0 + 4 <= ch {
+    while c0 + 4 <= ch {
         block::<4>(p, x, in_shape, w, bias, out, out_shape, c0);
         c0 += 4;
     }
     while c0 < ch {
         block::<1>(p, x, in_shape, w, bias, out, out_shape, c0);
         c0 += 1;
+    }
+}
+
+/// Channels `c0..c0 + NV·LANES` of every output pixel, in vectors: the same
+/// operations as [`block`] (and the reference), lane for lane.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions; `V::LANES <= 16`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn vblock<V: F32Simd, const NV: usize>(
+    p: &ConvParams,
+    x: &[f32],
+    in_shape: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_shape: [usize; 4],
+    c0: usize,
+) {
+    let [n, ih, iw, ch] = in_shape;
+    let [_, oh, ow, _] = out_shape;
+    let (kh, kw) = (p.kernel_h, p.kernel_w);
+    let taps = kh * kw;
+    let lanes = V::LANES;
+    assert!(lanes <= 16 && c0 + NV * lanes <= ch);
+    assert!(x.len() >= n * ih * iw * ch && out.len() >= n * oh * ow * ch);
+    assert!(w.len() >= ch * taps && bias.is_none_or(|b| b.len() >= ch));
+    // SAFETY (every vector op below): the CPU supports `V`. Loads and
+    // stores stay in bounds: the asserts above bound every pixel offset
+    // `(pixel)·ch + c0 + v·lanes + lanes <= len`.
+    let mut panel = [[unsafe { V::zero() }; NV]; MAX_TAPS];
+    let mut tmp = [0.0f32; 16];
+    for (t, row) in panel.iter_mut().enumerate().take(taps) {
+        for (v, r) in row.iter_mut().enumerate() {
+            for (l, e) in tmp[..lanes].iter_mut().enumerate() {
+                *e = w[(c0 + v * lanes + l) * taps + t];
+            }
+            *r = unsafe { V::load(tmp.as_ptr()) };
+        }
+    }
+    let b: [V; NV] = core::array::from_fn(|v| match bias {
+        Some(b) => unsafe { V::load(b[c0 + v * lanes..].as_ptr()) },
+        None => unsafe { V::zero() },
+    });
+    // `Act::None` stores as is (NaN included), `Clamp` in vectors, the
+    // other activations lane by lane.
+    let clamp = match p.act {
+        Act::Clamp(lo, hi) => Some(unsafe { (V::splat(lo), V::splat(hi)) }),
+        _ => None,
+    };
+    let xp = x.as_ptr();
+    let yp = out.as_mut_ptr();
+    for bi in 0..n {
+        for oy in 0..oh {
+            let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
+            let (ky0, ky1) = valid_taps(y0, p.dilation_h, kh, ih);
+            for ox in 0..ow {
+                let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
+                let (kx0, kx1) = valid_taps(x0, p.dilation_w, kw, iw);
+                let mut acc = [unsafe { V::zero() }; NV];
+                for ky in ky0..ky1 {
+                    let iy = (y0 + (ky * p.dilation_h) as isize) as usize;
+                    let row = ((bi * ih + iy) * iw) as isize;
+                    for kx in kx0..kx1 {
+                        let ix = x0 + (kx * p.dilation_w) as isize;
+                        let px = unsafe { xp.add((row + ix) as usize * ch + c0) };
+                        let ws = &panel[ky * kw + kx];
+                        for v in 0..NV {
+                            unsafe {
+                                let xv = V::load(px.add(v * lanes));
+                                acc[v] = acc[v].add(xv.mul(ws[v]));
+                            }
+                        }
+                    }
+                }
+                let off = ((bi * oh + oy) * ow + ox) * ch + c0;
+                for v in 0..NV {
+                    let mut a = acc[v];
+                    if bias.is_some() {
+                        a = unsafe { a.add(b[v]) };
+                    }
+                    let dst = unsafe { yp.add(off + v * lanes) };
+                    match (p.act, clamp) {
+                        (Act::None, _) => unsafe { a.store(dst) },
+                        (_, Some((lo, hi))) => unsafe { a.clamp(lo, hi).store(dst) },
+                        _ => {
+                            unsafe { a.store(tmp.as_mut_ptr()) };
+                            for (l, &t) in tmp[..lanes].iter().enumerate() {
+                                unsafe { *dst.add(l) = p.act.apply(t) };
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -80,8 +80,8 @@ pub fn reference(
 
 /// The SIMD Conv2d of one kernel table: `groups == 1` as a tiled GEMM over
 /// vector type `V` (`MR x NV` register tile; `MR1 x 1` when the output
-/// channels fit one vector), depthwise as `DW`-channel
-/// blocks, anything else by [`reference`]. Within the bound of
+/// channels fit one vector), depthwise in blocks of `DW`
+/// vectors, anything else by [`reference`]. Within the bound of
 /// [`tiled`](super::f32_gemm::tiled) of the reference (depthwise: equal).
 ///
 /// # Safety
@@ -112,7 +112,10 @@ pub(crate) unsafe fn simd<
             unsafe { tiled::gemm::<V, MR, NV>(&g, input, b, bias, p.act, output) }
         }
     } else if depthwise::applies(p, in_shape, out_shape) {
-        depthwise::depthwise::<DW>(p, input, in_shape, weights, bias, output, out_shape);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            depthwise::depthwise::<V, DW>(p, input, in_shape, weights, bias, output, out_shape)
+        };
     } else {
         reference(p, input, in_shape, weights, bias, output, out_shape);
     }
