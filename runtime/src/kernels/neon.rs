@@ -10,7 +10,7 @@ use core::arch::aarch64::*;
 
 use super::i8_gemm::neon::{NeonDot, NeonMlal};
 use super::select::Kernels;
-use super::simd::F32Simd;
+use super::simd::{F32Simd, I32Simd};
 
 /// Four f32 lanes.
 #[derive(Clone, Copy)]
@@ -75,15 +75,56 @@ macro_rules! dotprod_detected {
     };
 }
 
+/// Four i32 lanes (NEON).
+#[derive(Clone, Copy)]
+pub(crate) struct NeonI32(int32x4_t);
+
+// SAFETY (every method): NEON is part of the aarch64 base ISA; for loads
+// and stores callers guarantee the lanes at the pointer are in bounds.
+impl I32Simd for NeonI32 {
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn splat(x: i32) -> Self {
+        NeonI32(unsafe { vdupq_n_s32(x) })
+    }
+    #[inline(always)]
+    unsafe fn load_i8(p: *const i8) -> Self {
+        unsafe {
+            let b = vld1_lane_s32::<0>(p.cast(), vdup_n_s32(0));
+            NeonI32(vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_s32(b)))))
+        }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i32) -> Self {
+        NeonI32(unsafe { vld1q_s32(p) })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut i32) {
+        unsafe { vst1q_s32(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        NeonI32(unsafe { vaddq_s32(self.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        NeonI32(unsafe { vsubq_s32(self.0, b.0) })
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        NeonI32(unsafe { vmulq_s32(self.0, b.0) })
+    }
+}
+
 simd_table!(
     neon_table, "neon", "neon", true,
     f32: (NeonF32, 4, 4, 8, 4),
-    i8: (NeonMlal<2>, NeonMlal<1>, 16)
+    i8: (NeonMlal<2>, NeonMlal<1>, NeonI32, 4)
 );
 
 simd_table!(
     neondot_table, "neondot", "neon,dotprod",
     cfg!(target_feature = "dotprod") || dotprod_detected!(),
     f32: (NeonF32, 4, 4, 8, 4),
-    i8: (NeonDot<4>, NeonDot<2>, 16)
+    i8: (NeonDot<4>, NeonDot<2>, NeonI32, 4)
 );

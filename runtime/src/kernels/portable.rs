@@ -13,8 +13,47 @@ use super::i8_elementwise::{Operand, QBinary};
 use super::i8_gemm::tiled::QMicro;
 use super::i8_gemm::QGemmParams;
 use super::select::{table, Kernels};
-use super::simd::F32Simd;
+use super::simd::{F32Simd, I32Simd};
 use super::Act;
+
+/// Four i32 lanes in an array.
+#[derive(Clone, Copy)]
+pub(crate) struct I32x4([i32; 4]);
+
+impl I32Simd for I32x4 {
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn splat(x: i32) -> Self {
+        I32x4([x; 4])
+    }
+    #[inline(always)]
+    unsafe fn load_i8(p: *const i8) -> Self {
+        // SAFETY: the caller guarantees 4 readable values at `p`.
+        I32x4(core::array::from_fn(|l| unsafe { *p.add(l) } as i32))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i32) -> Self {
+        // SAFETY: as `load_i8`.
+        I32x4(unsafe { p.cast::<[i32; 4]>().read_unaligned() })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut i32) {
+        // SAFETY: the caller guarantees 4 writable values at `p`.
+        unsafe { p.cast::<[i32; 4]>().write_unaligned(self.0) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        I32x4(core::array::from_fn(|l| self.0[l].wrapping_add(b.0[l])))
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        I32x4(core::array::from_fn(|l| self.0[l].wrapping_sub(b.0[l])))
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        I32x4(core::array::from_fn(|l| self.0[l].wrapping_mul(b.0[l])))
+    }
+}
 
 /// Four f32 lanes in an array.
 #[derive(Clone, Copy)]
@@ -154,7 +193,7 @@ fn i8_conv(
     ys: [usize; 4],
 ) {
     // SAFETY: Q4x8 needs no CPU feature.
-    unsafe { super::i8_conv::simd::<Q4x8, Q4x8, 8>(p, x, xs, w, b, rq, y, ys) }
+    unsafe { super::i8_conv::simd::<Q4x8, Q4x8, I32x4, 2>(p, x, xs, w, b, rq, y, ys) }
 }
 
 #[allow(clippy::too_many_arguments)]

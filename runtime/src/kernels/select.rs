@@ -291,7 +291,7 @@ macro_rules! simd_table {
     (
         $table:ident, $name:literal, $feats:literal, $detect:expr,
         f32: ($v:ty, $mr:literal, $nv:literal, $mr1:literal, $dw:literal),
-        i8: ($q:ty, $qn:ty, $qdw:literal)
+        i8: ($q:ty, $qn:ty, $qv:ty, $qdw:literal)
     ) => {
         /// This table when the CPU supports it.
         pub(crate) fn $table() -> Option<&'static Kernels> {
@@ -348,7 +348,9 @@ macro_rules! simd_table {
                 ) {
                     // SAFETY: `$feats` are enabled on this function.
                     unsafe {
-                        $crate::kernels::i8_conv::simd::<$q, $qn, $qdw>(p, x, xs, w, b, rq, y, ys)
+                        $crate::kernels::i8_conv::simd::<$q, $qn, $qv, $qdw>(
+                            p, x, xs, w, b, rq, y, ys,
+                        )
                     }
                 }
                 #[allow(clippy::too_many_arguments)]

@@ -1,7 +1,7 @@
-//! The f32 vector operations the generic SIMD kernels are written in.
+//! The vector operations the generic SIMD kernels are written in.
 //!
-//! Each ISA module (`x86.rs`, `neon.rs`) implements [`F32Simd`] for its
-//! register type. The generic kernels are `#[inline(always)]` so that they
+//! Each ISA module (`x86.rs`, `neon.rs`, `portable.rs`) implements
+//! [`F32Simd`] and [`I32Simd`] for its register types. The generic kernels are `#[inline(always)]` so that they
 //! are compiled inside the ISA's `#[target_feature]` entry point, where
 //! the intrinsics inline.
 //!
@@ -31,4 +31,24 @@ pub(crate) trait F32Simd: Copy {
     /// `max(self, lo)` then `min(.., hi)`, lane-wise, with `Act::Clamp`'s
     /// NaN rule (a NaN lane becomes `lo`).
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
+}
+
+/// A vector of `LANES` i32 values (the int8 depthwise conv's accumulators).
+pub(crate) trait I32Simd: Copy {
+    /// Number of i32 lanes (at most 16).
+    const LANES: usize;
+    /// All lanes `x`.
+    unsafe fn splat(x: i32) -> Self;
+    /// `LANES` i8 values at `p`, sign-extended.
+    unsafe fn load_i8(p: *const i8) -> Self;
+    /// Unaligned load of `LANES` values.
+    unsafe fn load(p: *const i32) -> Self;
+    /// Unaligned store of `LANES` values.
+    unsafe fn store(self, p: *mut i32);
+    /// `self + b`, wrapping.
+    unsafe fn add(self, b: Self) -> Self;
+    /// `self - b`, wrapping.
+    unsafe fn sub(self, b: Self) -> Self;
+    /// `self * b`, the low 32 bits of the product.
+    unsafe fn mul(self, b: Self) -> Self;
 }

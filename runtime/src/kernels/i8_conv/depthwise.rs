@@ -11,6 +11,7 @@
 //! [`reference`](super::reference).
 
 use super::QConvParams;
+use crate::kernels::simd::I32Simd;
 use crate::quant::requantize_clamp_block;
 
 /// Largest `kh·kw` the panel holds; bigger kernels use the reference.
@@ -23,9 +24,14 @@ pub(crate) fn applies(p: &QConvParams, in_shape: [usize; 4], out_shape: [usize; 
 }
 
 /// Depthwise int8 conv, NHWC, weights `[c, kh, kw, 1]`; see the module docs.
+/// Channels go in blocks of `NV` vectors of `V`, then single vectors, then
+/// narrower scalar blocks.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise<const C: usize>(
+pub(crate) unsafe fn depthwise<V: I32Simd, const NV: usize>(
     p: &QConvParams,
     x: &[i8],
     in_shape: [usize; 4],
@@ -37,26 +43,143 @@ pub(crate) fn depthwise<const C: usize>(
 ) {
     let ch = in_shape[3];
     let mut c0 = 0;
-    while c0 + C <= ch {
-        block::<C>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
-        c0 += C;
+    // SAFETY (both): forwarded from the caller.
+    while c0 + NV * V::LANES <= ch {
+        unsafe { vblock::<V, NV>(p, x, in_shape, w, bias, requant, out, out_shape, c0) };
+        c0 += NV * V::LANES;
     }
-    // The tail in narrower blocks (16, 8, 4, then single channels).
-    while C > 16 && c0 + 16 <= ch {
-        block::<16>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
-        c0 += 16;
+    while c0 + V::LANES <= ch {
+        unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, requant, out, out_shape, c0) };
+        c0 += V::LANES;
     }
-    while C > 8 && c0 + 8 <= ch {
-        block::<8>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
-        c0 += 8;
-    }
-    while C > 4 && c0 + 4 <= ch {
+    while c0 + 4 <= ch {
         block::<4>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
         c0 += 4;
     }
     while c0 < ch {
         block::<1>(p, x, in_shape, w, bias, requant, out, out_shape, c0);
         c0 += 1;
+    }
+}
+
+/// Requantizes the first `N` of `acc` with the first `N` multipliers and
+/// shifts into `dst`.
+#[inline(always)]
+fn requant_store<const N: usize>(
+    acc: &[i32; 16],
+    mult: &[i32; 16],
+    shift: &[i32; 16],
+    p: &QConvParams,
+    dst: &mut [i8],
+) {
+    let first = |a: &[i32; 16]| -> [i32; N] { core::array::from_fn(|j| a[j]) };
+    let r = requantize_clamp_block(
+        &first(acc),
+        &first(mult),
+        &first(shift),
+        p.out_zp,
+        p.act_min,
+        p.act_max,
+    );
+    dst[..N].copy_from_slice(&r);
+}
+
+/// Channels `c0..c0 + NV·LANES` of every output pixel, in vectors: the
+/// integer operations of [`block`] (and the reference), lane for lane.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions; `V::LANES` is 4, 8 or 16.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn vblock<V: I32Simd, const NV: usize>(
+    p: &QConvParams,
+    x: &[i8],
+    in_shape: [usize; 4],
+    w: &[i8],
+    bias: &[i32],
+    requant: &[i32],
+    out: &mut [i8],
+    out_shape: [usize; 4],
+    c0: usize,
+) {
+    let [n, ih, iw, ch] = in_shape;
+    let [_, oh, ow, _] = out_shape;
+    let (kh, kw) = (p.kernel_h, p.kernel_w);
+    let taps = kh * kw;
+    let lanes = V::LANES;
+    assert!(matches!(lanes, 4 | 8 | 16) && c0 + NV * lanes <= ch);
+    assert!(x.len() >= n * ih * iw * ch && out.len() >= n * oh * ow * ch);
+    assert!(w.len() >= ch * taps && bias.len() >= ch && requant.len() >= 2 * ch);
+    // SAFETY (every vector op below): the CPU supports `V`. Loads stay in
+    // bounds: the asserts above bound every pixel offset
+    // `(pixel)·ch + c0 + v·lanes + lanes <= len`.
+    let mut panel = [[unsafe { V::splat(0) }; NV]; MAX_TAPS];
+    let mut tmp = [0i32; 16];
+    for (t, row) in panel.iter_mut().enumerate().take(taps) {
+        for (v, r) in row.iter_mut().enumerate() {
+            for (l, e) in tmp[..lanes].iter_mut().enumerate() {
+                *e = w[(c0 + v * lanes + l) * taps + t] as i32;
+            }
+            *r = unsafe { V::load(tmp.as_ptr()) };
+        }
+    }
+    let mult: [[i32; 16]; NV] = core::array::from_fn(|v| {
+        core::array::from_fn(|l| {
+            if l < lanes {
+                requant[2 * (c0 + v * lanes + l)]
+            } else {
+                0
+            }
+        })
+    });
+    let shift: [[i32; 16]; NV] = core::array::from_fn(|v| {
+        core::array::from_fn(|l| {
+            if l < lanes {
+                requant[2 * (c0 + v * lanes + l) + 1]
+            } else {
+                0
+            }
+        })
+    });
+    let b: [V; NV] = core::array::from_fn(|v| unsafe { V::load(bias[c0 + v * lanes..].as_ptr()) });
+    let zp = unsafe { V::splat(p.in_zp) };
+    let xp = x.as_ptr();
+    for bi in 0..n {
+        for oy in 0..oh {
+            let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
+            let (ky0, ky1) = valid_taps(y0, p.dilation_h, kh, ih);
+            for ox in 0..ow {
+                let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
+                let (kx0, kx1) = valid_taps(x0, p.dilation_w, kw, iw);
+                let mut acc = b;
+                for ky in ky0..ky1 {
+                    let iy = (y0 + (ky * p.dilation_h) as isize) as usize;
+                    let row = ((bi * ih + iy) * iw) as isize;
+                    for kx in kx0..kx1 {
+                        let ix = x0 + (kx * p.dilation_w) as isize;
+                        let px = unsafe { xp.add((row + ix) as usize * ch + c0) };
+                        let ws = &panel[ky * kw + kx];
+                        for v in 0..NV {
+                            unsafe {
+                                let xv = V::load_i8(px.add(v * lanes)).sub(zp);
+                                acc[v] = acc[v].add(ws[v].mul(xv));
+                            }
+                        }
+                    }
+                }
+                let off = ((bi * oh + oy) * ow + ox) * ch + c0;
+                for (v, a) in acc.iter().enumerate() {
+                    unsafe { a.store(tmp.as_mut_ptr()) };
+                    let (m, sh) = (&mult[v], &shift[v]);
+                    let dst = &mut out[off + v * lanes..];
+                    match lanes {
+                        4 => requant_store::<4>(&tmp, m, sh, p, dst),
+                        8 => requant_store::<8>(&tmp, m, sh, p, dst),
+                        _ => requant_store::<16>(&tmp, m, sh, p, dst),
+                    }
+                }
+            }
+        }
     }
 }
 

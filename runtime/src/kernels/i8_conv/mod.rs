@@ -36,6 +36,7 @@
 //! agree bit for bit.
 
 use super::i8_gemm::tiled::{self, QBSource, QMicro, QOut};
+use super::simd::I32Simd;
 use crate::quant::requantize_clamp;
 
 pub(crate) mod depthwise;
@@ -143,14 +144,14 @@ pub fn reference(
 
 /// The SIMD int8 Conv2d of one kernel table: `groups == 1` as a tiled GEMM
 /// with micro-kernel `Q` (`QN` when the output channels fit its narrower
-/// tile), depthwise as `DW`-channel blocks, anything else
+/// tile), depthwise in blocks of `DW` vectors `V`, anything else
 /// by [`reference`]. Bit-identical to [`reference`].
 ///
 /// # Safety
-/// The CPU supports `Q`'s instructions.
+/// The CPU supports `Q`'s and `V`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, const DW: usize>(
+pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
     p: &QConvParams,
     x: &[i8],
     in_shape: [usize; 4],
@@ -177,7 +178,8 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, const DW: usize>(
             unsafe { tiled::qgemm::<Q>(&g, x, b, Some(bias), &q, out) }
         }
     } else if depthwise::applies(p, in_shape, out_shape) {
-        depthwise::depthwise::<DW>(p, x, in_shape, w, bias, requant, out, out_shape);
+        // SAFETY: forwarded from the caller (whose CPU runs `Q` runs `V`).
+        unsafe { depthwise::depthwise::<V, DW>(p, x, in_shape, w, bias, requant, out, out_shape) };
     } else {
         reference(p, x, in_shape, w, bias, requant, out, out_shape);
     }
