@@ -443,7 +443,10 @@ macro_rules! simd_table {
                     out: &mut [i8],
                     shape: [usize; MAX_RANK],
                 ) {
-                    $crate::kernels::i8_elementwise::binary_blocked::<$qdw>(op, a, b, out, shape)
+                    // As many lanes as a depthwise block.
+                    $crate::kernels::i8_elementwise::binary_blocked::<
+                        { $qdw * <$qv as $crate::kernels::simd::I32Simd>::LANES },
+                    >(op, a, b, out, shape)
                 }
                 pub(super) fn i8_binary(
                     op: &QBinary,
