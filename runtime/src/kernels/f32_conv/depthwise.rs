@@ -24,8 +24,9 @@ pub(crate) fn applies(p: &ConvParams, in_shape: [usize; 4], out_shape: [usize; 4
 }
 
 /// Depthwise conv, NHWC, weights `[c, kh, kw, 1]`; see the module docs.
-/// Channels go in blocks of `NV` vectors of `V`, then single vectors, then
-/// narrower scalar blocks.
+/// Channels go in blocks of `NV` vectors of `V`, then single vectors (the
+/// last one overlapping), and only fewer channels than a vector in scalar
+/// blocks.
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions.
@@ -49,6 +50,13 @@ pub(crate) unsafe fn depthwise<V: F32Simd, const NV: usize>(
     while c0 + V::LANES <= ch {
         unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, out, out_shape, c0) };
         c0 += V::LANES;
+    }
+    if c0 < ch && ch >= V::LANES {
+        // The last vector overlaps the previous block: channels are
+        // independent and the output never aliases the input, so the
+        // overlapped channels are computed again to the same values.
+        unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, out, out_shape, ch - V::LANES) };
+        c0 = ch;
     }
     while c0 + 4 <= ch {
         block::<4>(p, x, in_shape, w, bias, out, out_shape, c0);

@@ -33,6 +33,28 @@ pub fn mean_reference(
     out_zp: i32,
     out: &mut [i8],
 ) {
+    if let Some((rows, cols)) = leading_rows(in_shape, axes_mask) {
+        // The same sums, column-parallel: `COLS` running sums per pass over
+        // the rows (LLVM vectorizes the inner loop).
+        const COLS: usize = 64;
+        debug_assert!(input.len() >= rows * cols && out.len() >= cols);
+        let mut c0 = 0;
+        while c0 < cols {
+            let n = (cols - c0).min(COLS);
+            let mut acc = [0i32; COLS];
+            for r in 0..rows {
+                let row = &input[r * cols + c0..][..n];
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    *a = a.wrapping_add(x as i32 - in_zp);
+                }
+            }
+            for (y, &a) in out[c0..c0 + n].iter_mut().zip(&acc) {
+                *y = requantize_clamp(a, mult, shift, out_zp, -128, 127);
+            }
+            c0 += n;
+        }
+        return;
+    }
     reduce(
         input,
         in_shape,
@@ -47,6 +69,28 @@ pub fn mean_reference(
 /// Max over the dims in `axes_mask`; see the module docs.
 pub fn max_reference(input: &[i8], in_shape: [usize; MAX_RANK], axes_mask: u32, out: &mut [i8]) {
     reduce(input, in_shape, axes_mask, out, i8::MIN, i8::max, |m| m);
+}
+
+/// `(rows, cols)` when every reduced dim of extent > 1 comes before every
+/// kept dim of extent > 1 (e.g. a mean over H and W of NHWC with N = 1):
+/// the input is then `rows × cols` row-major and output `j` reduces column
+/// `j`.
+fn leading_rows(in_shape: [usize; MAX_RANK], axes_mask: u32) -> Option<(usize, usize)> {
+    let (mut rows, mut cols) = (1usize, 1usize);
+    for (d, &e) in in_shape.iter().enumerate() {
+        if e == 1 {
+            continue;
+        }
+        if axes_mask & (1 << d) != 0 {
+            if cols > 1 {
+                return None;
+            }
+            rows *= e;
+        } else {
+            cols *= e;
+        }
+    }
+    Some((rows, cols))
 }
 
 /// For each output element (row-major), folds its inputs into `init` with
@@ -137,6 +181,7 @@ mod tests {
             [1, 1, 1, 9, 16, 1],
             [1, 1, 3, 0, 2, 2],
             [1, 2, 1, 7, 1, 15],
+            [1, 1, 1, 3, 2, 70],
         ];
         let mut lsb = Lsb::default();
         for s in shapes {
