@@ -71,6 +71,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
             // i8 elements are bytes: `inner` counts elements here.
             Some((mult, shift)) => {
                 let (src, dst) = (inputs.i8(i), crate::bytes::i8s_mut(out));
+                let table = i8_elementwise::requantize_table(x.zero_point, mult, shift, out_zp);
                 for row in 0..outer {
                     let (Some(s), Some(d)) = (
                         src.get(row * in_inner..(row + 1) * in_inner),
@@ -78,7 +79,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
                     ) else {
                         return;
                     };
-                    i8_elementwise::requantize(s, x.zero_point, mult, shift, out_zp, d);
+                    i8_elementwise::lut(&table, s, d);
                 }
             }
             None => layout::concat_part(inputs.bytes(i), outer, in_inner, out_inner, offset, out),

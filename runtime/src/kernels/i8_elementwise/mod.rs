@@ -530,6 +530,20 @@ pub fn requantize(input: &[i8], in_zp: i32, mult: i32, shift: i32, out_zp: i32, 
     }
 }
 
+/// [`requantize`] of every int8 value, as a [`lut`] table: a tensor of
+/// more than a few hundred values is requantized fastest by building this
+/// once and looking its values up (the same integers by construction).
+pub fn requantize_table(in_zp: i32, mult: i32, shift: i32, out_zp: i32) -> [i8; 256] {
+    core::array::from_fn(|i| {
+        requantize_clamp(i as i32 - 128 - in_zp, mult, shift, out_zp, -128, 127)
+    })
+}
+
+/// [`dequantize`] of every int8 value, indexed by `q + 128`.
+pub fn dequantize_table(scale: f32, zero_point: i32) -> [f32; 256] {
+    core::array::from_fn(|i| quant::dequantize((i as i32 - 128) as i8, scale, zero_point))
+}
+
 /// `out[i] = quant::quantize(input[i], scale, zero_point)`.
 pub fn quantize(input: &[f32], scale: f32, zero_point: i32, out: &mut [i8]) {
     debug_assert!(out.len() >= input.len(), "out too short");
@@ -541,6 +555,13 @@ pub fn quantize(input: &[f32], scale: f32, zero_point: i32, out: &mut [i8]) {
 /// `out[i] = quant::dequantize(input[i], scale, zero_point)`.
 pub fn dequantize(input: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
     debug_assert!(out.len() >= input.len(), "out too short");
+    if input.len() > 1024 {
+        let table = dequantize_table(scale, zero_point);
+        for (o, &q) in out.iter_mut().zip(input) {
+            *o = table[(q as i32 + 128) as usize];
+        }
+        return;
+    }
     for (o, &q) in out.iter_mut().zip(input) {
         *o = quant::dequantize(q, scale, zero_point);
     }
@@ -877,6 +898,11 @@ mod tests {
             let (m, s) = quantize_multiplier(si as f64 / so as f64);
             let mut out = Guarded::new(256);
             requantize(&input, zi, m, s, zo, out.out());
+            // The table Concat looks values up in holds the same integers.
+            let table = requantize_table(zi, m, s, zo);
+            let mut looked_up = [0i8; 256];
+            lut(&table, &input, &mut looked_up);
+            assert_eq!(looked_up[..], out.body()[..]);
             for (&got, &x) in out.body().iter().zip(&input) {
                 let exact = (mbqm(x as i32 - zi, m, s) as i64 + zo as i64).clamp(-128, 127);
                 assert_eq!(got as i64, exact);
@@ -923,6 +949,14 @@ mod tests {
             assert!(f[0].is_nan() && f[257].is_nan(), "guards");
             for (&fi, &qi) in f[1..257].iter().zip(&all) {
                 assert_eq!(fi.to_bits(), quant::dequantize(qi, s, z).to_bits());
+            }
+            // Long inputs go through the table: the same bits.
+            let long: Vec<i8> = (0..1500).map(|i| all[(i * 7) % 256]).collect();
+            let mut g = vec![f32::NAN; long.len() + 2];
+            dequantize(&long, s, z, &mut g[1..=long.len()]);
+            assert!(g[0].is_nan() && g[long.len() + 1].is_nan(), "guards");
+            for (&gi, &qi) in g[1..].iter().zip(&long) {
+                assert_eq!(gi.to_bits(), quant::dequantize(qi, s, z).to_bits());
             }
             // Round trip: quantize(dequantize(q)) = q.
             let mut back = Guarded::new(256);
