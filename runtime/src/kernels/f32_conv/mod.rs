@@ -159,6 +159,11 @@ pub(crate) unsafe fn simd_transpose<
     if !plain {
         return transpose_reference(p, input, in_shape, weights, bias, output, out_shape);
     }
+    let pixels = n * ih * iw;
+    if oc * kh * kw <= FEW_OUTPUTS && oc < V::LANES && ic <= FEW_MAX_IC && pixels >= V::LANES {
+        // SAFETY: forwarded from the caller.
+        return unsafe { transpose_few::<V>(p, input, in_shape, weights, bias, output, out_shape) };
+    }
     let g = Geometry {
         in_shape,
         out_shape: [n, ih, iw, oc],
@@ -182,6 +187,85 @@ pub(crate) unsafe fn simd_transpose<
                 unsafe { tiled::gemm_scatter::<V, MR, NV>(&g, input, b, bias, p.act, output, s) }
             }
         }
+    }
+}
+
+/// Most `oc·kh·kw` values per input pixel for [`transpose_few`].
+const FEW_OUTPUTS: usize = 16;
+/// Most input channels for [`transpose_few`] (its transposed block is
+/// `16·FEW_MAX_IC` floats on the stack).
+const FEW_MAX_IC: usize = 256;
+
+/// `simd_transpose`'s plain case when each input pixel feeds only a few
+/// output values (`oc·kh·kw <= 16`, e.g. a segmentation head's 2×2
+/// up-sampling to one channel), where a GEMM over the output channels
+/// would leave most lanes empty: vectorized over `LANES` input pixels
+/// instead, one accumulator per output value, `k` in order with fused
+/// multiply-adds (the tiled GEMM's bound). The last block of pixels
+/// overlaps the previous one (outputs of a pixel depend on it alone, and
+/// the output never aliases the input).
+///
+/// # Safety
+/// The CPU supports `V`'s instructions; the caller checked the plain case,
+/// `oc·kh·kw <= FEW_OUTPUTS`, `ic <= FEW_MAX_IC`, `n·ih·iw >= LANES` and
+/// `LANES <= 16`.
+#[inline(always)]
+unsafe fn transpose_few<V: F32Simd>(
+    p: &ConvParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    let [n, ih, iw, ic] = in_shape;
+    let [_, oh, ow, oc] = out_shape;
+    let (kh, kw) = (p.kernel_h, p.kernel_w);
+    let (lanes, taps) = (V::LANES, kh * kw);
+    let outs = oc * taps;
+    let pixels = n * ih * iw;
+    assert!(lanes <= 16 && outs <= FEW_OUTPUTS && ic <= FEW_MAX_IC && pixels >= lanes);
+    assert!(input.len() >= pixels * ic && weights.len() >= outs * ic);
+    assert!(output.len() >= n * oh * ow * oc && bias.is_none_or(|b| b.len() >= oc));
+    let mut xt = [0.0f32; 16 * FEW_MAX_IC];
+    let mut tmp = [0.0f32; 16];
+    let mut p0 = 0;
+    while p0 < pixels {
+        let p0c = p0.min(pixels - lanes);
+        // Block transposed: `xt[k·16 + j]` = channel `k` of pixel `p0c + j`.
+        for j in 0..lanes {
+            let px = &input[(p0c + j) * ic..][..ic];
+            for (k, &v) in px.iter().enumerate() {
+                xt[k * 16 + j] = v;
+            }
+        }
+        // SAFETY (vector ops): the CPU supports `V`; every load reads
+        // `lanes <= 16` floats of a 16-float row of `xt`.
+        let mut acc = [unsafe { V::zero() }; FEW_OUTPUTS];
+        for k in 0..ic {
+            let xv = unsafe { V::load(xt[k * 16..].as_ptr()) };
+            for (t, a) in acc.iter_mut().enumerate().take(outs) {
+                // Weights OHWI: output value `t = (o, ky, kx)`.
+                *a = unsafe { a.fma(xv, V::splat(weights[t * ic + k])) };
+            }
+        }
+        // Output offset of each pixel's tap (0, 0), channel 0.
+        let base: [usize; 16] = core::array::from_fn(|j| {
+            let pix = p0c + j.min(lanes - 1);
+            let (bi, y, x) = (pix / (ih * iw), pix / iw % ih, pix % iw);
+            ((bi * oh + y * kh) * ow + x * kw) * oc
+        });
+        for (t, a) in acc.iter().enumerate().take(outs) {
+            let (o, tap) = (t / taps, t % taps);
+            let at = ((tap / kw) * ow + tap % kw) * oc + o;
+            unsafe { a.store(tmp.as_mut_ptr()) };
+            let b = bias.map_or(0.0, |b| b[o]);
+            for (&v, &base) in tmp[..lanes].iter().zip(&base) {
+                output[base + at] = p.act.apply(if bias.is_some() { v + b } else { v });
+            }
+        }
+        p0 = p0c + lanes;
     }
 }
 
