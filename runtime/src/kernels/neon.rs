@@ -90,7 +90,8 @@ impl I32Simd for NeonI32 {
     #[inline(always)]
     unsafe fn load_i8(p: *const i8) -> Self {
         unsafe {
-            let b = vld1_lane_s32::<0>(p.cast(), vdup_n_s32(0));
+            // The 4 bytes as one unaligned word; its low half after widening.
+            let b = vdup_n_s32(p.cast::<i32>().read_unaligned());
             NeonI32(vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_s32(b)))))
         }
     }
