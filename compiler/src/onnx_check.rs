@@ -116,6 +116,9 @@ pub fn check(bytes: &[u8]) -> Result<()> {
             graph.node[i].name, graph.node[i].op_type
         )
     };
+    for (i, node) in graph.node.iter().enumerate() {
+        check_attributes(node).map_err(|e| anyhow!("{}: {e}", node_label(i)))?;
+    }
     let mut pending: Vec<usize> = vec![0; graph.node.len()];
     let mut readers: Vec<Vec<usize>> = vec![vec![]; graph.node.len()];
     for (i, node) in graph.node.iter().enumerate() {
@@ -154,6 +157,28 @@ pub fn check(bytes: &[u8]) -> Result<()> {
             "the graph has a cycle: {} depends on its own output",
             node_label(stuck)
         );
+    }
+    Ok(())
+}
+
+/// Attribute values the importer (tract 0.23) does not survive: a
+/// `Transpose` `perm` that is not a permutation of `0..len` makes it loop,
+/// allocating without bound.
+fn check_attributes(node: &pb::NodeProto) -> Result<()> {
+    if node.op_type == "Transpose" {
+        if let Some(perm) = node.attribute.iter().find(|a| a.name == "perm") {
+            let mut seen = vec![false; perm.ints.len()];
+            for &p in &perm.ints {
+                match usize::try_from(p).ok().filter(|&p| p < seen.len()) {
+                    Some(p) if !seen[p] => seen[p] = true,
+                    _ => bail!(
+                        "attribute 'perm' {:?} is not a permutation of 0..{}",
+                        perm.ints,
+                        perm.ints.len()
+                    ),
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -33,6 +33,12 @@ const CASES: &[(&str, &str)] = &[
         "fuzz_importer_panic.onnx",
         "the ONNX importer (tract) failed on this model",
     ),
+    // A Transpose whose perm repeats an axis makes tract 0.23.9 loop, allocating
+    // without bound (found by the import fuzz target).
+    (
+        "fuzz_transpose_bad_perm.onnx",
+        "node 'out' (op Transpose): attribute 'perm' [0, 2, 2, 1] is not a permutation of 0..4",
+    ),
     (
         "too_big_for_32bit.onnx",
         "size of 'x' (6400000000) exceeds the format's 32-bit limit",
