@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ferrite::kernels::Kernels;
-use ferrite::{Interpreter, Model};
+use ferrite::{Interpreter, Model, ThreadPool};
 
 use crate::compile::AlignedBytes;
 use crate::npy::Array;
@@ -19,7 +19,8 @@ use crate::reference::TractModel;
 /// Latency statistics of one engine.
 #[derive(Clone, Debug)]
 pub struct Stats {
-    /// Engine name: a kernel table (`reference`, `avx512vnni`, ...) or `tract`.
+    /// Engine name: a kernel table (`reference`, `avx512vnni`, ...), with
+    /// `xN` for N threads (`avx512vnnix2`), or `tract`.
     pub engine: String,
     pub median: Duration,
     pub min: Duration,
@@ -74,13 +75,35 @@ pub fn tables(spec: &str) -> Result<Vec<&'static Kernels>> {
     }
 }
 
-/// Benchmarks `image` on `tables` (and tract on `vs`) with `inputs` in
-/// model input order.
+/// Thread counts named by `spec`: a comma-separated list of numbers
+/// (`1`, `2`, `1,2,4`), each at least 1.
+pub fn thread_counts(spec: &str) -> Result<Vec<usize>> {
+    spec.split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=ferrite::kernels::parallel::MAX_PARTS).contains(&n))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "--threads {spec}: expected numbers from 1 to {}, comma-separated",
+                        ferrite::kernels::parallel::MAX_PARTS
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Benchmarks `image` on every kernel table of `tables` with every thread
+/// count of `threads` (a [`ThreadPool`] for counts above 1), and tract on
+/// `vs`, with `inputs` in model input order.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     image: &[u8],
     origin: &str,
     inputs: &[Array],
     tables: &[&'static Kernels],
+    threads: &[usize],
     vs: Option<&Path>,
     iters: usize,
     warmup: usize,
@@ -94,14 +117,25 @@ pub fn run(
             inputs.len()
         );
     }
-    let mut arenas = tables
+    let pools: Vec<Option<ThreadPool>> = threads
+        .iter()
+        .map(|&t| (t > 1).then(|| ThreadPool::new(t)))
+        .collect();
+    let engines: Vec<(&'static Kernels, usize)> = tables
+        .iter()
+        .flat_map(|&k| (0..threads.len()).map(move |t| (k, t)))
+        .collect();
+    let mut arenas = engines
         .iter()
         .map(|_| AlignedBytes::zeroed(model.arena_size()))
         .collect::<Result<Vec<_>>>()?;
     let mut interps = Vec::new();
-    for (arena, &k) in arenas.iter_mut().zip(tables) {
+    for (arena, &(k, t)) in arenas.iter_mut().zip(&engines) {
         let mut it = Interpreter::with_kernels(&model, arena.as_mut_slice(), k)
             .map_err(|e| anyhow!("{origin}: {e}"))?;
+        if let Some(pool) = &pools[t] {
+            it.set_parallel(pool);
+        }
         for (i, a) in inputs.iter().enumerate() {
             let mut t = it.input_mut(i).map_err(|e| anyhow!("{origin}: {e}"))?;
             if t.info.shape() != a.shape.as_slice() {
@@ -136,7 +170,7 @@ pub fn run(
         }
     }
     let iters = iters.max(1);
-    let mut lat = vec![Vec::with_capacity(iters); tables.len()];
+    let mut lat = vec![Vec::with_capacity(iters); engines.len()];
     let mut tract_lat = Vec::with_capacity(iters);
     for _ in 0..iters {
         for (it, l) in interps.iter_mut().zip(&mut lat) {
@@ -169,10 +203,19 @@ pub fn run(
     }
     Ok(Report {
         iters,
-        ferrite: tables
+        ferrite: engines
             .iter()
             .zip(&lat)
-            .map(|(k, l)| Stats::of(k.name(), l))
+            .map(|(&(k, t), l)| {
+                let stats = Stats::of(k.name(), l);
+                match threads[t] {
+                    1 => stats,
+                    n => Stats {
+                        engine: format!("{}x{n}", k.name()),
+                        ..stats
+                    },
+                }
+            })
             .collect(),
         tract: tract.map(|_| Stats::of("tract", &tract_lat)),
         max_abs_diff,

@@ -137,6 +137,9 @@ enum Cmd {
         /// Kernel tables: `best`, `all`, or names (`reference,avx512vnni`).
         #[arg(long, default_value = "best")]
         kernels: String,
+        /// Threads: a count or a list of counts to compare (`1,2`); each table runs with each.
+        #[arg(long, default_value = "1", value_name = "N[,N...]")]
+        threads: String,
         /// Print one JSON object (median_ms, min_ms, p90_ms, iters; with --vs tract_median_ms, ratio).
         #[arg(long)]
         json: bool,
@@ -254,6 +257,7 @@ fn main() -> ExitCode {
             iters,
             warmup,
             kernels,
+            threads,
             json,
             profile,
         } => bench(
@@ -261,7 +265,7 @@ fn main() -> ExitCode {
             vs.as_deref(),
             &input,
             (iters, warmup),
-            &kernels,
+            (&kernels, &threads),
             json,
             profile,
         ),
@@ -552,11 +556,12 @@ fn bench(
     vs: Option<&Path>,
     inputs: &[String],
     (iters, warmup): (usize, usize),
-    kernels: &str,
+    (kernels, threads): (&str, &str),
     json: bool,
     profile: bool,
 ) -> Result<()> {
     let tables = ferrite_compiler::bench::tables(kernels)?;
+    let threads = ferrite_compiler::bench::thread_counts(threads)?;
     let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let aligned = AlignedBytes::from_slice(&image)?;
     let m = ferrite::Model::load(aligned.as_slice())
@@ -595,7 +600,9 @@ fn bench(
         ordered.push(arr);
     }
     let origin = model.display().to_string();
-    let r = ferrite_compiler::bench::run(&image, &origin, &ordered, &tables, vs, iters, warmup)?;
+    let r = ferrite_compiler::bench::run(
+        &image, &origin, &ordered, &tables, &threads, vs, iters, warmup,
+    )?;
     if json {
         say!("{}", r.to_json());
     } else {

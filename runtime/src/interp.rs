@@ -5,6 +5,7 @@
 use crate::bytes;
 use crate::error::Error;
 use crate::format::{self, DType, Storage};
+use crate::kernels::parallel::Parallel;
 use crate::kernels::Kernels;
 use crate::model::{Model, TensorInfo};
 use crate::ops;
@@ -14,6 +15,7 @@ pub struct Interpreter<'m, 'a> {
     model: &'m Model<'m>,
     arena: &'a mut [u8],
     kernels: &'static Kernels,
+    parallel: Option<&'a dyn Parallel>,
 }
 
 /// A read-only view of an input or output tensor.
@@ -94,7 +96,17 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             model,
             arena,
             kernels,
+            parallel: None,
         })
+    }
+
+    /// Splits the ops that divide cleanly (convolutions, over output rows)
+    /// into [`Parallel::threads`] parts run on `parallel`, e.g. a
+    /// [`ThreadPool`](crate::kernels::threads::ThreadPool) (feature
+    /// `threads`). Outputs are the same bits as without it; small ops stay
+    /// on the calling thread.
+    pub fn set_parallel(&mut self, parallel: &'a dyn Parallel) {
+        self.parallel = Some(parallel);
     }
 
     /// The model being executed.
@@ -217,6 +229,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             hi_start: end,
             alias,
             kernels: self.kernels,
+            parallel: self.parallel,
         };
         ops::eval(&mut ctx);
         #[cfg(feature = "guard")]

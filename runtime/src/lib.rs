@@ -35,6 +35,9 @@ pub mod quant;
 pub use error::{Error, ErrorKind};
 pub use format::DType;
 pub use interp::{Interpreter, TensorMut, TensorRef};
+pub use kernels::parallel::Parallel;
+#[cfg(feature = "threads")]
+pub use kernels::threads::ThreadPool;
 pub use model::{LoadOptions, Model, OpInfo, TensorInfo};
 pub use ops::OpCode;
 

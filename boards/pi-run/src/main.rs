@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use ferrite::kernels::parallel::MAX_PARTS;
 use ferrite::kernels::Kernels;
-use ferrite::{Aligned, DType, Interpreter, Model, TensorInfo};
+use ferrite::{Aligned, DType, Interpreter, Model, TensorInfo, ThreadPool};
 
-const USAGE: &str =
-    "usage: ferrite-pi-run MODEL.fer [--input NAME=FILE.npy]... [--runs N] [--out DIR] [--kernels NAME]";
+const USAGE: &str = "usage: ferrite-pi-run MODEL.fer [--input NAME=FILE.npy]... [--runs N] [--out DIR] [--kernels NAME] [--threads N]
+       ferrite-pi-run --list-kernels    (the kernel tables this CPU runs, one a line)";
 /// Seed of the xorshift generator for inputs without a file.
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 /// How many leading values of each output are printed.
@@ -28,6 +29,10 @@ struct Args {
     out: Option<PathBuf>,
     /// Kernel table name (default: the best this CPU runs).
     kernels: Option<String>,
+    /// Print the available kernel tables instead of running a model.
+    list_kernels: bool,
+    /// Threads the convolutions are split over (1: the calling thread only).
+    threads: usize,
 }
 
 fn main() -> ExitCode {
@@ -48,12 +53,14 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut it = argv.into_iter();
     let mut args = Args {
         runs: 10,
+        threads: 1,
         ..Args::default()
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--list-kernels" => args.list_kernels = true,
             "--input" => {
                 let v = value()?;
                 let (name, file) = v
@@ -68,12 +75,19 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "--out" => args.out = Some(PathBuf::from(value()?)),
             "--kernels" => args.kernels = Some(value()?),
+            "--threads" => {
+                let v = value()?;
+                let n = v.parse().ok().filter(|n| (1..=MAX_PARTS).contains(n));
+                args.threads = n.ok_or(format!(
+                    "--threads {v}: expected a number from 1 to {MAX_PARTS}"
+                ))?;
+            }
             _ if a.starts_with('-') => return Err(format!("unknown option {a} (see --help)")),
             _ if args.model.as_os_str().is_empty() => args.model = PathBuf::from(a),
             _ => return Err(format!("unexpected argument {a} (see --help)")),
         }
     }
-    if args.model.as_os_str().is_empty() {
+    if args.model.as_os_str().is_empty() && !args.list_kernels {
         return Err(USAGE.to_string());
     }
     Ok(Some(args))
@@ -84,6 +98,12 @@ fn run() -> Result<(), String> {
         println!("{USAGE}");
         return Ok(());
     };
+    if args.list_kernels {
+        for k in Kernels::available() {
+            println!("{}", k.name());
+        }
+        return Ok(());
+    }
     let path = args.model.display();
     let file = File::open(&args.model).map_err(|e| format!("cannot open {path}: {e}"))?;
     // SAFETY: the mapping is read-only and private to this process; the model
@@ -126,8 +146,12 @@ fn run() -> Result<(), String> {
             )
         })?,
     };
+    let pool = ThreadPool::new(args.threads);
     let mut interp =
         Interpreter::with_kernels(&model, &mut arena[..size], kernels).map_err(fail)?;
+    if args.threads > 1 {
+        interp.set_parallel(&pool);
+    }
 
     let mut out = String::new();
     let _ = writeln!(
@@ -138,7 +162,7 @@ fn run() -> Result<(), String> {
         model.num_inputs(),
         model.num_outputs()
     );
-    let _ = writeln!(out, "kernels {}", kernels.name());
+    let _ = writeln!(out, "kernels {}, threads {}", kernels.name(), args.threads);
     let mut feeds = Vec::new();
     for i in 0..model.num_inputs() {
         let info = model.input(i).ok_or(format!("{path}: no input {i}"))?;

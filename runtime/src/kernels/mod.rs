@@ -22,6 +22,7 @@ pub mod i8_pool;
 pub mod i8_reduce;
 pub mod i8_softmax;
 pub mod layout;
+pub mod parallel;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
@@ -32,6 +33,8 @@ mod neon;
 mod portable;
 pub(crate) mod simd;
 pub mod softmax;
+#[cfg(feature = "threads")]
+pub mod threads;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86;
 

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::format::{DType, Storage};
 use crate::kernels::f32_conv::ConvParams;
 use crate::kernels::i8_conv::QConvParams;
+use crate::kernels::parallel::{equal_bounds, for_each_part, Parallel, MAX_PARTS};
 use crate::kernels::Act;
 
 const N_PARAMS: usize = 16;
@@ -100,28 +101,28 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         (p.dilation_w as u64) * (p.kernel_w as u64 - 1) + 1,
     );
     let (pt, pl, pb, pr) = (p.pad_top as u64, p.pad_left as u64, pb as u64, pr as u64);
-    let dim = |len: u64, pa: u64, pz: u64, k: u64, s: u64| -> Option<u64> {
+    // `y == (len + pa + pz − k) / s + 1`, checked with multiplications
+    // only (a 64-bit division links a ~1 KB routine into 32-bit firmware).
+    let dim_is = |y: u64, len: u64, pa: u64, pz: u64, k: u64, s: u64| -> bool {
         let padded = len + pa + pz;
-        (padded >= k).then(|| (padded - k) / s + 1)
+        padded >= k && y >= 1 && (y - 1) * s <= padded - k && padded - k < y * s
     };
     let tdim = |len: u64, pa: u64, pz: u64, k: u64, s: u64, adj: u64| -> Option<u64> {
         ((len - 1) * s + k + adj)
             .checked_sub(pa + pz)
             .filter(|_| adj < s)
     };
-    let (oh, ow) = if ctx.op.code == OpCode::Conv2d {
+    let (sh, sw) = (p.stride_h as u64, p.stride_w as u64);
+    if ctx.op.code == OpCode::Conv2d {
         ctx.ensure(adj_h == 0 && adj_w == 0)?;
-        (
-            dim(ih as u64, pt, pb, k_h, p.stride_h as u64),
-            dim(iw as u64, pl, pr, k_w, p.stride_w as u64),
-        )
-    } else {
-        ctx.ensure(ih >= 1 && iw >= 1)?;
-        (
-            tdim(ih as u64, pt, pb, k_h, p.stride_h as u64, adj_h as u64),
-            tdim(iw as u64, pl, pr, k_w, p.stride_w as u64, adj_w as u64),
-        )
-    };
+        return ctx.ensure(
+            dim_is(y[1] as u64, ih as u64, pt, pb, k_h, sh)
+                && dim_is(y[2] as u64, iw as u64, pl, pr, k_w, sw),
+        );
+    }
+    ctx.ensure(ih >= 1 && iw >= 1)?;
+    let oh = tdim(ih as u64, pt, pb, k_h, sh, adj_h as u64);
+    let ow = tdim(iw as u64, pl, pr, k_w, sw, adj_w as u64);
     ctx.ensure(oh == Some(y[1] as u64) && ow == Some(y[2] as u64))
 }
 
@@ -140,6 +141,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         return; // refused by `prepare`: this build has no f32 kernels
     }
     let kernels = ctx.kernels;
+    let ctx_par = ctx.parallel;
     let (inputs, out) = ctx.split_f32();
     let (Some(xi), Some(wi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -150,6 +152,16 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let bias = (inputs.len() == 3).then(|| inputs.f32(2));
     let (x, w) = (inputs.f32(0), inputs.f32(1));
     if code == OpCode::Conv2d {
+        let mut buf = [0; MAX_PARTS + 1];
+        if let Some((par, bounds)) = row_split(ctx_par, &p, in_shape, out_shape, &mut buf) {
+            let row = out_shape[2] * out_shape[3];
+            for_each_part(par, &mut out[..out_shape[1] * row], bounds, |_, r, out| {
+                let (p, x, in_shape, out_shape) =
+                    row_part(&p, x, in_shape, out_shape, r.start / row, r.end / row);
+                (kernels.f32_conv)(&p, x, in_shape, w, bias, out, out_shape);
+            });
+            return;
+        }
         (kernels.f32_conv)(&p, x, in_shape, w, bias, out, out_shape);
     } else {
         (kernels.f32_conv_transpose)(&p, x, in_shape, w, bias, out, out_shape);
@@ -165,6 +177,7 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         return;
     };
     let kernels = ctx.kernels;
+    let ctx_par = ctx.parallel;
     let (inputs, out) = ctx.split_i8();
     let Some(xi) = inputs.info(0) else { return };
     let Some(in_shape) = shape4(&xi) else { return };
@@ -183,14 +196,86 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         act_min,
         act_max,
     };
-    (kernels.i8_conv)(
-        &p,
-        inputs.i8(0),
-        in_shape,
-        inputs.i8(1),
-        inputs.i32(2),
-        inputs.i32(3),
-        out,
-        out_shape,
-    );
+    let (x, w, bias, requant) = (inputs.i8(0), inputs.i8(1), inputs.i32(2), inputs.i32(3));
+    let mut buf = [0; MAX_PARTS + 1];
+    if let Some((par, bounds)) = row_split(ctx_par, &g, in_shape, out_shape, &mut buf) {
+        let row = out_shape[2] * out_shape[3];
+        for_each_part(par, &mut out[..out_shape[1] * row], bounds, |_, r, out| {
+            let (g, x, in_shape, out_shape) =
+                row_part(&g, x, in_shape, out_shape, r.start / row, r.end / row);
+            let p = QConvParams {
+                pad_top: g.pad_top,
+                ..p
+            };
+            (kernels.i8_conv)(&p, x, in_shape, w, bias, requant, out, out_shape);
+        });
+        return;
+    }
+    (kernels.i8_conv)(&p, x, in_shape, w, bias, requant, out, out_shape);
+}
+
+/// Least multiply-accumulates for a `Conv2d` to be split over threads (the
+/// hand-off costs a few microseconds).
+const SPLIT_MIN_MACS: usize = 1 << 18;
+
+/// Where and how to split a `Conv2d` over output rows: the executor and the
+/// parts' bounds in output elements (`buf`), or `None` when it runs whole
+/// (no executor or one thread, a batch of several, too little work, fewer
+/// rows than parts, or a part whose first row reads only bottom padding).
+fn row_split<'p, 'b>(
+    par: Option<&'p dyn Parallel>,
+    p: &ConvParams,
+    in_shape: [usize; 4],
+    out_shape: [usize; 4],
+    buf: &'b mut [usize; MAX_PARTS + 1],
+) -> Option<(&'p dyn Parallel, &'b [usize])> {
+    let par = par?;
+    let [n, oh, ow, oc] = out_shape;
+    let parts = par.threads().min(oh).min(MAX_PARTS);
+    let macs = (oh * ow * oc)
+        .saturating_mul(p.kernel_h * p.kernel_w)
+        .saturating_mul(in_shape[3] / p.groups.max(1));
+    if parts < 2 || n != 1 || macs < SPLIT_MIN_MACS {
+        return None;
+    }
+    let bounds = equal_bounds(oh, parts, buf);
+    // Every part's first input row must exist (`row_part`).
+    if bounds[..parts]
+        .iter()
+        .any(|&r| (r * p.stride_h).saturating_sub(p.pad_top) >= in_shape[1])
+    {
+        return None;
+    }
+    let row = ow * oc;
+    for b in buf.iter_mut().take(parts + 1) {
+        *b *= row;
+    }
+    Some((par, &buf[..parts + 1]))
+}
+
+/// Output rows `r0..r1` of a batch-1 `Conv2d` as a convolution of its own:
+/// the input from the part's first row on (`pad_top` keeps the padding that
+/// lies above it), the output rows alone. Every output value is computed
+/// from the same taps in the same order as in the whole convolution.
+fn row_part<'x, T>(
+    p: &ConvParams,
+    x: &'x [T],
+    in_shape: [usize; 4],
+    out_shape: [usize; 4],
+    r0: usize,
+    r1: usize,
+) -> (ConvParams, &'x [T], [usize; 4], [usize; 4]) {
+    let [_, ih, iw, ic] = in_shape;
+    let top = r0 * p.stride_h;
+    let (x_row, pad_top) = if top >= p.pad_top {
+        (top - p.pad_top, 0)
+    } else {
+        (0, p.pad_top - top)
+    };
+    (
+        ConvParams { pad_top, ..*p },
+        &x[x_row * iw * ic..ih * iw * ic],
+        [1, ih - x_row, iw, ic],
+        [1, r1 - r0, out_shape[2], out_shape[3]],
+    )
 }

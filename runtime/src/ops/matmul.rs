@@ -14,6 +14,7 @@ use super::{decode_act, pad_shape, strides, Eval, Prep};
 use crate::error::Error;
 use crate::format::{DType, MAX_RANK};
 use crate::kernels::i8_gemm::QGemmParams;
+use crate::kernels::parallel::{equal_bounds, for_each_part, Parallel, MAX_PARTS};
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(3)?;
@@ -83,6 +84,7 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
     let ys = pad_shape(ctx.out.shape());
     let out_zp = ctx.out.zero_point;
     let kernels = ctx.kernels;
+    let par = ctx.parallel;
     let (inputs, out) = ctx.split_i8();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -107,8 +109,41 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         ) else {
             return;
         };
+        let mut buf = [0; MAX_PARTS + 1];
+        if let Some((par, bounds)) = row_split(par, (m, k, n), &mut buf) {
+            for_each_part(par, ym, bounds, |_, r, ym| {
+                let (r0, r1) = (r.start / n, r.end / n);
+                let am = &am[r0 * k..r1 * k];
+                (kernels.i8_gemm)(r1 - r0, k, n, am, bm, Some(bias), requant, &p, ym);
+            });
+            continue;
+        }
         (kernels.i8_gemm)(m, k, n, am, bm, Some(bias), requant, &p, ym);
     }
+}
+
+/// Least multiply-accumulates for a product to be split over threads.
+const SPLIT_MIN_MACS: usize = 1 << 18;
+
+/// Where and how to split an `[m, k] x [k, n]` product over rows of A: the
+/// executor and the parts' bounds in output elements (`buf`), or `None`
+/// when it runs whole. Each row of the result is computed by the same
+/// kernel from the same values whatever rows it is computed with.
+fn row_split<'p, 'b>(
+    par: Option<&'p dyn Parallel>,
+    (m, k, n): (usize, usize, usize),
+    buf: &'b mut [usize; MAX_PARTS + 1],
+) -> Option<(&'p dyn Parallel, &'b [usize])> {
+    let par = par?;
+    let parts = par.threads().min(m).min(MAX_PARTS);
+    if parts < 2 || m.saturating_mul(k).saturating_mul(n) < SPLIT_MIN_MACS {
+        return None;
+    }
+    let parts = equal_bounds(m, parts, buf).len() - 1;
+    for b in buf.iter_mut().take(parts + 1) {
+        *b *= n;
+    }
+    Some((par, &buf[..parts + 1]))
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
@@ -123,6 +158,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         return; // refused by `prepare`: this build has no f32 kernels
     }
     let kernels = ctx.kernels;
+    let par = ctx.parallel;
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -141,6 +177,14 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         ) else {
             return;
         };
+        let mut buf = [0; MAX_PARTS + 1];
+        if let Some((par, bounds)) = row_split(par, (m, k, n), &mut buf) {
+            for_each_part(par, ym, bounds, |_, r, ym| {
+                let (r0, r1) = (r.start / n, r.end / n);
+                (kernels.f32_gemm)(r1 - r0, k, n, &am[r0 * k..r1 * k], bm, bias, act, ym);
+            });
+            continue;
+        }
         (kernels.f32_gemm)(m, k, n, am, bm, bias, act, ym);
     }
 }

@@ -17,7 +17,7 @@ use crate::model::{Model, OpInfo, TensorInfo};
 
 #[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
 mod binary;
-#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-concat"), allow(dead_code))]
 mod concat;
 #[cfg_attr(not(feature = "op-conv"), allow(dead_code))]
 mod conv;
@@ -25,7 +25,7 @@ mod conv;
 mod lut;
 #[cfg_attr(not(feature = "op-matmul"), allow(dead_code))]
 mod matmul;
-#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-pad"), allow(dead_code))]
 mod pad;
 #[cfg_attr(not(feature = "op-pool"), allow(dead_code))]
 mod pool;
@@ -33,15 +33,15 @@ mod pool;
 mod qdq;
 #[cfg_attr(not(feature = "op-reduce"), allow(dead_code))]
 mod reduce;
-#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-reshape"), allow(dead_code))]
 mod reshape;
 #[cfg_attr(not(feature = "op-resize"), allow(dead_code))]
 mod resize;
-#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-slice"), allow(dead_code))]
 mod slice;
 #[cfg_attr(not(feature = "op-softmax"), allow(dead_code))]
 mod softmax;
-#[cfg_attr(not(feature = "op-layout"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-transpose"), allow(dead_code))]
 mod transpose;
 #[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
 mod unary;
@@ -167,11 +167,11 @@ op_table! {
     33 => ReduceProd(reduce, "op-reduce"): "Product over a set of axes.",
     34 => Softmax(softmax, "op-softmax"): "Softmax along one axis.",
     35 => LogSoftmax(softmax, "op-softmax"): "Log-softmax along one axis.",
-    36 => Transpose(transpose, "op-layout"): "Axis permutation.",
-    37 => Reshape(reshape, "op-layout"): "Copy into a new shape with the same element count.",
-    38 => Concat(concat, "op-layout"): "Concatenation along one axis.",
-    39 => Slice(slice, "op-layout"): "Strided slice (negative steps allowed).",
-    40 => Pad(pad, "op-layout"): "Constant, reflect or edge padding.",
+    36 => Transpose(transpose, "op-transpose"): "Axis permutation.",
+    37 => Reshape(reshape, "op-reshape"): "Copy into a new shape with the same element count.",
+    38 => Concat(concat, "op-concat"): "Concatenation along one axis.",
+    39 => Slice(slice, "op-slice"): "Strided slice (negative steps allowed).",
+    40 => Pad(pad, "op-pad"): "Constant, reflect or edge padding.",
     41 => Resize(resize, "op-resize"): "Nearest or bilinear resize of H and W, NHWC.",
     42 => Floor(unary, "op-elementwise"): "floor(x).",
     43 => Ceil(unary, "op-elementwise"): "ceil(x).",
@@ -332,6 +332,8 @@ pub(crate) struct Eval<'m, 'x> {
     pub alias: Option<usize>,
     /// The kernel table of the dispatched families.
     pub kernels: &'static crate::kernels::Kernels,
+    /// Where ops that split in parts run them, if anywhere.
+    pub parallel: Option<&'x dyn crate::kernels::parallel::Parallel>,
 }
 
 /// Read access to an op's inputs, borrowed apart from its output.

@@ -34,7 +34,34 @@ fn params(op: &OpInfo<'_>) -> PoolParams {
     }
 }
 
+/// Whether `o` is the output length of one pooled dim ([`out_len`]), checked
+/// with multiplications only: a 64-bit division would link a ~1 KB runtime
+/// routine into 32-bit firmware.
+#[allow(clippy::too_many_arguments)]
+fn out_len_is(o: u64, len: u64, pa: u64, pz: u64, k: u64, d: u64, s: u64, ceil: bool) -> bool {
+    let ext = d * (k - 1) + 1;
+    let padded = len + pa + pz;
+    if padded < ext || o == 0 {
+        return false;
+    }
+    let span = padded - ext;
+    // `c == span / s` (floor) or `c == span.div_ceil(s)` (ceil).
+    let quotient = |c: u64| {
+        if ceil {
+            c * s >= span && (c == 0 || (c - 1) * s < span)
+        } else {
+            c * s <= span && span < (c + 1) * s
+        }
+    };
+    if !ceil {
+        return quotient(o - 1);
+    }
+    // Ceil mode drops a last window that starts in the end padding.
+    (quotient(o - 1) && (o - 1) * s < len + pa) || (quotient(o) && o * s >= len + pa)
+}
+
 /// Output length of one pooled dim, or `None` when the window does not fit.
+#[cfg(test)]
 pub(crate) fn out_len(
     len: u64,
     pa: u64,
@@ -79,7 +106,8 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     let y = shape4(&ctx.out).ok_or(ctx.bad())?;
     ctx.ensure(x[0] == y[0] && x[3] == y[3] && x[1] >= 1 && x[2] >= 1)?;
     let u = |v: usize| v as u64;
-    let oh = out_len(
+    ctx.ensure(out_len_is(
+        u(y[1]),
         u(x[1]),
         u(p.pad_top),
         u(p.pad_bottom),
@@ -87,8 +115,9 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         u(p.dilation_h),
         u(p.stride_h),
         ceil,
-    );
-    let ow = out_len(
+    ))?;
+    ctx.ensure(out_len_is(
+        u(y[2]),
         u(x[2]),
         u(p.pad_left),
         u(p.pad_right),
@@ -96,12 +125,11 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         u(p.dilation_w),
         u(p.stride_w),
         ceil,
-    );
-    ctx.ensure(oh == Some(u(y[1])) && ow == Some(u(y[2])))?;
+    ))?;
     // Every window must hold at least one input element, so max pooling never
     // yields -inf and average pooling never divides by zero.
     let hits = |o: usize, len: usize, pa: usize, k: usize, d: usize, s: usize| {
-        (0..o).all(|i| window_hits((i * s) as i64 - pa as i64, k as i64, d as i64, len as i64))
+        (0..o).all(|i| window_hits(u(i) * u(s), u(pa), u(k), u(d), u(len)))
     };
     ctx.ensure(hits(
         y[1],
@@ -121,11 +149,17 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ))
 }
 
-/// Whether a window starting at `start` with `k` taps `d` apart touches `[0, len)`.
-fn window_hits(start: i64, k: i64, d: i64, len: i64) -> bool {
-    // First tap at or after 0.
-    let k0 = if start >= 0 { 0 } else { (-start + d - 1) / d };
-    k0 < k && start + k0 * d < len
+/// Whether a window starting at `at − pa` (in input coordinates) with `k`
+/// taps `d` apart touches `[0, len)`. `pa` and `d` are at most 0xFFFF
+/// (checked by `prepare`), so the one division is a 32-bit one.
+fn window_hits(at: u64, pa: u64, k: u64, d: u64, len: u64) -> bool {
+    if at >= pa {
+        return at - pa < len;
+    }
+    // The first tap at or after input position 0.
+    let before = (pa - at) as u32;
+    let k0 = before.div_ceil(d as u32) as u64;
+    k0 < k && k0 * d - (pa - at) < len
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
@@ -157,5 +191,42 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         pool::max_reference(&p, inputs.f32(0), xs, out, ys);
     } else {
         pool::avg_reference(&p, include_pad, inputs.f32(0), xs, out, ys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn division_free_checks_match_their_definitions() {
+        for ceil in [false, true] {
+            for len in 1..12u64 {
+                for (pa, pz) in [(0, 0), (1, 0), (0, 2), (2, 1), (3, 3)] {
+                    for k in 1..5u64 {
+                        for d in 1..4u64 {
+                            for s in 1..5u64 {
+                                let want = out_len(len, pa, pz, k, d, s, ceil);
+                                for o in 0..20 {
+                                    let is = out_len_is(o, len, pa, pz, k, d, s, ceil);
+                                    assert_eq!(
+                                        is,
+                                        want == Some(o),
+                                        "{len} {pa} {pz} {k} {d} {s} {ceil} {o}"
+                                    );
+                                }
+                                for at in 0..20u64 {
+                                    let brute = (0..k).any(|j| {
+                                        let p = (at + j * d) as i64 - pa as i64;
+                                        (0..len as i64).contains(&p)
+                                    });
+                                    assert_eq!(window_hits(at, pa, k, d, len), brute);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
