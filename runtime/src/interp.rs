@@ -105,6 +105,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// [`ThreadPool`](crate::kernels::threads::ThreadPool) (feature
     /// `threads`). Outputs are the same bits as without it; small ops stay
     /// on the calling thread.
+    #[cfg(feature = "parallel")]
     pub fn set_parallel(&mut self, parallel: &'a dyn Parallel) {
         self.parallel = Some(parallel);
     }

@@ -1,7 +1,7 @@
 //! Splitting one op's output over several cores.
 //!
 //! The runtime itself has no threads: an [`Interpreter`](crate::Interpreter)
-//! given a [`Parallel`] executor (the `threads` feature's
+//! given a [`Parallel`] executor (feature `parallel`; the `threads` feature's
 //! [`ThreadPool`](super::threads::ThreadPool), or the caller's own, e.g. an
 //! RTOS's tasks) runs the ops that split cleanly in parts on it. A part
 //! writes a disjoint range of the output and computes each value exactly as

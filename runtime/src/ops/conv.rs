@@ -229,6 +229,9 @@ fn row_split<'p, 'b>(
     out_shape: [usize; 4],
     buf: &'b mut [usize; MAX_PARTS + 1],
 ) -> Option<(&'p dyn Parallel, &'b [usize])> {
+    if !cfg!(feature = "parallel") {
+        return None; // the split code is left out of this build
+    }
     let par = par?;
     let [n, oh, ow, oc] = out_shape;
     let parts = par.threads().min(oh).min(MAX_PARTS);

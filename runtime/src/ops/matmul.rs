@@ -134,6 +134,9 @@ fn row_split<'p, 'b>(
     (m, k, n): (usize, usize, usize),
     buf: &'b mut [usize; MAX_PARTS + 1],
 ) -> Option<(&'p dyn Parallel, &'b [usize])> {
+    if !cfg!(feature = "parallel") {
+        return None; // the split code is left out of this build
+    }
     let par = par?;
     let parts = par.threads().min(m).min(MAX_PARTS);
     if parts < 2 || m.saturating_mul(k).saturating_mul(n) < SPLIT_MIN_MACS {

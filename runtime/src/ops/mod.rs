@@ -27,7 +27,10 @@ mod lut;
 mod matmul;
 #[cfg_attr(not(feature = "op-pad"), allow(dead_code))]
 mod pad;
-#[cfg_attr(not(feature = "op-pool"), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "op-maxpool", feature = "op-avgpool")),
+    allow(dead_code)
+)]
 mod pool;
 #[cfg_attr(not(feature = "op-quant"), allow(dead_code))]
 mod qdq;
@@ -158,8 +161,8 @@ op_table! {
     24 => Reciprocal(unary, "op-elementwise"): "1/x.",
     25 => Erf(unary, "op-elementwise"): "erf(x).",
     26 => Gelu(unary, "op-elementwise"): "x*(1+erf(x/sqrt 2))/2.",
-    27 => MaxPool2d(pool, "op-pool"): "2-D max pooling, NHWC.",
-    28 => AvgPool2d(pool, "op-pool"): "2-D average pooling, NHWC.",
+    27 => MaxPool2d(pool, "op-maxpool"): "2-D max pooling, NHWC.",
+    28 => AvgPool2d(pool, "op-avgpool"): "2-D average pooling, NHWC.",
     29 => ReduceSum(reduce, "op-reduce"): "Sum over a set of axes.",
     30 => ReduceMean(reduce, "op-reduce"): "Mean over a set of axes.",
     31 => ReduceMax(reduce, "op-reduce"): "Maximum over a set of axes.",

@@ -171,9 +171,12 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         let (inputs, out) = ctx.split_i8();
         let Some(xi) = inputs.info(0) else { return };
         let Some(xs) = shape4(&xi) else { return };
+        // An op whose feature is off was refused by `prepare`.
         if code == OpCode::MaxPool2d {
-            i8_pool::max_reference(&p, -128, 127, inputs.i8(0), xs, out, ys);
-        } else {
+            if cfg!(feature = "op-maxpool") {
+                i8_pool::max_reference(&p, -128, 127, inputs.i8(0), xs, out, ys);
+            }
+        } else if cfg!(feature = "op-avgpool") {
             // Counted padding positions are real 0, i.e. the zero point.
             let (x, zp) = (inputs.i8(0), xi.zero_point);
             i8_pool::avg_reference(&p, include_pad, zp, -128, 127, x, xs, out, ys);
@@ -188,8 +191,10 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         return;
     };
     if code == OpCode::MaxPool2d {
-        pool::max_reference(&p, inputs.f32(0), xs, out, ys);
-    } else {
+        if cfg!(feature = "op-maxpool") {
+            pool::max_reference(&p, inputs.f32(0), xs, out, ys);
+        }
+    } else if cfg!(feature = "op-avgpool") {
         pool::avg_reference(&p, include_pad, inputs.f32(0), xs, out, ys);
     }
 }
