@@ -117,7 +117,7 @@ pub fn check(bytes: &[u8]) -> Result<()> {
         )
     };
     for (i, node) in graph.node.iter().enumerate() {
-        check_attributes(node).map_err(|e| anyhow!("{}: {e}", node_label(i)))?;
+        check_attributes(graph, node).map_err(|e| anyhow!("{}: {e}", node_label(i)))?;
     }
     let mut pending: Vec<usize> = vec![0; graph.node.len()];
     let mut readers: Vec<Vec<usize>> = vec![vec![]; graph.node.len()];
@@ -164,7 +164,34 @@ pub fn check(bytes: &[u8]) -> Result<()> {
 /// Attribute values the importer (tract 0.23) does not survive: a
 /// `Transpose` `perm` that is not a permutation of `0..len` makes it loop,
 /// allocating without bound.
-fn check_attributes(node: &pb::NodeProto) -> Result<()> {
+fn check_attributes(graph: &pb::GraphProto, node: &pb::NodeProto) -> Result<()> {
+    if node.op_type == "Pad" {
+        // tract 0.23 allocates the padded tensor while typing, before any
+        // size check: pads whose output alone exceeds the format's limit
+        // abort the process on the allocation instead of failing.
+        let attr = node.attribute.iter().find(|a| a.name == "pads");
+        let pads = match attr {
+            Some(a) => Some(a.ints.clone()),
+            None => node
+                .input
+                .get(1)
+                .and_then(|name| int64_initializer(graph, name)),
+        };
+        if let Some(pads) = pads {
+            let rank = pads.len() / 2;
+            let mut least: u64 = 1;
+            for d in 0..rank {
+                let grow = |p: i64| p.max(0) as u64;
+                least = least.saturating_mul(
+                    1u64.saturating_add(grow(pads[d]))
+                        .saturating_add(grow(pads[d + rank])),
+                );
+            }
+            if least > MAX_ELEMENTS {
+                bail!("'pads' {pads:?} make the output more than {MAX_ELEMENTS} elements");
+            }
+        }
+    }
     if node.op_type == "Transpose" {
         if let Some(perm) = node.attribute.iter().find(|a| a.name == "perm") {
             let mut seen = vec![false; perm.ints.len()];
@@ -181,6 +208,23 @@ fn check_attributes(node: &pb::NodeProto) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The values of an int64 initializer called `name`, if there is one.
+fn int64_initializer(graph: &pb::GraphProto, name: &str) -> Option<Vec<i64>> {
+    let init = graph
+        .initializer
+        .iter()
+        .find(|t| t.name == name && t.data_type == 7)?;
+    if init.raw_data.is_empty() {
+        return Some(init.int64_data.clone());
+    }
+    Some(
+        init.raw_data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect(),
+    )
 }
 
 thread_local! {
