@@ -5,7 +5,7 @@
 
 Needs the `onnx` package (the venv that scripts/fetch-models makes has onnx==1.22.0).
 Conventions for every model:
-  * opset 13, ir_version 8 (except `hardswish`: HardSwish only exists from opset 14);
+  * opset 13, ir_version 8 (except `hardswish`, and the recurrent models with `layout`: opset 14);
   * float32, static shapes, NCHW where spatial;
   * activation input `x` (and `y` for a second one), one output `out`;
   * weights and constant operands are graph initializers (except `conv_constant_weights`,
@@ -595,6 +595,57 @@ def pad_edge(g):
     return [1, 4, 8, 9]
 
 
+# ------------------------------------------------------------------ recurrent
+def recurrent(g, op, x, hidden, gates, dirs, outputs, **attrs):
+    """An ONNX recurrent node with bias, initial state(s) and (LSTM) peepholes; its outputs
+    flattened and concatenated into `out`."""
+    isz = g.inputs[-1].type.tensor_type.shape.dim[-1].dim_value
+    batch_axis = 0 if attrs.get("layout", 0) == 1 else 1
+    batch = g.inputs[-1].type.tensor_type.shape.dim[batch_axis].dim_value
+    state = [batch, dirs, hidden] if attrs.get("layout", 0) == 1 else [dirs, batch, hidden]
+    s = 1.0 / np.sqrt(hidden)
+    ins = [x, g.rand(op + "_w", [dirs, gates * hidden, isz], -s, s),
+           g.rand(op + "_r", [dirs, gates * hidden, hidden], -s, s),
+           g.rand(op + "_b", [dirs, 2 * gates * hidden], -0.2, 0.2), "",
+           g.rand(op + "_h0", state)]
+    if op == "LSTM":
+        ins += [g.rand(op + "_c0", state), g.rand(op + "_p", [dirs, 3 * hidden], -0.5, 0.5)]
+    names = [f"{op.lower()}_{o}" for o in outputs]
+    g.nodes.append(helper.make_node(op, ins, names, name=op.lower(), hidden_size=hidden, **attrs))
+    flat = [g.node("Reshape", [n, g.i64(n + "_shape", [-1])]) for n in names]
+    g.node("Concat", flat, "out", axis=0)
+
+
+@model
+def lstm_bidirectional(g):
+    x = g.input("x", [5, 2, 3])  # [seq, batch, input]
+    recurrent(g, "LSTM", x, 4, 4, 2, ["y", "y_h", "y_c"], direction="bidirectional")
+    return [5 * 2 * 2 * 4 + 2 * 2 * 2 * 4]
+
+
+@model
+def gru_bidirectional(g):
+    x = g.input("x", [4, 3, 5])
+    recurrent(g, "GRU", x, 6, 3, 2, ["y", "y_h"], direction="bidirectional")
+    return [4 * 2 * 3 * 6 + 2 * 3 * 6]
+
+
+@model
+def gru_linear_before_reset_batchwise(g):
+    g.opset = 14  # `layout` exists from opset 14
+    x = g.input("x", [2, 6, 3])  # layout 1: [batch, seq, input]
+    recurrent(g, "GRU", x, 5, 3, 1, ["y", "y_h"], linear_before_reset=1, layout=1)
+    return [2 * 6 * 5 + 2 * 5]
+
+
+@model
+def rnn_batchwise(g):
+    g.opset = 14
+    x = g.input("x", [3, 4, 2])
+    recurrent(g, "RNN", x, 7, 1, 1, ["y", "y_h"], layout=1)
+    return [3 * 4 * 7 + 3 * 7]
+
+
 # ------------------------------------------------------------------ resize
 @model
 def resize_nearest_2x(g):
@@ -687,6 +738,8 @@ def check_with_ort(name, m):
         import onnxruntime as ort
     except ImportError:
         return None
+    if name.endswith("_batchwise"):
+        return None  # onnxruntime has no recurrent layers with layout = 1
     s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     feeds = {}

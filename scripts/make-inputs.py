@@ -33,6 +33,15 @@ string or crop):
                                                (+ {calib,eval}/face_sources.txt)
     calib/face_png/NNN.png 16 x 128x128 RGB    calib/face/000..015 as images
 
+Audio for the Silero voice-activity detector (needs espeak-ng):
+
+    vad/audio.npy          [N] float32         16 kHz mono: two English sentences spoken by
+                                               espeak-ng between stretches of near-silence
+                                               (seeded noise at about -60 dBFS)
+    vad/segments.txt       one line per clip   "speech FIRST END": the sample range of each
+                                               spoken clip (trimmed to its first and last
+                                               sample above 1% of full scale)
+
 Conventions (as PaddleOCR's own inference code does it):
   * OCR tensors are CHW in BGR channel order (PaddleOCR reads images with OpenCV). The text
     crops are black on white, so the order only matters for the detector's per-channel
@@ -471,6 +480,53 @@ def sets():
     ocr_sets()
     det_sets()
     face_sets()
+    vad_sets()
+
+
+VAD_RATE = 16000
+VAD_SENTENCES = [
+    "Ferrite runs neural networks on small devices, from flash, without a heap.",
+    "The voice activity detector should hear every word of this sentence.",
+]
+
+
+def speak(text):
+    """text spoken by espeak-ng, as float32 at VAD_RATE, trimmed to the voiced part."""
+    import subprocess
+    import tempfile
+    import wave
+
+    with tempfile.TemporaryDirectory() as d:
+        wav = Path(d) / "s.wav"
+        subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(wav), text], check=True)
+        with wave.open(str(wav)) as w:
+            assert w.getnchannels() == 1 and w.getsampwidth() == 2
+            rate = w.getframerate()
+            x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
+    # Linear resampling to 16 kHz (espeak-ng speaks at 22.05 kHz; little energy above 8 kHz).
+    t = np.arange(round(len(x) * VAD_RATE / rate)) * (rate / VAD_RATE)
+    y = np.interp(t, np.arange(len(x)), x)
+    loud = np.nonzero(np.abs(y) > 0.01)[0]
+    return y[loud[0]:loud[-1] + 1]
+
+
+def vad_sets():
+    rng = np.random.default_rng(1600)
+    gaps = [2.0, 1.0, 2.5]  # seconds of near-silence before, between and after the sentences
+    parts, segments, at = [], [], 0
+    for i, gap in enumerate(gaps):
+        n = int(gap * VAD_RATE)
+        parts.append(np.zeros(n))
+        at += n
+        if i < len(VAD_SENTENCES):
+            clip = speak(VAD_SENTENCES[i])
+            parts.append(clip)
+            segments.append(f"speech {at} {at + len(clip)}")
+            at += len(clip)
+    audio = np.concatenate(parts) + rng.normal(0, 1e-3, at)
+    save_array("vad/audio.npy", audio)
+    save_lines("vad/segments.txt", segments)
+    summary("vad/audio.npy", audio.astype(np.float32), f" ({at / VAD_RATE:.1f} s; {'; '.join(segments)})")
 
 
 def check():

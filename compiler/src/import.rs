@@ -66,12 +66,19 @@ pub fn typed_model(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<T
 }
 
 fn typed_model_unguarded(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Result<TypedModel> {
-    let onnx = tract_onnx::onnx()
+    let mut onnx = tract_onnx::onnx()
         .with_ignore_output_shapes(true)
         .with_ignore_value_info(true);
+    crate::lower::recurrent::register(&mut onnx.op_register);
+    let mut proto = onnx
+        .proto_model_for_read(&mut &*bytes)
+        .map_err(|e| anyhow!("{origin} is not a valid ONNX model: {e:#}"))?;
+    if let Some(graph) = proto.graph.as_mut() {
+        unique_node_names(&mut graph.node);
+    }
     let mut model = onnx
-        .model_for_read(&mut &*bytes)
-        .map_err(|e| anyhow!("{origin} is not a valid ONNX model: {e}"))?;
+        .model_for_proto_model(&proto)
+        .map_err(|e| anyhow!("{origin} is not a valid ONNX model: {e:#}"))?;
     let inputs = model.input_outlets()?.to_vec();
     let names: Vec<String> = inputs
         .iter()
@@ -107,6 +114,29 @@ fn typed_model_unguarded(bytes: &[u8], origin: &str, opts: &ImportOptions) -> Re
     model
         .into_typed()
         .map_err(|e| anyhow!("{origin}: type inference failed: {e:#}"))
+}
+
+/// Renames nodes whose name an earlier node already has (`name#2`, …):
+/// exporters emit such graphs (Silero VAD has 15 Constants named
+/// `F0::anon`), which ONNX allows and tract's typing refuses.
+pub(crate) fn unique_node_names(nodes: &mut [tract_onnx::pb::NodeProto]) {
+    let mut seen = std::collections::HashSet::new();
+    for n in nodes.iter().filter(|n| !n.name.is_empty()) {
+        seen.insert(n.name.clone());
+    }
+    let mut taken = std::collections::HashSet::new();
+    for n in nodes.iter_mut().filter(|n| !n.name.is_empty()) {
+        if taken.insert(n.name.clone()) {
+            continue;
+        }
+        let name = (2..)
+            .map(|k| format!("{}#{k}", n.name))
+            .find(|c| !seen.contains(c))
+            .expect("an unused suffix exists");
+        seen.insert(name.clone());
+        taken.insert(name.clone());
+        n.name = name;
+    }
 }
 
 /// Names of an ONNX model's inputs, in order.

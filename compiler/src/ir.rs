@@ -9,6 +9,7 @@ use ferrite::format::DType;
 use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
 use ferrite::kernels::i8_elementwise::{QAddParams, QMulParams};
 use ferrite::kernels::layout::PadMode;
+use ferrite::kernels::recurrent::Cell;
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::resize::{CoordTransform, ResizeMode};
 use ferrite::kernels::Act;
@@ -216,6 +217,16 @@ pub enum Op {
         axis: usize,
         requant: Vec<Option<(i32, i32)>>,
     },
+    /// LSTM / GRU / RNN layer: inputs `x [seq, batch, I], w [dirs, I, G·H],
+    /// r [dirs, H, G·H], b [dirs, 2·G·H], h0 [dirs, batch, H]` (LSTM: `c0`,
+    /// optional `p`); output `[seq + 2 + S, dirs, batch, H]`
+    /// (`ferrite::kernels::recurrent`). `direction`: 0 forward, 1 reverse,
+    /// 2 bidirectional; `clip`: `+inf` for none.
+    Recurrent {
+        cell: Cell,
+        direction: u32,
+        clip: f32,
+    },
 }
 
 impl Op {
@@ -249,6 +260,12 @@ impl Op {
             Op::QSoftmax { .. } => "Softmax".into(),
             Op::QConcat { .. } => "Concat".into(),
             Op::QPad { .. } => "Pad".into(),
+            Op::Recurrent { cell, .. } => match cell {
+                Cell::Lstm => "LSTM",
+                Cell::Gru { .. } => "GRU",
+                Cell::Rnn(_) => "RNN",
+            }
+            .into(),
         }
     }
 }

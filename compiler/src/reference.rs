@@ -16,10 +16,18 @@ pub struct TractModel {
 impl TractModel {
     /// Loads and optimizes `path` for inputs of `shapes` (in model input order).
     pub fn load(path: &Path, shapes: &[Vec<usize>]) -> Result<Self> {
-        let mut model = tract_onnx::onnx()
+        let onnx = tract_onnx::onnx()
             .with_ignore_output_shapes(true)
-            .with_ignore_value_info(true)
-            .model_for_path(path)
+            .with_ignore_value_info(true);
+        let mut proto = onnx
+            .proto_model_for_path(path)
+            .map_err(|e| anyhow!("tract cannot load {}: {e}", path.display()))?;
+        // Duplicate node names, which ONNX allows, stop tract's typing.
+        if let Some(graph) = proto.graph.as_mut() {
+            crate::import::unique_node_names(&mut graph.node);
+        }
+        let mut model = onnx
+            .model_for_proto_model(&proto)
             .map_err(|e| anyhow!("tract cannot load {}: {e}", path.display()))?;
         for (i, s) in shapes.iter().enumerate() {
             model = model.with_input_fact(i, f32::fact(s).into())?;

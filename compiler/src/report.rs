@@ -84,6 +84,16 @@ pub fn report(model: &Model<'_>) -> ModelReport {
                 let a = ins[0].shape();
                 numel(out.shape()) * a[a.len() - 1] as u64
             }
+            // Per step and batch row: x·W and h·R over every gate; the GRU
+            // without linear_before_reset also (r⊙h)·R_h.
+            OpCode::Lstm | OpCode::Gru | OpCode::Rnn if ins.len() >= 3 => {
+                let steps = numel(&ins[0].shape()[..2]);
+                let reset = match (op.code, ins[2].shape()) {
+                    (OpCode::Gru, &[dirs, h, _]) if op.param(2) == 0 => (dirs * h * h) as u64,
+                    _ => 0,
+                };
+                steps * (numel(ins[1].shape()) + numel(ins[2].shape()) + reset)
+            }
             _ => 0,
         };
         let weight_bytes = ins

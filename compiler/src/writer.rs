@@ -8,6 +8,7 @@ use crate::plan::Plan;
 use ferrite::format::{self, header, OpRecord, TensorRecord};
 use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
 use ferrite::kernels::layout::PadMode;
+use ferrite::kernels::recurrent::{Cell, RnnAct};
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeMode};
 use ferrite::ops::{encode_act, encode_qact};
@@ -279,6 +280,22 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
                 }
             }
             (OpCode::Concat, p)
+        }
+        Op::Recurrent {
+            cell,
+            direction,
+            clip,
+        } => {
+            let (code, variant) = match cell {
+                Cell::Lstm => (OpCode::Lstm, 0),
+                Cell::Gru {
+                    linear_before_reset,
+                } => (OpCode::Gru, *linear_before_reset as u32),
+                Cell::Rnn(RnnAct::Tanh) => (OpCode::Rnn, 0),
+                Cell::Rnn(RnnAct::Relu) => (OpCode::Rnn, 1),
+                Cell::Rnn(RnnAct::Sigmoid) => (OpCode::Rnn, 2),
+            };
+            (code, vec![*direction, clip.to_bits(), variant])
         }
     })
 }

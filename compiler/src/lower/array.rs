@@ -3,7 +3,7 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::{
-    MultiBroadcastTo, Pad, PadMode, Slice, StridedSlice, TypedConcat,
+    Gather, MultiBroadcastTo, Pad, PadMode, Slice, StridedSlice, TypedConcat,
 };
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -99,6 +99,9 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
         let shape = cx.graph.tensors[x].shape.clone();
         return Ok(Some(cx.emit(Op::Reshape, vec![x], shape)));
     }
+    if let Some(op) = node.op_as::<Gather>() {
+        return gather(cx, node, op.axis).map(Some);
+    }
     if node.op_is::<MultiBroadcastTo>() {
         // Expand: add a zero constant of the target shape.
         let x = cx.tensor(node.inputs[0])?;
@@ -116,6 +119,53 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
         )));
     }
     Ok(None)
+}
+
+/// Most indices a `Gather` is lowered for (one `Slice` each).
+const GATHER_MAX_INDICES: usize = 64;
+
+/// ONNX `Gather` with constant indices: one row `Slice` per index along
+/// `axis`, concatenated (when several) and reshaped to tract's output shape
+/// (a scalar index removes the axis). A constant `data` never gets here:
+/// tract folds the node.
+fn gather(cx: &mut Cx, node: &TypedNode, axis: usize) -> LResult<TensorId> {
+    let Some(indices) = cx.konst(node.inputs[1]) else {
+        return Err("indices computed at run time (only constant indices are supported)".into());
+    };
+    let indices = super::values::<i64>(&indices)?;
+    if indices.is_empty() || indices.len() > GATHER_MAX_INDICES {
+        return Err(format!(
+            "{} indices (1 to {GATHER_MAX_INDICES} are supported)",
+            indices.len()
+        ));
+    }
+    let x = cx.tensor(node.inputs[0])?;
+    let xs = cx.graph.tensors[x].shape.clone();
+    let dim = xs[axis] as i64;
+    let mut rows = Vec::with_capacity(indices.len());
+    for &i in &indices {
+        let i = if i < 0 { i + dim } else { i };
+        if !(0..dim).contains(&i) {
+            return Err(format!(
+                "index {i} out of range for axis {axis} of size {dim}"
+            ));
+        }
+        let mut starts = vec![0; xs.len()];
+        starts[axis] = i as usize;
+        let mut shape = xs.clone();
+        shape[axis] = 1;
+        let steps = vec![1; xs.len()];
+        rows.push(cx.emit(Op::Slice { starts, steps }, vec![x], shape));
+    }
+    let gathered = if rows.len() == 1 {
+        rows[0]
+    } else {
+        let mut shape = xs.clone();
+        shape[axis] = rows.len();
+        cx.emit(Op::Concat(axis), rows, shape)
+    };
+    let y = cx.shape_of(node.id.into())?;
+    Ok(cx.reshape(gathered, y))
 }
 
 /// ONNX `Slice` with constant starts, ends, axes and steps (tract's

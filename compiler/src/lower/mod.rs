@@ -13,6 +13,7 @@ mod cnn;
 mod einsum;
 mod qdq;
 mod qlinear;
+pub(crate) mod recurrent;
 
 use std::collections::HashMap;
 
@@ -335,6 +336,9 @@ fn lower_node(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
         ));
     }
     if let Some(t) = cnn::lower(cx, node)? {
+        return Ok(t);
+    }
+    if let Some(t) = recurrent::lower(cx, node)? {
         return Ok(t);
     }
     if let Some(t) = arith::lower(cx, node)? {

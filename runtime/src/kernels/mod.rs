@@ -24,6 +24,7 @@ pub mod i8_softmax;
 pub mod layout;
 pub mod parallel;
 pub mod pool;
+pub mod recurrent;
 pub mod reduce;
 pub mod resize;
 #[macro_use]

@@ -34,6 +34,8 @@ mod pad;
 mod pool;
 #[cfg_attr(not(feature = "op-quant"), allow(dead_code))]
 mod qdq;
+#[cfg_attr(not(feature = "op-recurrent"), allow(dead_code))]
+mod recurrent;
 #[cfg_attr(not(feature = "op-reduce"), allow(dead_code))]
 mod reduce;
 #[cfg_attr(not(feature = "op-reshape"), allow(dead_code))]
@@ -182,6 +184,9 @@ op_table! {
     45 => Quantize(qdq, "op-quant"): "f32 to int8 with the output's scale and zero point (TFLite QUANTIZE).",
     46 => Dequantize(qdq, "op-quant"): "int8 to f32 with the input's scale and zero point.",
     47 => Lut(lut, "op-quant"): "int8 elementwise map through a 256-entry table (int8 unary ops).",
+    48 => Lstm(recurrent, "op-recurrent"): "LSTM layer over a whole sequence (forward, reverse or bidirectional; peepholes, clip).",
+    49 => Gru(recurrent, "op-recurrent"): "GRU layer over a whole sequence (either linear_before_reset).",
+    50 => Rnn(recurrent, "op-recurrent"): "Simple recurrent layer over a whole sequence (tanh, relu or sigmoid).",
 }
 
 /// Whether input `i` of `op` may share its bytes with the output (in-place
