@@ -77,6 +77,23 @@ def main():
                                          [vi("x", [1, 40000, 40000])], [vi("y", [1, 40000, 40000])]))
     # 10. Not ONNX at all.
     save("not_onnx.onnx", b"\x89PNG\r\n\x1a\n this is a picture, not a model")
+    # 11. Constant operands that size a huge output: tract 0.23 allocates it while typing
+    # (Expand aborts the process when the allocation fails).
+    shape = numpy_helper.from_array(np.array([100000, 100000, 4], np.int64), "shape")
+    save("expand_huge.onnx", model([helper.make_node("Expand", ["x", "shape"], ["y"], name="expand")],
+                                   [vi("x", [1, 4])], [vi("y", [100000, 100000, 4])], [shape]))
+    one = numpy_helper.from_array(np.array([1.0], np.float32))
+    save("constant_of_shape_huge.onnx", model(
+        [helper.make_node("ConstantOfShape", ["shape"], ["c"], name="fill", value=one),
+         helper.make_node("Add", ["x", "c"], ["y"], name="add")],
+        [vi("x", [1, 4])], [vi("y", [100000, 100000, 4])], [shape]))
+    bounds = [numpy_helper.from_array(np.array(v, np.int64), n)
+              for n, v in (("start", 0), ("limit", 50_000_000_000), ("delta", 1))]
+    save("range_huge.onnx", model(
+        [helper.make_node("Range", ["start", "limit", "delta"], ["r"], name="range"),
+         helper.make_node("Cast", ["r"], ["rf"], name="cast", to=TensorProto.FLOAT),
+         helper.make_node("Add", ["x", "rf"], ["y"], name="add")],
+        [vi("x", [1])], [vi("y", [50_000_000_000])], bounds))
 
 
 if __name__ == "__main__":

@@ -161,9 +161,10 @@ pub fn check(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Attribute values the importer (tract 0.23) does not survive: a
-/// `Transpose` `perm` that is not a permutation of `0..len` makes it loop,
-/// allocating without bound.
+/// Attribute and constant operand values the importer (tract 0.23) does not
+/// survive: a `Transpose` `perm` that is not a permutation of `0..len` makes
+/// it loop, allocating without bound; pads, shapes, repeats and ranges that
+/// ask for a huge output make it allocate that output.
 fn check_attributes(graph: &pb::GraphProto, node: &pb::NodeProto) -> Result<()> {
     if node.op_type == "Pad" {
         // tract 0.23 allocates the padded tensor while typing, before any
@@ -189,6 +190,42 @@ fn check_attributes(graph: &pb::GraphProto, node: &pb::NodeProto) -> Result<()> 
             }
             if least > MAX_ELEMENTS {
                 bail!("'pads' {pads:?} make the output more than {MAX_ELEMENTS} elements");
+            }
+        }
+    }
+    // Ops whose output size is an operand's value: tract materializes the
+    // output while typing (ConstantOfShape, Range) or allocates it outright
+    // (Expand aborts the process when the allocation fails), so a constant
+    // asking for more than the format's limit is refused here.
+    let sized_by = match node.op_type.as_str() {
+        "ConstantOfShape" => Some(0),
+        "Expand" | "Tile" => Some(1),
+        "Resize" => Some(3),
+        _ => None,
+    };
+    if let Some(values) = sized_by
+        .and_then(|i| node.input.get(i))
+        .and_then(|name| int64_initializer(graph, name))
+    {
+        let least = values
+            .iter()
+            .fold(1u64, |n, &v| n.saturating_mul(v.max(0) as u64));
+        if least > MAX_ELEMENTS {
+            bail!("operand {values:?} makes the output more than {MAX_ELEMENTS} elements");
+        }
+    }
+    if node.op_type == "Range" {
+        let scalar = |i: usize| {
+            node.input
+                .get(i)
+                .and_then(|name| int64_initializer(graph, name))
+                .and_then(|v| v.first().copied())
+        };
+        if let (Some(start), Some(limit), Some(delta)) = (scalar(0), scalar(1), scalar(2)) {
+            let span = (limit as i128 - start as i128).unsigned_abs();
+            let step = (delta as i128).unsigned_abs().max(1);
+            if span / step > MAX_ELEMENTS as u128 {
+                bail!("range {start}..{limit} by {delta} has more than {MAX_ELEMENTS} elements");
             }
         }
     }

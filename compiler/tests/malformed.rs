@@ -45,6 +45,20 @@ const CASES: &[(&str, &str)] = &[
         "fuzz_pad_huge.onnx",
         "node 'pad_13' (op Pad): 'pads' [0, 0, 1, 1099511627776, 0, 0, 1, 1] make the output more than",
     ),
+    // Constant operands that size a huge output: tract 0.23.9 allocates it
+    // while typing (Expand aborts the process).
+    (
+        "expand_huge.onnx",
+        "node 'expand' (op Expand): operand [100000, 100000, 4] makes the output more than",
+    ),
+    (
+        "constant_of_shape_huge.onnx",
+        "node 'fill' (op ConstantOfShape): operand [100000, 100000, 4] makes the output more than",
+    ),
+    (
+        "range_huge.onnx",
+        "node 'range' (op Range): range 0..50000000000 by 1 has more than",
+    ),
     (
         "too_big_for_32bit.onnx",
         "size of 'x' (6400000000) exceeds the format's 32-bit limit",
