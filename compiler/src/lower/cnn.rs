@@ -5,7 +5,7 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, Deconv, KernelFormat, MaxPool, PoolSpec, SumPool};
 use tract_onnx::tract_core::ops::nn::{CoordTransformer, DataFormat, Interpolator};
-use tract_onnx_opl::resize::{CoordTransform as OnnxCoord, Nearest, Resize};
+use tract_onnx_opl::resize::{AspectRatio, CoordTransform as OnnxCoord, Nearest, Resize};
 
 use super::{Cx, LResult};
 use crate::ir::{Op, TensorId, Window};
@@ -20,16 +20,32 @@ pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> 
         return deconv(cx, node, op).map(Some);
     }
     if let Some(op) = node.op_as::<MaxPool>() {
-        let (window, ceil) = window(cx, node, &op.pool_spec)?;
         if op.with_index_outputs.is_some() {
             return Err("MaxPool with index output".into());
         }
+        if op.pool_spec.kernel_shape.len() == 3 {
+            return pool3d(cx, node, &op.pool_spec, |window, ceil| Op::MaxPool {
+                window,
+                ceil,
+            })
+            .map(Some);
+        }
+        let (window, ceil) = window(cx, node, &op.pool_spec)?;
         let x = cx.tensor(node.inputs[0])?;
         return spatial(cx, node, Op::MaxPool { window, ceil }, x, vec![]).map(Some);
     }
     if let Some(op) = node.op_as::<SumPool>() {
         if !op.normalize {
             return Err("SumPool without normalization".into());
+        }
+        let count_include_pad = op.count_include_pad;
+        if op.pool_spec.kernel_shape.len() == 3 {
+            let avg = |window, ceil| Op::AvgPool {
+                window,
+                ceil,
+                count_include_pad,
+            };
+            return pool3d(cx, node, &op.pool_spec, avg).map(Some);
         }
         let (window, ceil) = window(cx, node, &op.pool_spec)?;
         let op = Op::AvgPool {
@@ -64,6 +80,65 @@ fn spatial(
     let x4 = cx.reshape(x, lift(&xs));
     let y4 = cx.emit(op, [vec![x4], rest].concat(), lift(&y));
     Ok(cx.reshape(y4, y))
+}
+
+/// A 3-D pool (`[n, c, d, h, w]`) as two 2-D ones: over `h, w` with the
+/// depth folded into the channels, then over `d` with `h·w` as the width.
+/// Max pooling is separable, and so is average pooling: the window is a box
+/// and its in-bounds part too, so the divisor (with or without the padding,
+/// never the ceil-mode overhang) is the product of the per-axis counts. Both
+/// passes use the same ceil flag, as ONNX applies ceil mode to every axis.
+fn pool3d(
+    cx: &mut Cx,
+    node: &TypedNode,
+    spec: &PoolSpec,
+    op: impl Fn(Window, bool) -> Op,
+) -> LResult<TensorId> {
+    if spec.data_format != DataFormat::NCHW {
+        return Err(format!("data format {:?} (only NCHW)", spec.data_format));
+    }
+    let x = cx.shape_of(node.inputs[0])?;
+    let y = cx.shape_of(node.id.into())?;
+    if x.len() != 5 || y.len() != 5 {
+        return Err(format!("input rank {} (expected 5)", x.len()));
+    }
+    let k = &spec.kernel_shape;
+    let dil = spec.dilations.clone().unwrap_or_else(|| tvec![1; 3]);
+    let str = spec.strides.clone().unwrap_or_else(|| tvec![1; 3]);
+    let pads = spec.padding.compute(&x[2..], k, &dil, &str);
+    let ceil = (0..3).any(|a| {
+        let ext = dil[a] * (k[a] - 1) + 1;
+        let padded = x[2 + a] + pads[a].pad_before + pads[a].pad_after;
+        let floor_out = if padded >= ext {
+            (padded - ext) / str[a] + 1
+        } else {
+            0
+        };
+        y[2 + a] != floor_out
+    });
+    let hw = Window {
+        kernel: [k[1], k[2]],
+        stride: [str[1], str[2]],
+        dilation: [dil[1], dil[2]],
+        pads: [
+            pads[1].pad_before,
+            pads[2].pad_before,
+            pads[1].pad_after,
+            pads[2].pad_after,
+        ],
+    };
+    let d = Window {
+        kernel: [k[0], 1],
+        stride: [str[0], 1],
+        dilation: [dil[0], 1],
+        pads: [pads[0].pad_before, 0, pads[0].pad_after, 0],
+    };
+    let xt = cx.tensor(node.inputs[0])?;
+    let x1 = cx.reshape(xt, vec![x[0], x[1] * x[2], x[3], x[4]]);
+    let y1 = cx.emit(op(hw, ceil), vec![x1], vec![x[0], x[1] * x[2], y[3], y[4]]);
+    let x2 = cx.reshape(y1, vec![x[0], x[1], x[2], y[3] * y[4]]);
+    let y2 = cx.emit(op(d, ceil), vec![x2], vec![y[0], y[1], y[2], y[3] * y[4]]);
+    Ok(cx.reshape(y2, y))
 }
 
 /// Explicit 2-D geometry of a pool spec, and whether ceil mode produced the
@@ -279,8 +354,8 @@ fn resize(cx: &mut Cx, node: &TypedNode, op: &Resize) -> LResult<TensorId> {
             "resize {x:?} -> {y:?} (only H and W of NCHW may change)"
         ));
     }
-    if op.antialias || op.exclude_outside || op.axes.is_some() {
-        return Err("antialias, exclude_outside and axes are not supported".into());
+    if op.antialias || op.exclude_outside {
+        return Err("antialias and exclude_outside are not supported".into());
     }
     let OnnxCoord::Plain(ref coord) = op.coord_transformer else {
         return Err("tf_crop_and_resize".into());
@@ -303,18 +378,50 @@ fn resize(cx: &mut Cx, node: &TypedNode, op: &Resize) -> LResult<TensorId> {
         }),
         ref i => return Err(format!("interpolation {i:?}")),
     };
-    // ONNX uses the given scales in the coordinate transform, or out/in when
-    // sizes are given.
-    let mut scales = [y[2] as f32 / x[2] as f32, y[3] as f32 / x[3] as f32];
+    // ONNX uses the given scales in the coordinate transform; with sizes,
+    // out/in, or under a keep-aspect-ratio policy the one scale of all the
+    // resized axes (the smallest or largest size/in ratio).
+    let axes: Vec<usize> = match &op.axes {
+        Some(a) => a
+            .iter()
+            .map(|&v| usize::try_from(if v < 0 { v + 4 } else { v }).unwrap_or(usize::MAX))
+            .collect(),
+        None => (0..4).collect(),
+    };
+    if axes.iter().any(|&a| a >= 4) {
+        return Err(format!("axes {:?} out of range", op.axes));
+    }
+    let mut per_axis: Vec<f32> = (0..4).map(|a| y[a] as f32 / x[a] as f32).collect();
     if let Some(i) = op.optional_scales_input {
-        if let Some(s) = cx.konst_f32(node.inputs[i]) {
-            if s.len() == 4 {
-                scales = [s[2], s[3]];
-            }
-        } else {
+        let Some(s) = cx.konst_f32(node.inputs[i]) else {
             return Err("scales are not constant".into());
+        };
+        if s.len() == axes.len() {
+            for (&a, &v) in axes.iter().zip(&s) {
+                per_axis[a] = v;
+            }
+        }
+    } else if op.keep_aspect_ratio_policy != AspectRatio::Stretch {
+        let sizes = op
+            .optional_sizes_input
+            .and_then(|i| cx.konst(node.inputs[i]))
+            .and_then(|k| super::values::<i64>(&k).ok())
+            .filter(|v| v.len() == axes.len())
+            .ok_or("a keep_aspect_ratio_policy without constant sizes")?;
+        let ratios = axes
+            .iter()
+            .zip(&sizes)
+            .map(|(&a, &n)| n as f32 / x[a] as f32);
+        let scale = if op.keep_aspect_ratio_policy == AspectRatio::NotLarger {
+            ratios.fold(f32::INFINITY, f32::min)
+        } else {
+            ratios.fold(0.0, f32::max)
+        };
+        for &a in &axes {
+            per_axis[a] = scale;
         }
     }
+    let scales = [per_axis[2], per_axis[3]];
     cx.simple(
         node,
         Op::Resize {
