@@ -595,6 +595,25 @@ def pad_edge(g):
     return [1, 4, 8, 9]
 
 
+@model
+def where_less_broadcast(g):
+    # Where(x < t, x, b): t per channel [4,1,1], b a [1,1,6] row (clip-like, as the
+    # expanded ONNX function bodies write it).
+    x = g.input("x", [1, 4, 5, 6])
+    cond = g.node("Less", [x, g.rand("t", [4, 1, 1], -0.5, 0.5)])
+    g.node("Where", [cond, x, g.rand("b", [1, 1, 6])], "out")
+    return [1, 4, 5, 6]
+
+
+@model
+def where_greater_equal_two_inputs(g):
+    x = g.input("x", [1, 4, 5, 6])
+    y = g.input("y", [1, 4, 1, 6])
+    cond = g.node("GreaterOrEqual", [x, y])
+    g.node("Where", [cond, y, g.rand("c", [1])], "out")
+    return [1, 4, 5, 6]
+
+
 # ------------------------------------------------------------------ recurrent
 def recurrent(g, op, x, hidden, gates, dirs, outputs, **attrs):
     """An ONNX recurrent node with bias, initial state(s) and (LSTM) peepholes; its outputs

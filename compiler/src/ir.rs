@@ -6,7 +6,7 @@
 //! runtime executes.
 
 use ferrite::format::DType;
-use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
+use ferrite::kernels::elementwise::{BinaryKind, CmpKind, UnaryKind};
 use ferrite::kernels::i8_elementwise::{QAddParams, QMulParams};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::recurrent::Cell;
@@ -227,6 +227,8 @@ pub enum Op {
         direction: u32,
         clip: f32,
     },
+    /// ONNX `Where(cmp(l, r), a, b)`: inputs `l, r, a, b`, broadcasting.
+    Select(CmpKind),
 }
 
 impl Op {
@@ -260,6 +262,7 @@ impl Op {
             Op::QSoftmax { .. } => "Softmax".into(),
             Op::QConcat { .. } => "Concat".into(),
             Op::QPad { .. } => "Pad".into(),
+            Op::Select(_) => "Where".into(),
             Op::Recurrent { cell, .. } => match cell {
                 Cell::Lstm => "LSTM",
                 Cell::Gru { .. } => "GRU",

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Result};
 use crate::ir::{Graph, Op};
 use crate::plan::Plan;
 use ferrite::format::{self, header, OpRecord, TensorRecord};
-use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
+use ferrite::kernels::elementwise::{BinaryKind, CmpKind, UnaryKind};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::recurrent::{Cell, RnnAct};
 use ferrite::kernels::reduce::ReduceKind;
@@ -280,6 +280,13 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
                 }
             }
             (OpCode::Concat, p)
+        }
+        Op::Select(cmp) => {
+            let code = CmpKind::ALL
+                .iter()
+                .position(|c| c == cmp)
+                .ok_or_else(|| anyhow!("comparison {cmp:?} has no encoding"))?;
+            (OpCode::Select, vec![code as u32])
         }
         Op::Recurrent {
             cell,

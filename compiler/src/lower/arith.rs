@@ -10,7 +10,7 @@ use tract_onnx::tract_core::ops::nn::{LeakyRelu, Reduce, Reducer, Softmax, Softm
 
 use super::{Cx, LResult};
 use crate::ir::{Op, TensorId};
-use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
+use ferrite::kernels::elementwise::{BinaryKind, CmpKind, UnaryKind};
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::Act;
 
@@ -166,10 +166,50 @@ pub(super) fn is_select_condition(model: &TypedModel, node: &TypedNode) -> bool 
             .all(|s| model.node(s.node).op_is::<Iff>())
 }
 
+/// ONNX `Where`: the PRelu pattern, or a select on one fused comparison of
+/// f32 tensors (the runtime has no boolean tensors).
+fn select(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
+    if let Some(t) = prelu(cx, node)? {
+        return Ok(t);
+    }
+    let cond = cx.model.node(node.inputs[0].node);
+    let cmp = cond.op_as::<TypedBinOp>().and_then(|b| match b.0.name() {
+        "LT" => Some(CmpKind::Lt),
+        "LTE" => Some(CmpKind::Le),
+        "GT" => Some(CmpKind::Gt),
+        "GTE" => Some(CmpKind::Ge),
+        "Eq" => Some(CmpKind::Eq),
+        "NE" => Some(CmpKind::Ne),
+        _ => None,
+    });
+    let f32_operands = cond.inputs.iter().all(|&i| {
+        cx.model
+            .outlet_fact(i)
+            .is_ok_and(|f| f.datum_type == f32::datum_type())
+    });
+    let Some(cmp) = cmp.filter(|_| f32_operands && is_select_condition(cx.model, cond)) else {
+        return Err(format!(
+            "Where whose condition is not one comparison of f32 tensors (op {})",
+            cond.op.name()
+        ));
+    };
+    let ins = [
+        cond.inputs[0],
+        cond.inputs[1],
+        node.inputs[1],
+        node.inputs[2],
+    ]
+    .iter()
+    .map(|&o| cx.tensor(o))
+    .collect::<LResult<Vec<_>>>()?;
+    let shape = cx.shape_of(node.id.into())?;
+    Ok(cx.emit(Op::Select(cmp), ins, shape))
+}
+
 /// `Iff(x > 0, x, x * slope)`: tract's expansion of ONNX `PRelu` (and
 /// LeakyRelu written out by exporters) becomes a `PRelu` op.
-fn select(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
-    let unsupported = || Err("Iff (Where) other than the PRelu pattern".to_string());
+fn prelu(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> {
+    let unsupported = || Ok(None);
     let cond = cx.model.node(node.inputs[0].node);
     let Some(cmp) = cond.op_as::<TypedBinOp>() else {
         return unsupported();
@@ -215,12 +255,12 @@ fn select(cx: &mut Cx, node: &TypedNode) -> LResult<TensorId> {
     let xt = cx.tensor(x)?;
     let st = cx.tensor(slope)?;
     let shape = cx.shape_of(node.id.into())?;
-    Ok(cx.emit(
+    Ok(Some(cx.emit(
         Op::Binary {
             kind: BinaryKind::PRelu,
             act: Act::None,
         },
         vec![xt, st],
         shape,
-    ))
+    )))
 }

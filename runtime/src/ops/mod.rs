@@ -42,6 +42,8 @@ mod reduce;
 mod reshape;
 #[cfg_attr(not(feature = "op-resize"), allow(dead_code))]
 mod resize;
+#[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+mod select;
 #[cfg_attr(not(feature = "op-slice"), allow(dead_code))]
 mod slice;
 #[cfg_attr(not(feature = "op-softmax"), allow(dead_code))]
@@ -187,6 +189,7 @@ op_table! {
     48 => Lstm(recurrent, "op-recurrent"): "LSTM layer over a whole sequence (forward, reverse or bidirectional; peepholes, clip).",
     49 => Gru(recurrent, "op-recurrent"): "GRU layer over a whole sequence (either linear_before_reset).",
     50 => Rnn(recurrent, "op-recurrent"): "Simple recurrent layer over a whole sequence (tanh, relu or sigmoid).",
+    51 => Select(select, "op-elementwise"): "Where(cmp(l, r), a, b): a select on a fused f32 comparison, broadcasting.",
 }
 
 /// Whether input `i` of `op` may share its bytes with the output (in-place

@@ -20,7 +20,10 @@
 //! [`Act::apply`], so fused and standalone activations agree bit for bit.
 
 use super::{contiguous_strides, next_index, Act, MAX_RANK};
+
+mod select;
 use crate::math;
+pub use select::{select_reference, CmpKind};
 
 /// A broadcasting binary operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
