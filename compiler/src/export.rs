@@ -35,7 +35,8 @@ use tract_onnx::pb::{
 };
 
 use crate::ir::{Data, Graph, Node, Op, Quant, TensorId, Window};
-use ferrite::kernels::elementwise::{BinaryKind, UnaryKind};
+use ferrite::kernels::elementwise::{BinaryKind, CmpKind, UnaryKind};
+use ferrite::kernels::recurrent::{Cell, RnnAct};
 use ferrite::kernels::reduce::ReduceKind;
 use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeMode};
 use ferrite::kernels::Act;
@@ -646,6 +647,104 @@ impl Writer<'_> {
         Ok(self.op("Pad", ins, vec![attr_s("mode", mode)]))
     }
 
+    /// An ONNX `LSTM` / `GRU` / `RNN` node (weights transposed back to
+    /// `[dirs, G·H, I|H]`) whose `Y`, `Y_h` and `Y_c` are concatenated into
+    /// the op's output layout, zeros in place of its working rows.
+    fn recurrent(
+        &mut self,
+        n: &Node,
+        ins: &[String],
+        cell: Cell,
+        direction: u32,
+        clip: f32,
+    ) -> Result<String> {
+        let g = self.g;
+        let onnx_weight = |this: &mut Self, i: usize, what: &str| -> Result<String> {
+            let t = &g.tensors[n.inputs[i]];
+            let Some(d) = t.const_f32() else {
+                bail!("{what} is not an f32 constant");
+            };
+            let s = &t.shape;
+            let v = crate::util::transpose(d, s, &[0, 2, 1]);
+            Ok(this.init_f32(what, &[s[0], s[2], s[1]], &v))
+        };
+        let w = onnx_weight(self, 1, "W")?;
+        let r = onnx_weight(self, 2, "R")?;
+        let out = g.tensors[n.output].shape.clone();
+        let (rows, state) = (out[0], out[1..].to_vec());
+        let seq = g.tensors[n.inputs[0]].shape[0];
+        let hidden = state[2];
+        let (op, variant) = match cell {
+            Cell::Lstm => ("LSTM", vec![]),
+            Cell::Gru {
+                linear_before_reset,
+            } => (
+                "GRU",
+                vec![attr_i("linear_before_reset", linear_before_reset as i64)],
+            ),
+            Cell::Rnn(act) => {
+                let a = match act {
+                    RnnAct::Tanh => "Tanh",
+                    RnnAct::Relu => "Relu",
+                    RnnAct::Sigmoid => "Sigmoid",
+                };
+                let acts = vec![a.as_bytes().to_vec(); state[0]];
+                let mut attr = attr_s("activations", a);
+                attr.r#type = AttributeType::Strings as i32;
+                attr.s = vec![];
+                attr.strings = acts;
+                ("RNN", vec![attr])
+            }
+        };
+        let mut inputs = vec![
+            ins[0].clone(),
+            w,
+            r,
+            ins[3].clone(),
+            String::new(),
+            ins[4].clone(),
+        ];
+        if cell == Cell::Lstm {
+            inputs.push(ins[5].clone());
+            if let Some(p) = ins.get(6) {
+                inputs.push(p.clone());
+            }
+        }
+        let dir = ["forward", "reverse", "bidirectional"][direction.min(2) as usize];
+        let mut attrs = vec![
+            attr_i("hidden_size", hidden as i64),
+            attr_s("direction", dir),
+        ];
+        if clip.is_finite() {
+            attrs.push(attr_f("clip", clip));
+        }
+        attrs.extend(variant);
+        let outs: Vec<String> = ["Y", "Y_h", "Y_c"]
+            .iter()
+            .take(if cell == Cell::Lstm { 3 } else { 2 })
+            .map(|o| self.fresh(&format!("{op}_{o}")))
+            .collect();
+        let name = self.fresh(op);
+        self.nodes.push(NodeProto {
+            input: inputs,
+            output: outs.clone(),
+            name,
+            op_type: op.into(),
+            attribute: attrs,
+            ..Default::default()
+        });
+        let axis0 = self.init_i64("axes", &[0]);
+        let mut parts = vec![outs[0].clone()];
+        for o in &outs[1..] {
+            parts.push(self.op("Unsqueeze", vec![o.clone(), axis0.clone()], vec![]));
+        }
+        let filled = seq + parts.len() - 1;
+        let zeros: Vec<f32> = vec![0.0; (rows - filled) * state.iter().product::<usize>()];
+        let dims = [vec![rows - filled], state].concat();
+        parts.push(self.init_f32("working_rows", &dims, &zeros));
+        Ok(self.op("Concat", parts, vec![attr_i("axis", 0)]))
+    }
+
     /// The ONNX form of a (non-int8) op on already-named inputs; returns
     /// the output name.
     fn f32_op(&mut self, n: &Node, ins: Vec<String>) -> Result<String> {
@@ -845,6 +944,26 @@ impl Writer<'_> {
                 let sc = self.init_f32("scales", &[4], &[1.0, 1.0, scales[0], scales[1]]);
                 self.spatial("Resize", ins[0].clone(), vec![roi, sc], a)
             }
+            Op::Select(cmp) => {
+                let (op, negate) = match cmp {
+                    CmpKind::Lt => ("Less", false),
+                    CmpKind::Le => ("LessOrEqual", false),
+                    CmpKind::Gt => ("Greater", false),
+                    CmpKind::Ge => ("GreaterOrEqual", false),
+                    CmpKind::Eq => ("Equal", false),
+                    CmpKind::Ne => ("Equal", true),
+                };
+                let mut c = self.op(op, ins[..2].to_vec(), vec![]);
+                if negate {
+                    c = self.op("Not", vec![c], vec![]);
+                }
+                self.op("Where", vec![c, ins[2].clone(), ins[3].clone()], vec![])
+            }
+            Op::Recurrent {
+                cell,
+                direction,
+                clip,
+            } => self.recurrent(n, &ins, *cell, *direction, *clip)?,
             op => bail!("internal error: {} is not an f32 op", op.name()),
         })
     }
