@@ -207,9 +207,10 @@ fn check_attributes(graph: &pb::GraphProto, node: &pb::NodeProto) -> Result<()> 
         .and_then(|i| node.input.get(i))
         .and_then(|name| int64_initializer(graph, name))
     {
-        let least = values
-            .iter()
-            .fold(1u64, |n, &v| n.saturating_mul(v.max(0) as u64));
+        if values.iter().any(|&v| v < 0) {
+            bail!("operand {values:?} has a negative size");
+        }
+        let least = values.iter().fold(1u64, |n, &v| n.saturating_mul(v as u64));
         if least > MAX_ELEMENTS {
             bail!("operand {values:?} makes the output more than {MAX_ELEMENTS} elements");
         }

@@ -55,6 +55,12 @@ const CASES: &[(&str, &str)] = &[
         "constant_of_shape_huge.onnx",
         "node 'fill' (op ConstantOfShape): operand [100000, 100000, 4] makes the output more than",
     ),
+    // A negative size, which tract 0.23.9 reads as a huge one (found by the
+    // import fuzz target from the case above).
+    (
+        "fuzz_constant_of_shape_negative.onnx",
+        "node 'fill' (op ConstantOfShape): operand [-8790744310455695712, 65536, 4] has a negative size",
+    ),
     (
         "range_huge.onnx",
         "node 'range' (op Range): range 0..50000000000 by 1 has more than",
