@@ -991,6 +991,22 @@ impl Writer<'_> {
             UnaryKind::Floor => simple("Floor"),
             UnaryKind::Ceil => simple("Ceil"),
             UnaryKind::Round => simple("Round"),
+            UnaryKind::GeluTanh => {
+                // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+                let x3 = self.op("Mul", vec![x.clone(), x.clone()], vec![]);
+                let x3 = self.op("Mul", vec![x3, x.clone()], vec![]);
+                let c = self.init_f32("gelu_c", &[], &[0.044_715]);
+                let x3 = self.op("Mul", vec![x3, c], vec![]);
+                let inner = self.op("Add", vec![x.clone(), x3], vec![]);
+                let k = self.init_f32("sqrt_2_over_pi", &[], &[0.797_884_6]);
+                let inner = self.op("Mul", vec![inner, k], vec![]);
+                let t = self.op("Tanh", vec![inner], vec![]);
+                let one = self.init_f32("one", &[], &[1.0]);
+                let t1 = self.op("Add", vec![t, one], vec![]);
+                let xt = self.op("Mul", vec![x, t1], vec![]);
+                let half = self.init_f32("half", &[], &[0.5]);
+                return self.op("Mul", vec![xt, half], vec![]);
+            }
             UnaryKind::Gelu => {
                 // 0.5 x (1 + erf(x / sqrt 2)); Gelu is an opset-20 op.
                 let r = self.init_f32("inv_sqrt2", &[], &[std::f32::consts::FRAC_1_SQRT_2]);

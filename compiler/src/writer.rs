@@ -92,6 +92,7 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
             UnaryKind::Reciprocal => (OpCode::Reciprocal, vec![]),
             UnaryKind::Erf => (OpCode::Erf, vec![]),
             UnaryKind::Gelu => (OpCode::Gelu, vec![]),
+            UnaryKind::GeluTanh => (OpCode::GeluTanh, vec![]),
             UnaryKind::Floor => (OpCode::Floor, vec![]),
             UnaryKind::Ceil => (OpCode::Ceil, vec![]),
             UnaryKind::Round => (OpCode::Round, vec![]),

@@ -6,7 +6,9 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
 use tract_onnx::tract_core::ops::logic::Iff;
 use tract_onnx::tract_core::ops::math::PowConst;
-use tract_onnx::tract_core::ops::nn::{LeakyRelu, Reduce, Reducer, Softmax, SoftmaxKind};
+use tract_onnx::tract_core::ops::nn::{
+    GeluApproximate, LeakyRelu, Reduce, Reducer, Softmax, SoftmaxKind,
+};
 
 use super::{Cx, LResult};
 use crate::ir::{Op, TensorId};
@@ -103,6 +105,12 @@ fn elementwise(cx: &mut Cx, node: &TypedNode, op: &ElementWiseOp) -> LResult<Ten
     let mini = &op.0;
     if let Some(l) = mini.downcast_ref::<LeakyRelu>() {
         return cx.simple(node, Op::Unary(UnaryKind::LeakyRelu(l.alpha)), &node.inputs);
+    }
+    if let Some(g) = mini.downcast_ref::<GeluApproximate>() {
+        if g.fast_impl {
+            return Err("GELU approximation with x^2 (tract's fast form)".into());
+        }
+        return cx.simple(node, Op::Unary(UnaryKind::GeluTanh), &node.inputs);
     }
     if let Some(p) = mini.downcast_ref::<PowConst>() {
         let x = cx.tensor(node.inputs[0])?;

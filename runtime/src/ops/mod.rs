@@ -190,6 +190,7 @@ op_table! {
     49 => Gru(recurrent, "op-recurrent"): "GRU layer over a whole sequence (either linear_before_reset).",
     50 => Rnn(recurrent, "op-recurrent"): "Simple recurrent layer over a whole sequence (tanh, relu or sigmoid).",
     51 => Select(select, "op-elementwise"): "Where(cmp(l, r), a, b): a select on a fused f32 comparison, broadcasting.",
+    52 => GeluTanh(unary, "op-elementwise"): "x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3)))/2.",
 }
 
 /// Whether input `i` of `op` may share its bytes with the output (in-place

@@ -27,6 +27,7 @@ fn kind(op: &OpInfo<'_>) -> Option<(UnaryKind, usize)> {
         OpCode::Reciprocal => (UnaryKind::Reciprocal, 0),
         OpCode::Erf => (UnaryKind::Erf, 0),
         OpCode::Gelu => (UnaryKind::Gelu, 0),
+        OpCode::GeluTanh => (UnaryKind::GeluTanh, 0),
         OpCode::Floor => (UnaryKind::Floor, 0),
         OpCode::Ceil => (UnaryKind::Ceil, 0),
         OpCode::Round => (UnaryKind::Round, 0),

@@ -273,6 +273,9 @@ pub enum UnaryKind {
     Erf,
     /// `0.5 * x * (1 + erf(x * (1/sqrt 2)))` (exact GELU).
     Gelu,
+    /// `0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))` (ONNX `Gelu`
+    /// with `approximate = "tanh"`).
+    GeluTanh,
     /// Round toward negative infinity.
     Floor,
     /// Round toward positive infinity.
@@ -350,6 +353,7 @@ fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
         UnaryKind::Reciprocal => run.run(|x| 1.0 / x),
         UnaryKind::Erf => run.run(math::erf),
         UnaryKind::Gelu => run.run(gelu),
+        UnaryKind::GeluTanh => run.run(gelu_tanh),
         UnaryKind::Floor => run.run(math::floor),
         UnaryKind::Ceil => run.run(math::ceil),
         UnaryKind::Round => run.run(math::round_half_even),
@@ -360,6 +364,14 @@ fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
 #[inline]
 fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + math::erf(x * core::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// GELU's tanh approximation.
+#[inline]
+fn gelu_tanh(x: f32) -> f32 {
+    // sqrt(2 / pi)
+    const K: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + math::tanh(K * (x + 0.044_715 * x * x * x)))
 }
 
 #[cfg(test)]
@@ -599,6 +611,13 @@ mod tests {
         assert_close(
             &out,
             &[0.841_344_7, -0.158_655_3, 2.995_950_4, -0.004_049_6],
+            3e-7,
+        );
+        // The tanh approximation (f64 values of the formula).
+        unary_reference(UnaryKind::GeluTanh, &[1.0, -1.0, 3.0, -3.0], &mut out);
+        assert_close(
+            &out,
+            &[0.841_192, -0.158_808_01, 2.996_362_6, -0.003_637_39],
             3e-7,
         );
         // Round halves to even, keeps -0.
