@@ -37,6 +37,13 @@ pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const MR
     c: &mut [f32],
 ) {
     let g = tiled::Geometry::matmul(m, k, n);
+    // A few rows (a vector-matrix product: a recurrent step, a classifier
+    // head) would spend more packing B than multiplying: the reference's
+    // row-by-row form streams B once per row, vectorized by the compiler in
+    // this table's target features, and gives the reference's bits.
+    if m <= GEMV_ROWS {
+        return reference(m, k, n, a, b, bias, act, c);
+    }
     let b = tiled::BSource::PerK(b);
     // SAFETY (both): forwarded from the caller.
     if n <= V::LANES {
@@ -46,11 +53,16 @@ pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const MR
     }
 }
 
+/// Most rows of A that the SIMD tables multiply with [`reference`]'s loop
+/// instead of packing B.
+const GEMV_ROWS: usize = 2;
+
 /// `c = act(a · b + bias)`; see the module docs.
 ///
 /// Loop order i-p-j: the inner loop walks a row of `b` and a row of `c`
 /// contiguously, accumulating into the `c` row.
 #[allow(clippy::too_many_arguments)] // the op layer's fixed contract
+#[inline]
 pub fn reference(
     m: usize,
     k: usize,
