@@ -82,6 +82,17 @@ fn spatial(
     Ok(cx.reshape(y4, y))
 }
 
+/// Output length of a window of `k` taps (dilation `dil`) at stride `stride`
+/// over `padded` positions, without ceil mode.
+fn floor_out(padded: usize, k: usize, dil: usize, stride: usize) -> usize {
+    let ext = dil * (k - 1) + 1;
+    if padded >= ext {
+        (padded - ext) / stride + 1
+    } else {
+        0
+    }
+}
+
 /// A 3-D pool (`[n, c, d, h, w]`) as two 2-D ones: over `h, w` with the
 /// depth folded into the channels, then over `d` with `h·w` as the width.
 /// Max pooling is separable, and so is average pooling: the window is a box
@@ -107,14 +118,8 @@ fn pool3d(
     let str = spec.strides.clone().unwrap_or_else(|| tvec![1; 3]);
     let pads = spec.padding.compute(&x[2..], k, &dil, &str);
     let ceil = (0..3).any(|a| {
-        let ext = dil[a] * (k[a] - 1) + 1;
         let padded = x[2 + a] + pads[a].pad_before + pads[a].pad_after;
-        let floor_out = if padded >= ext {
-            (padded - ext) / str[a] + 1
-        } else {
-            0
-        };
-        y[2 + a] != floor_out
+        y[2 + a] != floor_out(padded, k[a], dil[a], str[a])
     });
     let hw = Window {
         kernel: [k[1], k[2]],
@@ -162,13 +167,8 @@ fn window(cx: &Cx, node: &TypedNode, spec: &PoolSpec) -> LResult<(Window, bool)>
         .padding
         .compute(&x[2..], &spec.kernel_shape, &dil, &str);
     if nd == 1 {
-        let ext = dil[0] * (spec.kernel_shape[0] - 1) + 1;
         let padded = x[2] + pads[0].pad_before + pads[0].pad_after;
-        let floor_out = if padded >= ext {
-            (padded - ext) / str[0] + 1
-        } else {
-            0
-        };
+        let floor = floor_out(padded, spec.kernel_shape[0], dil[0], str[0]);
         return Ok((
             Window {
                 kernel: [1, spec.kernel_shape[0]],
@@ -176,19 +176,13 @@ fn window(cx: &Cx, node: &TypedNode, spec: &PoolSpec) -> LResult<(Window, bool)>
                 dilation: [1, dil[0]],
                 pads: [0, pads[0].pad_before, 0, pads[0].pad_after],
             },
-            y[2] != floor_out,
+            y[2] != floor,
         ));
     }
     let mut ceil = false;
     for d in 0..2 {
-        let ext = dil[d] * (spec.kernel_shape[d] - 1) + 1;
         let padded = x[2 + d] + pads[d].pad_before + pads[d].pad_after;
-        let floor_out = if padded >= ext {
-            (padded - ext) / str[d] + 1
-        } else {
-            0
-        };
-        if y[2 + d] != floor_out {
+        if y[2 + d] != floor_out(padded, spec.kernel_shape[d], dil[d], str[d]) {
             ceil = true;
         }
     }

@@ -11,9 +11,9 @@
 //! `Mul` parameters are `qact(3), mult, shift`. Arithmetic:
 //! [`crate::kernels::i8_elementwise`].
 
-use super::{decode_act, pad_shape, strides, Eval, OpCode, Prep};
+use super::{bcast_strides, decode_act, pad_shape, Eval, OpCode, Prep};
 use crate::error::Error;
-use crate::format::{DType, MAX_RANK};
+use crate::format::DType;
 use crate::kernels::elementwise::{self, BinaryKind};
 use crate::kernels::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
 
@@ -28,18 +28,6 @@ fn kind(code: OpCode) -> BinaryKind {
         OpCode::PRelu => BinaryKind::PRelu,
         _ => BinaryKind::Add,
     }
-}
-
-/// Element strides of an input broadcast to `out`: 0 where the input dim is 1.
-fn bcast_strides(shape: &[usize], out: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
-    let s = pad_shape(shape);
-    let mut st = strides(&s);
-    for d in 0..MAX_RANK {
-        if s[d] == 1 && out[d] != 1 {
-            st[d] = 0;
-        }
-    }
-    st
 }
 
 /// The int8 operation of an `i8` Add/Sub/Mul, from its parameters and the
@@ -103,16 +91,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
         ctx.f32_kernels()?;
     }
     ctx.ensure(ctx.op.num_inputs() == 2)?;
-    let y = pad_shape(ctx.out.shape());
-    for i in 0..2 {
-        let t = ctx.input(i)?;
-        ctx.ensure(t.rank() <= ctx.out.rank())?;
-        let s = pad_shape(t.shape());
-        for d in 0..MAX_RANK {
-            ctx.ensure(s[d] == y[d] || s[d] == 1)?;
-        }
-    }
-    Ok(())
+    ctx.broadcast_inputs()
 }
 
 fn eval_i8(ctx: &mut Eval<'_, '_>) {

@@ -325,6 +325,21 @@ impl<'a> Prep<'_, 'a> {
         decode_qact(&self.op, at).ok_or(self.bad())
     }
 
+    /// Requires every input to broadcast numpy-style (right-aligned) to the
+    /// output's shape.
+    pub fn broadcast_inputs(&self) -> Result<(), Error> {
+        let y = pad_shape(self.out.shape());
+        for i in 0..self.op.num_inputs() {
+            let t = self.input(i)?;
+            self.ensure(t.rank() <= self.out.rank())?;
+            let s = pad_shape(t.shape());
+            for d in 0..MAX_RANK {
+                self.ensure(s[d] == y[d] || s[d] == 1)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Validates a fused activation encoded at parameter word `at`.
     pub fn act(&self, at: usize) -> Result<(), Error> {
         decode_act(&self.op, at).map(|_| ()).ok_or(self.bad())
@@ -514,6 +529,18 @@ pub(crate) fn pad_shape(s: &[usize]) -> [usize; MAX_RANK] {
     let n = s.len().min(MAX_RANK);
     out[MAX_RANK - n..].copy_from_slice(&s[s.len() - n..]);
     out
+}
+
+/// Element strides of an input broadcast to `out`: 0 where the input dim is 1.
+pub(crate) fn bcast_strides(shape: &[usize], out: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
+    let s = pad_shape(shape);
+    let mut st = strides(&s);
+    for d in 0..MAX_RANK {
+        if s[d] == 1 && out[d] != 1 {
+            st[d] = 0;
+        }
+    }
+    st
 }
 
 /// Row-major element strides of a `MAX_RANK` shape.

@@ -5,38 +5,17 @@
 //! output shape. Parameter: `cmp` (0 `<`, 1 `<=`, 2 `>`, 3 `>=`, 4 `==`,
 //! 5 `!=`). `y[i] = cmp(l[i], r[i]) ? a[i] : b[i]`.
 
-use super::{pad_shape, strides, Eval, Prep};
+use super::{bcast_strides, pad_shape, Eval, Prep};
 use crate::error::Error;
 use crate::format::MAX_RANK;
 use crate::kernels::elementwise::{select_reference, CmpKind};
-
-/// Element strides of an input broadcast to `out`: 0 where the input dim is 1.
-fn bcast_strides(shape: &[usize], out: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
-    let s = pad_shape(shape);
-    let mut st = strides(&s);
-    for d in 0..MAX_RANK {
-        if s[d] == 1 && out[d] != 1 {
-            st[d] = 0;
-        }
-    }
-    st
-}
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
     ctx.params(1)?;
     ctx.f32_kernels()?;
     ctx.ensure(CmpKind::ALL.get(ctx.op.param(0) as usize).is_some())?;
     ctx.ensure(ctx.op.num_inputs() == 4)?;
-    let y = pad_shape(ctx.out.shape());
-    for i in 0..4 {
-        let t = ctx.input(i)?;
-        ctx.ensure(t.rank() <= ctx.out.rank())?;
-        let s = pad_shape(t.shape());
-        for d in 0..MAX_RANK {
-            ctx.ensure(s[d] == y[d] || s[d] == 1)?;
-        }
-    }
-    Ok(())
+    ctx.broadcast_inputs()
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
