@@ -61,6 +61,11 @@ impl TensorMut<'_> {
     pub fn as_f32_mut(&mut self) -> Option<&mut [f32]> {
         (self.info.dtype == DType::F32).then(|| bytes::f32s_mut(self.data))
     }
+
+    /// The elements, when the tensor is `i8`.
+    pub fn as_i8_mut(&mut self) -> Option<&mut [i8]> {
+        (self.info.dtype == DType::I8).then(|| bytes::i8s_mut(self.data))
+    }
 }
 
 impl<'m, 'a> Interpreter<'m, 'a> {

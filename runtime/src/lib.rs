@@ -31,6 +31,8 @@ pub mod math;
 mod model;
 pub mod ops;
 pub mod quant;
+#[cfg(feature = "vision")]
+pub mod vision;
 
 pub use error::{Error, ErrorKind};
 pub use format::DType;
