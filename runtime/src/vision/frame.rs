@@ -179,12 +179,15 @@ impl<'a> Frame<'a> {
                 let i = row + 2 * x;
                 let v = u16::from_le_bytes([d[i], d[i + 1]]);
                 let (r, g, b) = ((v >> 11) & 31, (v >> 5) & 63, v & 31);
-                // Replicating the top bits maps 31 and 63 to exactly 255.
-                [
-                    ((r << 3) | (r >> 2)) as f32,
-                    ((g << 2) | (g >> 4)) as f32,
-                    ((b << 3) | (b >> 2)) as f32,
-                ]
+                // Exact scaling to 0..=255, rounded (never a tie: 31 and 63
+                // are odd). Bit replication differs from it by one level at
+                // 14 of the 96 codes.
+                let (r, g, b) = (
+                    (r as u32 * 255 + 15) / 31,
+                    (g as u32 * 255 + 31) / 63,
+                    (b as u32 * 255 + 15) / 31,
+                );
+                [r as f32, g as f32, b as f32]
             }
             PixelFormat::Yuyv => {
                 let pair = row + 4 * (x / 2);
