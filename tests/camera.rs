@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use ferrite::vision::{Channels, Frame, Layout, PixelFormat, Preprocess, Rect, Resize, YuvRange};
 use ferrite::{Interpreter, Model};
-use ferrite_compiler::quant::QuantOptions;
+use ferrite_compiler::compile::{build, optimized_graph};
+use ferrite_compiler::import::ImportOptions;
+use ferrite_compiler::quant::{self, dataset, QuantOptions};
 use ferrite_suite::quant_eval::{case, quantize};
 use ferrite_suite::{compile, fetched};
 use source::Source;
@@ -407,10 +409,84 @@ fn tempdir(name: &str) -> PathBuf {
     d
 }
 
+/// BlazeFace in f32, int8, and int8 with an int8 input (`--int8-input`).
 fn face_models() -> Vec<(&'static str, Vec<u8>)> {
     let f32_image = compile(&fetched("models/face_detection_short_range.onnx"), &[]).unwrap();
     let pair = quantize(case("face"), &QuantOptions::default(), Some(16)).unwrap();
-    vec![("f32", f32_image), ("int8", pair.int8_image)]
+    let opts = QuantOptions {
+        quantize_inputs: true,
+        ..QuantOptions::default()
+    };
+    let c = case("face");
+    let bytes = std::fs::read(fetched(c.model)).unwrap();
+    let shapes = vec![(c.input.to_string(), c.shape.to_vec())];
+    let g = optimized_graph(
+        &bytes,
+        c.name,
+        &ImportOptions {
+            input_shapes: shapes.clone(),
+        },
+    )
+    .unwrap();
+    let samples =
+        dataset::load_dir(&fetched("inputs/calib/face"), &shapes, None, Some(16)).unwrap();
+    let mut q = quant::quantize(&g, &samples, &opts, &mut |_, _, _| {})
+        .unwrap()
+        .graph;
+    quant::io::int8_inputs(&mut q).unwrap();
+    let int8_input = build(q, "face").unwrap().image;
+    vec![
+        ("f32", f32_image),
+        ("int8", pair.int8_image),
+        ("int8-input", int8_input),
+    ]
+}
+
+#[test]
+fn an_int8_input_takes_the_frame_without_f32_and_changes_no_bit() {
+    let models = face_models();
+    let (buf, at) = aligned(&models[2].1);
+    let model = Model::load(&buf[at..at + models[2].1.len()]).unwrap();
+    let input = model.input(0).unwrap();
+    assert_eq!(
+        (input.dtype, input.name, input.shape()),
+        (ferrite::DType::I8, "input", &[1, 3, 128, 128][..])
+    );
+    // The same frame through the int8 model with an f32 input (its Quantize
+    // op) and through the int8 input (Preprocess::to_i8): identical outputs.
+    let dir = tempdir("int8in");
+    std::fs::copy(fetched("photos/astronaut.png"), dir.join("astronaut.png")).unwrap();
+    let mut outs = Vec::new();
+    for (_, image) in &models[1..] {
+        let b = bind(image, Task::Detect, None).unwrap();
+        let (buf, at) = aligned(image);
+        let model = Model::load(&buf[at..at + image.len()]).unwrap();
+        let mut arena = vec![0u8; model.arena_size() + 16];
+        let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+        let mut src = Source::open_path(&dir, None, 1).unwrap();
+        let cap = src.next_frame().unwrap().unwrap();
+        b.load(&mut interp, &cap.frame).unwrap();
+        interp.invoke();
+        let bytes: Vec<Vec<u8>> = (0..2)
+            .map(|i| interp.output(i).unwrap().bytes().to_vec())
+            .collect();
+        outs.push((bytes, model.arena_size()));
+    }
+    assert!(
+        outs[0].0 == outs[1].0,
+        "int8 input and f32 input + Quantize disagree"
+    );
+    assert!(
+        outs[1].1 < outs[0].1,
+        "arena {} (int8 input) vs {} (f32 input)",
+        outs[1].1,
+        outs[0].1
+    );
+    println!(
+        "arena: f32 input {} bytes, int8 input {} bytes",
+        outs[0].1, outs[1].1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

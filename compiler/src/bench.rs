@@ -146,10 +146,7 @@ pub fn run(
                     a.shape
                 );
             }
-            let name = t.info.name;
-            t.as_f32_mut()
-                .ok_or_else(|| anyhow!("input '{name}' is not f32"))?
-                .copy_from_slice(&a.data);
+            crate::exec::set_input(&mut t, &a.data)?;
         }
         interps.push(it);
     }
@@ -240,8 +237,8 @@ pub fn profile(
         .map_err(|e| anyhow!("{origin}: {e}"))?;
     for (i, a) in inputs.iter().enumerate() {
         let mut t = it.input_mut(i).map_err(|e| anyhow!("{origin}: {e}"))?;
-        if let Some(d) = t.as_f32_mut().filter(|d| d.len() == a.data.len()) {
-            d.copy_from_slice(&a.data);
+        if t.info.len() == a.data.len() {
+            crate::exec::set_input(&mut t, &a.data)?;
         }
     }
     it.invoke();

@@ -60,10 +60,7 @@ pub fn run(
                 arr.shape
             );
         }
-        let dst = t
-            .as_f32_mut()
-            .ok_or_else(|| anyhow!("input '{}' is not f32", names[idx]))?;
-        dst.copy_from_slice(&arr.data);
+        set_input(&mut t, &arr.data)?;
         bound[idx] = true;
     }
     if let Some(i) = bound.iter().position(|b| !b) {
@@ -121,4 +118,28 @@ pub fn file_name_for(tensor: &str) -> String {
     } else {
         s
     }
+}
+
+/// Writes `data` (one value per element) into an input: `f32` as is, int8
+/// (`--int8-input` models) quantized with the input's scale and zero point
+/// by the runtime's `Quantize` rounding.
+pub fn set_input(t: &mut ferrite::TensorMut<'_>, data: &[f32]) -> Result<()> {
+    let (name, scale, zp) = (t.info.name, t.info.scale, t.info.zero_point);
+    if t.info.len() != data.len() {
+        bail!(
+            "input '{name}' holds {} values, got {}",
+            t.info.len(),
+            data.len()
+        );
+    }
+    if let Some(d) = t.as_f32_mut() {
+        d.copy_from_slice(data);
+    } else if let Some(q) = t.as_i8_mut() {
+        for (q, &v) in q.iter_mut().zip(data) {
+            *q = ferrite::quant::quantize(v, scale, zp);
+        }
+    } else {
+        bail!("input '{name}' is neither f32 nor int8");
+    }
+    Ok(())
 }

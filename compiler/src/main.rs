@@ -190,6 +190,10 @@ struct QuantArgs {
     /// or tract to cross-check.
     #[arg(long, value_name = "OUT.onnx")]
     emit_onnx_qdq: Option<PathBuf>,
+    /// Make the model's inputs int8 (scale and zero point in the model), for
+    /// callers that quantize while preprocessing (`ferrite::vision`).
+    #[arg(long)]
+    int8_input: bool,
 }
 
 fn main() -> ExitCode {
@@ -340,6 +344,7 @@ fn compile(
             || qa.max_layer_drop.is_some()
             || qa.equalize
             || qa.bias_correct
+            || qa.int8_input
             || qa.emit_onnx_qdq.is_some())
     {
         bail!("calibration options need --quantize int8");
@@ -383,7 +388,7 @@ fn compile(
             method,
             keep_float: qa.keep_float.clone(),
             max_layer_drop: qa.max_layer_drop,
-            quantize_inputs: false,
+            quantize_inputs: qa.int8_input,
             equalize: qa.equalize,
             bias_correct: qa.bias_correct || qa.equalize,
         };
@@ -419,7 +424,16 @@ fn compile(
                     .with_context(|| format!("{origin}: --emit-onnx-qdq"))?,
             );
         }
-        build(q.graph, &origin)?
+        let mut graph = q.graph;
+        if qa.int8_input {
+            quant::io::int8_inputs(&mut graph).with_context(|| origin.clone())?;
+        }
+        // What the images were made into, for tools that feed the model
+        // camera frames (examples/camera reads it).
+        if let Some(spec) = &qa.preprocess {
+            graph.notes.push(("preprocess".into(), spec.clone()));
+        }
+        build(graph, &origin)?
     } else {
         compile_bytes(&bytes, &origin, &opts)?
     };

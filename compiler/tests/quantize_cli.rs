@@ -238,11 +238,45 @@ fn quantize_from_images() {
         "size=192x48,mean=127.5,std=127.5,layout=nchw,channels=bgr",
         "--calib-limit",
         "2",
+        "--int8-input",
         "-o",
         fer.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("on 2 samples"), "{}", stdout(&o));
+    // --int8-input: the input is int8 under its own name; the image
+    // preprocessing is recorded for camera tools.
+    let bytes = std::fs::read(&fer).unwrap();
+    let aligned = ferrite_compiler::compile::AlignedBytes::from_slice(&bytes).unwrap();
+    let m = ferrite::Model::load(aligned.as_slice()).unwrap();
+    let input = m.input(0).unwrap();
+    assert_eq!((input.name, input.dtype), ("x", ferrite::DType::I8));
+    assert!(input.scale > 0.0);
+    assert!(
+        m.notes()
+            .contains("preprocess\tsize=192x48,mean=127.5,std=127.5,layout=nchw,channels=bgr\n"),
+        "{}",
+        m.notes()
+    );
+    // run quantizes the f32 .npy into the int8 input.
+    let x = d.join("x.npy");
+    npy::write(&x, &[1, 3, 48, 192], &vec![0.25; 3 * 48 * 192]).unwrap();
+    let out = d.join("out");
+    let o = ferrite(&[
+        "run",
+        fer.to_str().unwrap(),
+        "--input",
+        &format!("x={}", x.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ferrite(&["inspect", fer.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("input  x [1,3,48,192] i8"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -162,6 +162,7 @@ fn frexp(m: f64) -> (f64, i32) {
 /// `clamp(round_half_away(x / scale) + zero_point, -128, 127)`, with the
 /// division in `f32`. NaN maps to `zero_point` (clamped to the `i8`
 /// range); infinities saturate.
+#[inline]
 pub fn quantize(x: f32, scale: f32, zero_point: i32) -> i8 {
     let v = x / scale;
     let r = if v.is_nan() {
@@ -172,13 +173,9 @@ pub fn quantize(x: f32, scale: f32, zero_point: i32) -> i8 {
         let v = v.clamp(-16_777_216.0, 16_777_216.0);
         let whole = v as i32; // truncation toward zero
         let frac = v - whole as f32;
-        if frac >= 0.5 {
-            whole + 1
-        } else if frac <= -0.5 {
-            whole - 1
-        } else {
-            whole
-        }
+        // Branch-free: inputs right at the ties (a camera frame normalized
+        // to -1..=1 with scale 2/255) would mispredict every other value.
+        whole + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
     };
     r.saturating_add(zero_point).clamp(-128, 127) as i8
 }

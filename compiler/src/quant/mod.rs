@@ -13,6 +13,7 @@ pub mod bias_correct;
 pub mod calibrate;
 pub mod dataset;
 pub mod equalize;
+pub mod io;
 pub mod range;
 pub mod report;
 pub mod rewrite;
