@@ -4,6 +4,7 @@
 //! real models (BlazeFace must find the astronaut's face; the PP-OCR
 //! classifier must tell upright text from upside-down text).
 
+#[cfg(target_os = "linux")]
 #[allow(dead_code)]
 #[path = "../examples/camera/device.rs"]
 mod device;
@@ -609,15 +610,6 @@ fn mismatches_and_bad_sources_are_named() {
     .unwrap_err();
     assert!(format!("{e:#}").contains("3 channel"), "{e:#}");
 
-    let missing = device::Camera::open("/dev/ferrite-no-such-camera", 640, 480, None)
-        .err()
-        .unwrap();
-    let e = format!("{missing:#}");
-    assert!(
-        e.contains("/dev/ferrite-no-such-camera") && e.contains("v4l2-ctl"),
-        "{e}"
-    );
-
     let dir = tempdir("bad");
     let e = Source::open_path(&dir, None, 1).err().unwrap();
     assert!(format!("{e:#}").contains("no .png"), "{e:#}");
@@ -644,4 +636,47 @@ fn mismatches_and_bad_sources_are_named() {
     );
     assert!(e.contains("/nonexistent/x.png"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn v4l2_format_choice_and_a_missing_device_are_named() {
+    // Format negotiation: raw formats first, MJPEG as the fallback, and a
+    // device with none of them gets the list of what it offers.
+    let fcc = |s: &[u8; 4], d: &str| (v4l::FourCC::new(s), d.to_string());
+    let webcam = [fcc(b"MJPG", "Motion-JPEG"), fcc(b"YUYV", "YUYV 4:2:2")];
+    let pick = device::pick_format("/dev/video0", &webcam, None).unwrap();
+    assert_eq!(pick, (b"YUYV", Some(PixelFormat::Yuyv)));
+    assert_eq!(
+        device::pick_format("/dev/video0", &webcam, Some("mjpg")).unwrap(),
+        (b"MJPG", None)
+    );
+    let e = format!(
+        "{:#}",
+        device::pick_format("/dev/video0", &webcam, Some("NV12")).unwrap_err()
+    );
+    assert!(
+        e.contains("NV12") && e.contains("MJPG (Motion-JPEG), YUYV (YUYV 4:2:2)"),
+        "{e}"
+    );
+    let h264 = [fcc(b"H264", "H.264"), fcc(b"HEVC", "HEVC")];
+    let e = format!(
+        "{:#}",
+        device::pick_format("/dev/video2", &h264, None).unwrap_err()
+    );
+    assert!(
+        e.contains("/dev/video2 offers no supported pixel format")
+            && e.contains("H264 (H.264), HEVC (HEVC)")
+            && e.contains("YUYV, NV12, RGB3, BGR3, RGBP, GREY, MJPG"),
+        "{e}"
+    );
+
+    let missing = device::Camera::open("/dev/ferrite-no-such-camera", 640, 480, None)
+        .err()
+        .unwrap();
+    let e = format!("{missing:#}");
+    assert!(
+        e.contains("/dev/ferrite-no-such-camera") && e.contains("v4l2-ctl"),
+        "{e}"
+    );
 }

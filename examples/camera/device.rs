@@ -53,35 +53,11 @@ impl Camera {
         let offered = dev.enum_formats().with_context(|| {
             format!("{path}: cannot list its pixel formats (is it a capture device?)")
         })?;
-        let list = || {
-            offered
-                .iter()
-                .map(|d| format!("{} ({})", fourcc_name(&d.fourcc), d.description))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let supported = || {
-            FORMATS
-                .iter()
-                .map(|(f, _)| fourcc_name(&FourCC::new(f)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let pick = match fourcc {
-            Some(want) => FORMATS
-                .iter()
-                .find(|(f, _)| fourcc_name(&FourCC::new(f)).eq_ignore_ascii_case(want))
-                .filter(|(f, _)| offered.iter().any(|d| d.fourcc == FourCC::new(f)))
-                .ok_or_else(|| {
-                    anyhow!("{path}: format {want} is not both offered and supported; it offers {}; supported: {}", list(), supported())
-                })?,
-            None => FORMATS
-                .iter()
-                .find(|(f, _)| offered.iter().any(|d| d.fourcc == FourCC::new(f)))
-                .ok_or_else(|| {
-                    anyhow!("{path} offers no supported pixel format: it offers {}; supported: {}", list(), supported())
-                })?,
-        };
+        let offered: Vec<(FourCC, String)> = offered
+            .into_iter()
+            .map(|d| (d.fourcc, d.description))
+            .collect();
+        let pick = pick_format(path, &offered, fourcc)?;
         let mut fmt = dev
             .format()
             .with_context(|| format!("{path}: cannot read its format"))?;
@@ -142,4 +118,50 @@ impl Camera {
         };
         Ok(Captured { frame, name })
     }
+}
+
+/// The format to capture in: `want` when the device offers it and it is
+/// read here, else the first of [`FORMATS`] the device offers. The error
+/// lists what the device offers (`(fourcc, description)`) and what is read.
+pub fn pick_format(
+    path: &str,
+    offered: &[(FourCC, String)],
+    want: Option<&str>,
+) -> Result<(&'static [u8; 4], Option<PixelFormat>)> {
+    let list = || {
+        offered
+            .iter()
+            .map(|(f, d)| format!("{} ({d})", fourcc_name(f)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let supported = || {
+        FORMATS
+            .iter()
+            .map(|(f, _)| fourcc_name(&FourCC::new(f)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let is_offered = |f: &[u8; 4]| offered.iter().any(|(o, _)| *o == FourCC::new(f));
+    let pick = match want {
+        Some(want) => FORMATS
+            .iter()
+            .find(|(f, _)| fourcc_name(&FourCC::new(f)).eq_ignore_ascii_case(want))
+            .filter(|(f, _)| is_offered(f))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{path}: format {want} is not both offered and supported; it offers {}; supported: {}",
+                    list(),
+                    supported()
+                )
+            })?,
+        None => FORMATS.iter().find(|(f, _)| is_offered(f)).ok_or_else(|| {
+            anyhow!(
+                "{path} offers no supported pixel format: it offers {}; supported: {}",
+                list(),
+                supported()
+            )
+        })?,
+    };
+    Ok(*pick)
 }
