@@ -698,6 +698,32 @@ def resize_bilinear_down(g):
     return [1, 4, 5, 6]
 
 
+@model
+def resize_cubic_antialias_down(g):
+    g.opset = 18  # antialias is an opset-18 attribute
+    x = g.input("x", [1, 3, 16, 20])
+    g.node("Resize", [x, "", "", g.i64("sizes", [1, 3, 6, 7])], "out", mode="cubic",
+           coordinate_transformation_mode="half_pixel", antialias=1, cubic_coeff_a=-0.5)
+    return [1, 3, 6, 7]
+
+
+@model
+def resize_cubic_up_exclude_outside(g):
+    x = g.input("x", [1, 2, 5, 4])
+    g.node("Resize", [x, "", g.f32("scales", [1, 1, 2.5, 3])], "out", mode="cubic",
+           coordinate_transformation_mode="pytorch_half_pixel", exclude_outside=1)
+    return [1, 2, 12, 12]
+
+
+@model
+def resize_crop_and_resize(g):
+    x = g.input("x", [1, 2, 8, 8])
+    roi = g.f32("roi", [0, 0, 0.25, -0.1, 1, 1, 0.75, 0.9])
+    g.node("Resize", [x, roi, "", g.i64("sizes", [1, 2, 5, 6])], "out", mode="linear",
+           coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-2.0)
+    return [1, 2, 5, 6]
+
+
 # ------------------------------------------------------------------ a tiny network
 @model
 def mini_resnet(g):

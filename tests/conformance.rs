@@ -32,8 +32,10 @@ fn onnx_node_tests() {
         edge.0,
         edge.1
     );
-    // Measured 2026-12: 688/720 and 381/410 (the rest do not compile yet:
-    // cubic and antialiased resize, 3-D transposed convolutions, ...).
-    assert!(all.0 * 1000 >= all.1 * 955, "{all:?}");
-    assert!(edge.0 * 1000 >= edge.1 * 929, "{edge:?}");
+    // Measured 2026-12: 707/720 and 400/410 (the rest do not compile yet:
+    // 1-D/3-D and SAME-padded transposed convolutions, Pow with an integer
+    // exponent, BatchNormalization in training mode, ...). The edge subset's
+    // acceptance is 97%.
+    assert!(all.0 * 1000 >= all.1 * 980, "{all:?}");
+    assert!(edge.0 * 1000 >= edge.1 * 970, "{edge:?}");
 }

@@ -142,13 +142,23 @@ fn emitted_qdq_onnx_matches_in_tract_and_ort() {
     let tmp = std::env::temp_dir().join(format!("ferrite-qdq-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let mut report = Vec::new();
+    let mut skipped = Vec::new();
     for p in &files {
         let (_, image, int8, g) = quantize_op_graph(p, 4, Method::MinMax);
         if int8 == 0 {
             continue;
         }
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();
-        let onnx = ferrite_compiler::export::to_onnx(&g, &stem).unwrap();
+        let onnx = match ferrite_compiler::export::to_onnx(&g, &stem) {
+            Ok(b) => b,
+            // Stated, not hidden: an op whose attributes need a later opset.
+            Err(e) if format!("{e:#}").contains("no opset-14 form") => {
+                println!("{stem}: not exported: {e:#}");
+                skipped.push(stem);
+                continue;
+            }
+            Err(e) => panic!("{stem}: {e:#}"),
+        };
         let path = tmp.join(format!("{stem}.onnx"));
         std::fs::write(&path, &onnx).unwrap();
         let ins = inputs_of(p);
@@ -196,6 +206,8 @@ fn emitted_qdq_onnx_matches_in_tract_and_ort() {
         println!("{name:40} int8 nodes {int8:3}  max |ferrite - QDQ ONNX| {worst:6.2} steps");
     }
     assert!(report.len() >= 60, "{}", report.len());
+    // Only the antialiased resize (opset 18) has no opset-14 export.
+    assert!(skipped.len() <= 1, "not exported: {skipped:?}");
     let bad: Vec<_> = report
         .iter()
         .filter(|(_, int8, worst)| *worst > 1.01 * (*int8).max(1) as f32)

@@ -913,6 +913,7 @@ impl Writer<'_> {
                 mode,
                 coord,
                 scales,
+                extra,
             } => {
                 if in_shape.len() != 4 {
                     bail!("resize of rank {}", in_shape.len());
@@ -923,10 +924,25 @@ impl Writer<'_> {
                     CoordTransform::AlignCorners => "align_corners",
                     CoordTransform::Asymmetric => "asymmetric",
                     CoordTransform::TfHalfPixelForNearest => "tf_half_pixel_for_nearest",
+                    CoordTransform::HalfPixelSymmetric => "half_pixel_symmetric",
+                    CoordTransform::TfCropAndResize => "tf_crop_and_resize",
                 };
+                if extra.antialias {
+                    bail!("antialiased Resize has no opset-{OPSET} form (antialias is opset 18)");
+                }
                 let mut a = vec![attr_s("coordinate_transformation_mode", coord)];
+                if extra.exclude_outside {
+                    a.push(attr_i("exclude_outside", 1));
+                }
+                if extra.extrapolation != 0.0 {
+                    a.push(attr_f("extrapolation_value", extra.extrapolation));
+                }
                 match mode {
                     ResizeMode::Bilinear => a.push(attr_s("mode", "linear")),
+                    ResizeMode::Cubic => {
+                        a.push(attr_s("mode", "cubic"));
+                        a.push(attr_f("cubic_coeff_a", extra.cubic_a));
+                    }
                     ResizeMode::Nearest(m) => {
                         a.push(attr_s("mode", "nearest"));
                         a.push(attr_s(
@@ -940,7 +956,12 @@ impl Writer<'_> {
                         ));
                     }
                 }
-                let roi = self.init_f32("roi", &[0], &[]);
+                let roi = if coord == "tf_crop_and_resize" {
+                    let [y0, x0, y1, x1] = extra.roi;
+                    self.init_f32("roi", &[8], &[0.0, 0.0, y0, x0, 1.0, 1.0, y1, x1])
+                } else {
+                    self.init_f32("roi", &[0], &[])
+                };
                 let sc = self.init_f32("scales", &[4], &[1.0, 1.0, scales[0], scales[1]]);
                 self.spatial("Resize", ins[0].clone(), vec![roi, sc], a)
             }

@@ -11,7 +11,7 @@ use ferrite::kernels::i8_elementwise::{QAddParams, QMulParams};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::recurrent::Cell;
 use ferrite::kernels::reduce::ReduceKind;
-use ferrite::kernels::resize::{CoordTransform, ResizeMode};
+use ferrite::kernels::resize::{CoordTransform, ResizeExtra, ResizeMode};
 use ferrite::kernels::Act;
 
 /// Index of a tensor in [`Graph::tensors`].
@@ -173,6 +173,8 @@ pub enum Op {
         mode: ResizeMode,
         coord: CoordTransform,
         scales: [f32; 2],
+        /// Cubic coefficient, antialias, exclude-outside, crop.
+        extra: ResizeExtra,
     },
     /// `f32 -> f32`: quantize with these parameters and dequantize (an
     /// imported ONNX QuantizeLinear/DequantizeLinear pair).

@@ -10,7 +10,7 @@ use ferrite::kernels::elementwise::{BinaryKind, CmpKind, UnaryKind};
 use ferrite::kernels::layout::PadMode;
 use ferrite::kernels::recurrent::{Cell, RnnAct};
 use ferrite::kernels::reduce::ReduceKind;
-use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeMode};
+use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeExtra, ResizeMode};
 use ferrite::ops::{encode_act, encode_qact};
 use ferrite::OpCode;
 
@@ -187,6 +187,7 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
             mode,
             coord,
             scales,
+            extra,
         } => {
             let (m, nm) = match mode {
                 ResizeMode::Nearest(n) => (
@@ -199,6 +200,7 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
                     },
                 ),
                 ResizeMode::Bilinear => (1, 0),
+                ResizeMode::Cubic => (2, 0),
             };
             let c = match coord {
                 CoordTransform::HalfPixel => 0,
@@ -206,8 +208,17 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
                 CoordTransform::AlignCorners => 2,
                 CoordTransform::Asymmetric => 3,
                 CoordTransform::TfHalfPixelForNearest => 4,
+                CoordTransform::HalfPixelSymmetric => 5,
+                CoordTransform::TfCropAndResize => 6,
             };
-            (OpCode::Resize, vec![m, nm, c, f(scales[0]), f(scales[1])])
+            let mut p = vec![m, nm, c, f(scales[0]), f(scales[1])];
+            // The 12-word form only when it says more than the classic one.
+            if *mode == ResizeMode::Cubic || c >= 5 || *extra != ResizeExtra::default() {
+                let flags = u32::from(extra.antialias) | u32::from(extra.exclude_outside) << 1;
+                p.extend([f(extra.cubic_a), flags, f(extra.extrapolation)]);
+                p.extend(extra.roi.map(f));
+            }
+            (OpCode::Resize, p)
         }
         Op::FakeQuant(_) => bail!("internal error: FakeQuant reached the writer"),
         Op::Quantize => (OpCode::Quantize, vec![]),

@@ -9,7 +9,9 @@ use tract_onnx_opl::resize::{AspectRatio, CoordTransform as OnnxCoord, Nearest, 
 
 use super::{Cx, LResult};
 use crate::ir::{Op, TensorId, Window};
-use ferrite::kernels::resize::{CoordTransform, NearestMode, ResizeMode};
+use ferrite::kernels::resize::{
+    CoordTransform, NearestMode, ResizeExtra, ResizeMode, ResizeParams, MAX_TAPS,
+};
 use ferrite::kernels::Act;
 
 pub(super) fn lower(cx: &mut Cx, node: &TypedNode) -> LResult<Option<TensorId>> {
@@ -348,29 +350,26 @@ fn resize(cx: &mut Cx, node: &TypedNode, op: &Resize) -> LResult<TensorId> {
             "resize {x:?} -> {y:?} (only H and W of NCHW may change)"
         ));
     }
-    if op.antialias || op.exclude_outside {
-        return Err("antialias and exclude_outside are not supported".into());
-    }
-    let OnnxCoord::Plain(ref coord) = op.coord_transformer else {
-        return Err("tf_crop_and_resize".into());
-    };
-    let coord = match *coord {
-        CoordTransformer::HalfPixel => CoordTransform::HalfPixel,
-        CoordTransformer::PytorchHalfPixel => CoordTransform::PytorchHalfPixel,
-        CoordTransformer::AlignCorners => CoordTransform::AlignCorners,
-        CoordTransformer::Asymmetric => CoordTransform::Asymmetric,
-        CoordTransformer::TfHalfPixelForNn => CoordTransform::TfHalfPixelForNearest,
-        ref c => return Err(format!("coordinate transform {c:?}")),
+    let coord = match op.coord_transformer {
+        OnnxCoord::TfCropAndResize => CoordTransform::TfCropAndResize,
+        OnnxCoord::Plain(ref c) => match *c {
+            CoordTransformer::HalfPixel => CoordTransform::HalfPixel,
+            CoordTransformer::PytorchHalfPixel => CoordTransform::PytorchHalfPixel,
+            CoordTransformer::AlignCorners => CoordTransform::AlignCorners,
+            CoordTransformer::Asymmetric => CoordTransform::Asymmetric,
+            CoordTransformer::TfHalfPixelForNn => CoordTransform::TfHalfPixelForNearest,
+            CoordTransformer::HalfPixelSymmetric => CoordTransform::HalfPixelSymmetric,
+        },
     };
     let mode = match op.interpolator {
         Interpolator::Linear => ResizeMode::Bilinear,
+        Interpolator::Cubic => ResizeMode::Cubic,
         Interpolator::Nearest => ResizeMode::Nearest(match op.nearest {
             Nearest::Floor => NearestMode::Floor,
             Nearest::Ceil => NearestMode::Ceil,
             Nearest::RoundPreferFloor => NearestMode::RoundPreferFloor,
             Nearest::RoundPreferCeil => NearestMode::RoundPreferCeil,
         }),
-        ref i => return Err(format!("interpolation {i:?}")),
     };
     // ONNX uses the given scales in the coordinate transform; with sizes,
     // out/in, or under a keep-aspect-ratio policy the one scale of all the
@@ -416,12 +415,46 @@ fn resize(cx: &mut Cx, node: &TypedNode, op: &Resize) -> LResult<TensorId> {
         }
     }
     let scales = [per_axis[2], per_axis[3]];
+    let mut extra = ResizeExtra {
+        cubic_a: op.cubic_coeff_a(),
+        antialias: op.antialias,
+        exclude_outside: op.exclude_outside,
+        extrapolation: op.extrapolation_value(),
+        ..ResizeExtra::default()
+    };
+    if coord == CoordTransform::TfCropAndResize {
+        // roi: starts then ends, one per resized axis.
+        let roi = op
+            .optional_roi_input
+            .and_then(|i| cx.konst_f32(node.inputs[i]))
+            .filter(|r| r.len() == 2 * axes.len())
+            .ok_or("tf_crop_and_resize without a constant roi")?;
+        let of = |axis: usize, k: usize| {
+            axes.iter()
+                .position(|&a| a == axis)
+                .map_or(if k == 0 { 0.0 } else { 1.0 }, |i| roi[k * axes.len() + i])
+        };
+        extra.roi = [of(2, 0), of(3, 0), of(2, 1), of(3, 1)];
+    }
+    let params = ResizeParams {
+        mode,
+        coord,
+        scale_h: scales[0],
+        scale_w: scales[1],
+        extra,
+    };
+    if !params.taps_fit() {
+        return Err(format!(
+            "antialiased resize at scales {scales:?} needs more than {MAX_TAPS} taps per axis"
+        ));
+    }
     cx.simple(
         node,
         Op::Resize {
             mode,
             coord,
             scales,
+            extra,
         },
         &node.inputs[..1],
     )

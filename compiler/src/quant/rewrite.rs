@@ -15,6 +15,7 @@
 //! output clamps. Data movement ops (pooling, reshape, transpose, slice,
 //! pad, resize) keep their input's quantization.
 
+use ferrite::kernels::resize::ResizeParams;
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Result};
@@ -562,6 +563,22 @@ impl Rw<'_> {
                 Ok((node(op, vec![aq, bq], yq), None))
             }
             Op::Unary(kind) => self.lut(n, x, Elem::Unary(*kind)),
+            Op::Resize {
+                mode,
+                coord,
+                scales,
+                extra,
+            } if !(ResizeParams {
+                mode: *mode,
+                coord: *coord,
+                scale_h: scales[0],
+                scale_w: scales[1],
+                extra: *extra,
+            })
+            .is_classic() =>
+            {
+                Err("cubic, antialiased and cropping resizes have no int8 kernel".into())
+            }
             Op::MaxPool { .. }
             | Op::AvgPool { .. }
             | Op::Transpose(_)

@@ -48,6 +48,13 @@ pub enum CoordTransform {
     Asymmetric,
     /// `(x + 0.5) / scale`.
     TfHalfPixelForNearest,
+    /// Half-pixel with the output canvas centred on the input:
+    /// `offset + (x + 0.5) / scale - 0.5`, `offset = in/2 · (1 - out / (scale·in))`.
+    HalfPixelSymmetric,
+    /// TensorFlow `CropAndResize`: `x' = roi0·(in-1) + x·(roi1-roi0)·(in-1)/(out-1)`
+    /// (the ROI's middle when `out == 1`); outside `[0, in-1]` the output is
+    /// the extrapolation value.
+    TfCropAndResize,
 }
 
 /// Rounding of the input coordinate for nearest-neighbour resize (ONNX
@@ -71,7 +78,43 @@ pub enum ResizeMode {
     Nearest(NearestMode),
     /// Linear in H and W.
     Bilinear,
+    /// Keys cubic convolution in H and W (coefficient `cubic_a`).
+    Cubic,
 }
+
+/// The options of ONNX `Resize` beyond the classic nearest / bilinear
+/// resize ([`ResizeExtra::default`] is the classic one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResizeExtra {
+    /// Cubic kernel coefficient `A` (ONNX default -0.75).
+    pub cubic_a: f32,
+    /// When downscaling, linear and cubic kernels are stretched by
+    /// `1 / scale` (and renormalized), so every input pixel contributes.
+    pub antialias: bool,
+    /// Taps outside the input get weight 0 (the rest renormalized) instead
+    /// of repeating the edge.
+    pub exclude_outside: bool,
+    /// Output value outside the crop of [`CoordTransform::TfCropAndResize`].
+    pub extrapolation: f32,
+    /// `[y0, x0, y1, x1]` of [`CoordTransform::TfCropAndResize`], in 0..=1.
+    pub roi: [f32; 4],
+}
+
+impl Default for ResizeExtra {
+    fn default() -> Self {
+        ResizeExtra {
+            cubic_a: -0.75,
+            antialias: false,
+            exclude_outside: false,
+            extrapolation: 0.0,
+            roi: [0.0, 0.0, 1.0, 1.0],
+        }
+    }
+}
+
+/// Most taps one output pixel takes along one axis (antialiased cubic at
+/// scale `s` needs about `4 / s`: scales down to 1/15).
+pub const MAX_TAPS: usize = 64;
 
 /// Resize parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,6 +127,52 @@ pub struct ResizeParams {
     pub scale_h: f32,
     /// ONNX scale (output / input) along W.
     pub scale_w: f32,
+    /// Cubic, antialias, exclude-outside and crop options.
+    pub extra: ResizeExtra,
+}
+
+impl ResizeParams {
+    /// True when the classic nearest / bilinear path computes this resize
+    /// (the only one with an int8 form).
+    pub fn is_classic(&self) -> bool {
+        self.mode != ResizeMode::Cubic
+            && !self.extra.antialias
+            && !self.extra.exclude_outside
+            && !matches!(
+                self.coord,
+                CoordTransform::HalfPixelSymmetric | CoordTransform::TfCropAndResize
+            )
+    }
+
+    /// True when no axis needs more than [`MAX_TAPS`] taps.
+    pub fn taps_fit(&self) -> bool {
+        [self.scale_h, self.scale_w]
+            .iter()
+            .all(|&s| taps_for(self.mode, &self.extra, s) <= MAX_TAPS)
+    }
+}
+
+/// Taps per axis of `mode` at `scale`.
+fn taps_for(mode: ResizeMode, extra: &ResizeExtra, scale: f32) -> usize {
+    let (support, standard) = match mode {
+        ResizeMode::Nearest(_) => return 1,
+        ResizeMode::Bilinear => (1.0, 2),
+        ResizeMode::Cubic => (2.0, 4),
+    };
+    if !extra.antialias || scale >= 1.0 {
+        return standard;
+    }
+    if scale.is_nan() || scale <= 0.0 {
+        return usize::MAX;
+    }
+    // start = floor(-support / s) + 1, taps = 2 - 2 * start.
+    let start = math::floor(-support / scale) + 1.0;
+    let n = 2.0 - 2.0 * start;
+    if n > MAX_TAPS as f32 {
+        usize::MAX
+    } else {
+        n as usize
+    }
 }
 
 /// Resizes H and W of an NHWC tensor; see the module docs.
@@ -94,6 +183,9 @@ pub fn reference(
     out: &mut [f32],
     out_shape: [usize; 4],
 ) {
+    if !p.is_classic() {
+        return general(p, input, in_shape, out, out_shape);
+    }
     walk(
         p,
         input,
@@ -167,7 +259,8 @@ fn walk<T: Copy>(
                     ResizeMode::Nearest(m) => {
                         px.copy_from_slice(pixel(b, nearest(m, sy, ih), nearest(m, sx, iw)))
                     }
-                    ResizeMode::Bilinear => {
+                    // Cubic never takes the classic path (`is_classic`).
+                    ResizeMode::Bilinear | ResizeMode::Cubic => {
                         let (y0, y1, fy) = linear(sy, ih);
                         let (x0, x1, fx) = linear(sx, iw);
                         let (a, bb) = (pixel(b, y0, x0), pixel(b, y0, x1));
@@ -199,6 +292,169 @@ fn source_coord(coord: CoordTransform, x: usize, scale: f32, in_len: usize, out_
         }
         CoordTransform::Asymmetric => xf / scale,
         CoordTransform::TfHalfPixelForNearest => (xf + 0.5) / scale,
+        // Only reached through `general` (not classic).
+        CoordTransform::HalfPixelSymmetric | CoordTransform::TfCropAndResize => {
+            (xf + 0.5) / scale - 0.5
+        }
+    }
+}
+
+/// One axis of the general path: taps `(index, weight)`, or `None` when the
+/// output lies outside a `TfCropAndResize` crop.
+struct Taps {
+    idx: [usize; MAX_TAPS],
+    w: [f32; MAX_TAPS],
+    n: usize,
+}
+
+/// The ONNX reference's input coordinate (`_interpolate_1d_with_x`); `None`
+/// outside a `TfCropAndResize` crop. `roi` is `(start, end)` of this axis.
+fn general_coord(
+    p: &ResizeParams,
+    x: usize,
+    scale: f32,
+    in_len: usize,
+    out_len: usize,
+    roi: (f32, f32),
+) -> Option<f32> {
+    let xf = x as f32;
+    let resized = scale * in_len as f32;
+    let x = match p.coord {
+        CoordTransform::AlignCorners if resized == 1.0 => 0.0,
+        CoordTransform::AlignCorners => xf * (in_len - 1) as f32 / (resized - 1.0),
+        CoordTransform::Asymmetric => xf / scale,
+        CoordTransform::PytorchHalfPixel if resized == 1.0 => -0.5,
+        CoordTransform::PytorchHalfPixel | CoordTransform::HalfPixel => (xf + 0.5) / scale - 0.5,
+        CoordTransform::TfHalfPixelForNearest => (xf + 0.5) / scale,
+        CoordTransform::HalfPixelSymmetric => {
+            let adjustment = out_len as f32 / resized;
+            let offset = in_len as f32 / 2.0 * (1.0 - adjustment);
+            offset + (xf + 0.5) / scale - 0.5
+        }
+        CoordTransform::TfCropAndResize => {
+            let span = (roi.1 - roi.0) * (in_len - 1) as f32;
+            let x = if out_len == 1 {
+                span / 2.0
+            } else {
+                xf * span / (out_len - 1) as f32
+            } + roi.0 * (in_len - 1) as f32;
+            if !(0.0..=(in_len - 1) as f32).contains(&x) {
+                return None;
+            }
+            x
+        }
+    };
+    Some(x)
+}
+
+/// Keys' cubic convolution kernel with coefficient `a`.
+fn cubic(x: f32, a: f32) -> f32 {
+    let x = math::abs(x);
+    if x <= 1.0 {
+        ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
+    } else {
+        0.0
+    }
+}
+
+fn taps(
+    p: &ResizeParams,
+    x: usize,
+    scale: f32,
+    in_len: usize,
+    out_len: usize,
+    roi: (f32, f32),
+) -> Option<Taps> {
+    let xo = general_coord(p, x, scale, in_len, out_len, roi)?;
+    let mut t = Taps {
+        idx: [0; MAX_TAPS],
+        w: [0.0; MAX_TAPS],
+        n: 0,
+    };
+    if let ResizeMode::Nearest(m) = p.mode {
+        t.idx[0] = nearest(m, xo, in_len);
+        t.w[0] = 1.0;
+        t.n = 1;
+        return Some(t);
+    }
+    // `base + ratio = x'` with `ratio` in (0, 1]: the ONNX reference prefers
+    // the pixel left of an integer coordinate.
+    let fl = math::floor(xo);
+    let (base, ratio) = if xo == fl {
+        (fl - 1.0, 1.0)
+    } else {
+        (fl, xo - fl)
+    };
+    let n = taps_for(p.mode, &p.extra, scale);
+    let start = 1 - (n / 2) as i64;
+    let s = if p.extra.antialias {
+        scale.min(1.0)
+    } else {
+        1.0
+    };
+    let mut sum = 0.0;
+    for k in 0..n {
+        let j = start + k as i64;
+        let d = (j as f32 - ratio) * s;
+        let mut w = match p.mode {
+            ResizeMode::Bilinear => (1.0 - math::abs(d)).max(0.0),
+            _ => cubic(d, p.extra.cubic_a),
+        };
+        let at = base as i64 + j;
+        if p.extra.exclude_outside && (at < 0 || at >= in_len as i64) {
+            w = 0.0;
+        }
+        t.idx[k] = at.clamp(0, in_len as i64 - 1) as usize;
+        t.w[k] = w;
+        sum += w;
+    }
+    t.n = n;
+    // Antialiased and edge-excluded kernels are renormalized (the plain
+    // ones already sum to 1).
+    if (p.extra.antialias || p.extra.exclude_outside) && sum != 0.0 {
+        for w in &mut t.w[..n] {
+            *w /= sum;
+        }
+    }
+    Some(t)
+}
+
+/// The general path: separable taps per axis (cubic, antialias, exclude
+/// outside, half-pixel-symmetric and crop-and-resize), f32 only.
+fn general(
+    p: &ResizeParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    out: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    let [n, ih, iw, c] = in_shape;
+    let [_, oh, ow, _] = out_shape;
+    let r = p.extra.roi;
+    for b in 0..n {
+        for oy in 0..oh {
+            let ty = taps(p, oy, p.scale_h, ih, oh, (r[0], r[2]));
+            for ox in 0..ow {
+                let px = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
+                let tx = taps(p, ox, p.scale_w, iw, ow, (r[1], r[3]));
+                let (Some(ty), Some(tx)) = (&ty, tx) else {
+                    px.fill(p.extra.extrapolation);
+                    continue;
+                };
+                px.fill(0.0);
+                for (&y, &wy) in ty.idx[..ty.n].iter().zip(&ty.w[..ty.n]) {
+                    for (&x, &wx) in tx.idx[..tx.n].iter().zip(&tx.w[..tx.n]) {
+                        let w = wy * wx;
+                        let src = &input[((b * ih + y) * iw + x) * c..][..c];
+                        for (o, &v) in px.iter_mut().zip(src) {
+                            *o += w * v;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -256,6 +512,7 @@ mod tests {
             coord,
             scale_h: sh,
             scale_w: sw,
+            extra: ResizeExtra::default(),
         };
         let mut out = vec![f32::NAN; outs.iter().product()];
         reference(&p, x, ins, &mut out, outs);
@@ -529,6 +786,126 @@ mod tests {
             [1, 1, 4, 1],
         );
         assert_eq!(out, [3.0, 4.0, 5.0, 6.0]);
+    }
+
+    fn general_run(p: ResizeParams, x: &[f32], ins: [usize; 4], outs: [usize; 4]) -> Vec<f32> {
+        let mut out = vec![f32::NAN; outs.iter().product()];
+        reference(&p, x, ins, &mut out, outs);
+        out
+    }
+
+    fn params(mode: ResizeMode, coord: CoordTransform, s: f32, extra: ResizeExtra) -> ResizeParams {
+        ResizeParams {
+            mode,
+            coord,
+            scale_h: s,
+            scale_w: s,
+            extra,
+        }
+    }
+
+    #[test]
+    fn cubic_reproduces_a_ramp_inside_and_weights_sum_to_one() {
+        // Keys' kernel with a = -0.5 reproduces linear functions where no
+        // tap is clamped.
+        let x: Vec<f32> = (0..64)
+            .map(|i| (i % 8) as f32 + 10.0 * (i / 8) as f32)
+            .collect();
+        let p = params(
+            ResizeMode::Cubic,
+            CoordTransform::HalfPixel,
+            2.0,
+            ResizeExtra {
+                cubic_a: -0.5,
+                ..ResizeExtra::default()
+            },
+        );
+        let out = general_run(p, &x, [1, 8, 8, 1], [1, 16, 16, 1]);
+        for oy in 4..12 {
+            for ox in 4..12 {
+                let (sy, sx) = ((oy as f32 + 0.5) / 2.0 - 0.5, (ox as f32 + 0.5) / 2.0 - 0.5);
+                let want = sx + 10.0 * sy;
+                assert!((out[oy * 16 + ox] - want).abs() < 1e-4, "{oy},{ox}");
+            }
+        }
+        // A constant stays constant everywhere, also antialiased and with
+        // the outside taps excluded (renormalized).
+        let c = [3.5f32; 64];
+        for (antialias, exclude_outside) in
+            [(false, false), (true, false), (true, true), (false, true)]
+        {
+            let e = ResizeExtra {
+                antialias,
+                exclude_outside,
+                ..ResizeExtra::default()
+            };
+            for mode in [ResizeMode::Cubic, ResizeMode::Bilinear] {
+                for s in [0.3, 0.5, 2.0] {
+                    let o = (8.0 * s) as usize;
+                    let out = general_run(
+                        params(mode, CoordTransform::HalfPixel, s, e),
+                        &c,
+                        [1, 8, 8, 1],
+                        [1, o, o, 1],
+                    );
+                    assert!(
+                        out.iter().all(|v| (v - 3.5).abs() < 1e-5),
+                        "{mode:?} {s} {e:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn antialias_averages_what_a_plain_filter_skips() {
+        // 1x8 -> 1x2 at scale 1/4: plain linear samples 2 pixels, the
+        // antialiased triangle spans 8 (weights 1,3,5,7,7,5,3,1 / 32 around
+        // x' = 1.5 for the first output).
+        let x: Vec<f32> = (0..8).map(|i| if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
+        let e = ResizeExtra {
+            antialias: true,
+            ..ResizeExtra::default()
+        };
+        let out = general_run(
+            params(ResizeMode::Bilinear, CoordTransform::HalfPixel, 0.25, e),
+            &x,
+            [1, 1, 8, 1],
+            [1, 1, 2, 1],
+        );
+        // Edge-clamped taps at -2, -1 read pixel 0 (1.0).
+        let want = (1.0 * 1.0
+            + 3.0 * 1.0
+            + 5.0 * 1.0
+            + 7.0 * 0.0
+            + 7.0 * 1.0
+            + 5.0 * 0.0
+            + 3.0 * 1.0
+            + 1.0 * 0.0)
+            / 32.0;
+        assert!((out[0] - want).abs() < 1e-6, "{} vs {want}", out[0]);
+        assert_eq!(taps_for(ResizeMode::Cubic, &e, 0.01), usize::MAX);
+        assert!(!params(ResizeMode::Cubic, CoordTransform::HalfPixel, 0.01, e).taps_fit());
+    }
+
+    #[test]
+    fn crop_and_resize_extrapolates_outside_the_roi() {
+        let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
+        let e = ResizeExtra {
+            extrapolation: -9.0,
+            roi: [0.0, 0.5, 1.0, 1.5],
+            ..ResizeExtra::default()
+        };
+        let p = params(
+            ResizeMode::Bilinear,
+            CoordTransform::TfCropAndResize,
+            1.0,
+            e,
+        );
+        let out = general_run(p, &x, [1, 4, 4, 1], [1, 4, 4, 1]);
+        // x' = 1.5 + x (cols 0, 1 inside; 2, 3 past the right edge), y' = y.
+        assert_eq!(&out[..4], &[2.5, 3.5, -9.0, -9.0]);
+        assert_eq!(&out[12..], &[14.5, 15.5, -9.0, -9.0]);
     }
 
     /// Independent bilinear formulation (onnxruntime's weights), many
