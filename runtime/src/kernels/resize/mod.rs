@@ -359,15 +359,8 @@ fn cubic(x: f32, a: f32) -> f32 {
     }
 }
 
-fn taps(
-    p: &ResizeParams,
-    x: usize,
-    scale: f32,
-    in_len: usize,
-    out_len: usize,
-    roi: (f32, f32),
-) -> Option<Taps> {
-    let xo = general_coord(p, x, scale, in_len, out_len, roi)?;
+/// The taps at input coordinate `xo` of an axis of `in_len` pixels.
+fn taps(p: &ResizeParams, xo: f32, scale: f32, in_len: usize) -> Taps {
     let mut t = Taps {
         idx: [0; MAX_TAPS],
         w: [0.0; MAX_TAPS],
@@ -377,7 +370,7 @@ fn taps(
         t.idx[0] = nearest(m, xo, in_len);
         t.w[0] = 1.0;
         t.n = 1;
-        return Some(t);
+        return t;
     }
     // `base + ratio = x'` with `ratio` in (0, 1]: the ONNX reference prefers
     // the pixel left of an integer coordinate.
@@ -418,7 +411,7 @@ fn taps(
             *w /= sum;
         }
     }
-    Some(t)
+    t
 }
 
 /// The general path: separable taps per axis (cubic, antialias, exclude
@@ -435,10 +428,12 @@ fn general(
     let r = p.extra.roi;
     for b in 0..n {
         for oy in 0..oh {
-            let ty = taps(p, oy, p.scale_h, ih, oh, (r[0], r[2]));
+            let ty = general_coord(p, oy, p.scale_h, ih, oh, (r[0], r[2]))
+                .map(|c| taps(p, c, p.scale_h, ih));
             for ox in 0..ow {
                 let px = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
-                let tx = taps(p, ox, p.scale_w, iw, ow, (r[1], r[3]));
+                let tx = general_coord(p, ox, p.scale_w, iw, ow, (r[1], r[3]))
+                    .map(|c| taps(p, c, p.scale_w, iw));
                 let (Some(ty), Some(tx)) = (&ty, tx) else {
                     px.fill(p.extra.extrapolation);
                     continue;
