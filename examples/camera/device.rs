@@ -98,7 +98,11 @@ impl Camera {
     pub fn next_frame(&mut self) -> Result<Captured<'_>> {
         let (buf, meta) =
             CaptureStream::next(&mut self.stream).context("camera: capture failed")?;
-        let used = (meta.bytesused as usize).min(buf.len());
+        // Some drivers leave `bytesused` at 0 for raw formats: the whole buffer.
+        let used = match meta.bytesused as usize {
+            0 => buf.len(),
+            n => n.min(buf.len()),
+        };
         let name = format!("frame{:05}", self.seq);
         self.seq += 1;
         let frame = match self.format {
