@@ -148,11 +148,7 @@ impl Binding {
             }
             pre.mean = p.mean;
             pre.std = p.std;
-            pre.channels = match p.channels {
-                dataset::Channels::Rgb => Channels::Rgb,
-                dataset::Channels::Bgr => Channels::Bgr,
-                dataset::Channels::Gray => Channels::Gray,
-            };
+            pre.channels = p.channels;
         } else if c == 1 {
             pre.channels = Channels::Gray;
         }

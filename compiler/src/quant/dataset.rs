@@ -39,26 +39,9 @@ pub struct Preprocess {
     pub channels: Channels,
 }
 
-/// Channel order of a preprocessed image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channels {
-    /// Red, green, blue.
-    Rgb,
-    /// Blue, green, red (OpenCV-trained models).
-    Bgr,
-    /// One luminance channel.
-    Gray,
-}
-
-impl Channels {
-    fn count(self) -> usize {
-        if self == Channels::Gray {
-            1
-        } else {
-            3
-        }
-    }
-}
+/// Channel order of a preprocessed image (the runtime's, so calibration
+/// and camera preprocessing share one definition).
+pub use ferrite::vision::Channels;
 
 impl FromStr for Preprocess {
     type Err = anyhow::Error;
