@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         let head: Vec<String> = v.iter().take(8).map(|f| format!("{f:.6}")).collect();
         println!(
             "{} {:?}: [{}{}]",
-            out.info.name,
+            out.info.name(),
             out.info.shape(),
             head.join(", "),
             if v.len() > 8 { ", ..." } else { "" }

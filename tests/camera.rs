@@ -450,7 +450,7 @@ fn an_int8_input_takes_the_frame_without_f32_and_changes_no_bit() {
     let model = Model::load(&buf[at..at + models[2].1.len()]).unwrap();
     let input = model.input(0).unwrap();
     assert_eq!(
-        (input.dtype, input.name, input.shape()),
+        (input.dtype, input.name(), input.shape()),
         (ferrite::DType::I8, "input", &[1, 3, 128, 128][..])
     );
     // The same frame through the int8 model with an f32 input (its Quantize

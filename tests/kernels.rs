@@ -56,7 +56,7 @@ fn compare_op_by_op(image: &[u8], input: &Array, table: &'static Kernels) -> Res
                     "{}: op {o} ({}) -> '{}' {:?}: {diff} of {} bytes differ from the reference",
                     table.name(),
                     op.code.name(),
-                    info.name,
+                    info.name(),
                     info.shape(),
                     a.len()
                 ));

@@ -141,7 +141,7 @@ pub fn run(
             if t.info.shape() != a.shape.as_slice() {
                 bail!(
                     "input '{}' must have shape {:?}, got {:?}",
-                    t.info.name,
+                    t.info.name(),
                     t.info.shape(),
                     a.shape
                 );
@@ -189,13 +189,13 @@ pub fn run(
             let o = it.output(i).map_err(|e| anyhow!("{origin}: {e}"))?;
             let a = o
                 .as_f32()
-                .with_context(|| format!("output '{}' is not f32", o.info.name))?;
+                .with_context(|| format!("output '{}' is not f32", o.info.name()))?;
             let d = a
                 .iter()
                 .zip(&b.data)
                 .map(|(x, y)| (x - y).abs())
                 .fold(0.0f32, f32::max);
-            max_abs_diff.push((o.info.name.to_string(), d));
+            max_abs_diff.push((o.info.name().to_string(), d));
         }
     }
     Ok(Report {

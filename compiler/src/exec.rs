@@ -31,7 +31,7 @@ pub fn run(
     let mut interp =
         Interpreter::new(&model, arena.as_mut_slice()).map_err(|e| anyhow!("{origin}: {e}"))?;
     let names: Vec<String> = (0..model.num_inputs())
-        .filter_map(|i| model.input(i).map(|t| t.name.to_string()))
+        .filter_map(|i| model.input(i).map(|t| t.name().to_string()))
         .collect();
     let mut bound = vec![false; names.len()];
     for (name, arr) in inputs {
@@ -81,10 +81,10 @@ pub fn run(
         let t = interp.output(i).map_err(|e| anyhow!("{origin}: {e}"))?;
         let data = t
             .as_f32()
-            .ok_or_else(|| anyhow!("output '{}' is not f32", t.info.name))?
+            .ok_or_else(|| anyhow!("output '{}' is not f32", t.info.name()))?
             .to_vec();
         outputs.push((
-            t.info.name.to_string(),
+            t.info.name().to_string(),
             Array {
                 shape: t.info.shape().to_vec(),
                 data,
@@ -124,7 +124,7 @@ pub fn file_name_for(tensor: &str) -> String {
 /// (`--int8-input` models) quantized with the input's scale and zero point
 /// by the runtime's `Quantize` rounding.
 pub fn set_input(t: &mut ferrite::TensorMut<'_>, data: &[f32]) -> Result<()> {
-    let (name, scale, zp) = (t.info.name, t.info.scale, t.info.zero_point);
+    let (name, scale, zp) = (t.info.name(), t.info.scale, t.info.zero_point);
     if t.info.len() != data.len() {
         bail!(
             "input '{name}' holds {} values, got {}",

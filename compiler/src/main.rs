@@ -588,7 +588,7 @@ fn bench(
         let t = m.input(i).ok_or_else(|| anyhow!("missing input {i}"))?;
         let found = given
             .iter()
-            .find(|(n, _)| n.as_deref() == Some(t.name) || (n.is_none() && m.num_inputs() == 1));
+            .find(|(n, _)| n.as_deref() == Some(t.name()) || (n.is_none() && m.num_inputs() == 1));
         let arr = match found {
             Some((_, a)) => a.clone(),
             None if given.is_empty() => {
@@ -607,8 +607,8 @@ fn bench(
             }
             None => bail!(
                 "input '{}' was not given (--input {}=FILE.npy)",
-                t.name,
-                t.name
+                t.name(),
+                t.name()
             ),
         };
         ordered.push(arr);

@@ -92,7 +92,7 @@ impl MemoryReport {
                 align(ti.byte_len),
                 first[t],
                 last[t],
-                vec![ti.name.to_string()],
+                vec![ti.name().to_string()],
             ));
         }
         for t in views {
@@ -103,7 +103,7 @@ impl MemoryReport {
                 .max_by_key(|b| b.2);
             if let Some(b) = host {
                 b.3 = b.3.max(last[t]);
-                b.4.push(ti.name.to_string());
+                b.4.push(ti.name().to_string());
             }
         }
         // Lower bound: the union of live byte ranges, maximized over steps.

@@ -107,7 +107,7 @@ pub fn report(model: &Model<'_>) -> ModelReport {
             (_, DType::I8) => "int8",
             _ => "f32",
         };
-        let key = format!("f32 {}", out.name);
+        let key = format!("f32 {}", out.name());
         let note = notes
             .iter()
             .find(|(k, _)| *k == key)
@@ -115,7 +115,7 @@ pub fn report(model: &Model<'_>) -> ModelReport {
         ops.push(OpReport {
             index: i,
             op: op.code.name(),
-            output: out.name.to_string(),
+            output: out.name().to_string(),
             shape: out.shape().to_vec(),
             macs,
             weight_bytes,
@@ -124,7 +124,7 @@ pub fn report(model: &Model<'_>) -> ModelReport {
         });
     }
     let io = |t: Option<ferrite::TensorInfo<'_>>| {
-        t.map(|t| (t.name.to_string(), t.shape().to_vec(), t.dtype.name()))
+        t.map(|t| (t.name().to_string(), t.shape().to_vec(), t.dtype.name()))
     };
     ModelReport {
         file_bytes: model.image_len(),

@@ -340,7 +340,7 @@ fn board_budgets_and_emit_rust() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("board rpi4") && out.contains("runtime features: f32, op-conv"),
+        out.contains("board rpi4") && out.contains("runtime features: f32, op-binary, op-conv"),
         "{out}"
     );
 }

@@ -250,7 +250,7 @@ fn quantize_from_images() {
     let aligned = ferrite_compiler::compile::AlignedBytes::from_slice(&bytes).unwrap();
     let m = ferrite::Model::load(aligned.as_slice()).unwrap();
     let input = m.input(0).unwrap();
-    assert_eq!((input.name, input.dtype), ("x", ferrite::DType::I8));
+    assert_eq!((input.name(), input.dtype), ("x", ferrite::DType::I8));
     assert!(input.scale > 0.0);
     assert!(
         m.notes()

@@ -84,7 +84,7 @@ pub struct Binding {
 }
 
 fn describe(t: &TensorInfo<'_>) -> String {
-    format!("'{}' {:?} {:?}", t.name, t.dtype, t.shape())
+    format!("'{}' {:?} {:?}", t.name(), t.dtype, t.shape())
 }
 
 fn outputs_of(model: &Model<'_>) -> String {

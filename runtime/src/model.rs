@@ -4,6 +4,7 @@
 //! opcode, parameter block and shape in the image has been checked, so the
 //! interpreter can execute it without further checks.
 
+use crate::bytes;
 use crate::error::Error;
 use crate::format::{self, header, section, DType, OpRecord, Storage, TensorRecord};
 use crate::ops::{self, OpCode};
@@ -39,8 +40,8 @@ pub struct Model<'a> {
 /// A tensor's description, decoded from its record.
 #[derive(Clone, Copy, Debug)]
 pub struct TensorInfo<'a> {
-    /// Name from the source model.
-    pub name: &'a str,
+    /// Name from the source model, as stored (see [`TensorInfo::name`]).
+    name: &'a [u8],
     /// Element type.
     pub dtype: DType,
     /// Where the data lives.
@@ -57,7 +58,19 @@ pub struct TensorInfo<'a> {
     pub zero_point: i32,
 }
 
-impl TensorInfo<'_> {
+impl<'a> TensorInfo<'a> {
+    /// Name from the source model; empty if the stored bytes are not UTF-8
+    /// (names are metadata: the loader does not validate them, so firmware
+    /// that never reads one links no UTF-8 validation).
+    pub fn name(&self) -> &'a str {
+        core::str::from_utf8(self.name).unwrap_or("")
+    }
+
+    /// Whether the name is `name`, compared as bytes.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name.as_bytes()
+    }
+
     /// Dimensions.
     pub fn shape(&self) -> &[usize] {
         &self.shape[..self.rank]
@@ -91,40 +104,42 @@ impl TensorInfo<'_> {
 pub struct OpInfo<'a> {
     /// Its opcode.
     pub code: OpCode,
-    inputs: &'a [u8],
-    outputs: &'a [u8],
-    params: &'a [u8],
+    // Little-endian words (`u32::from_le` on read), aligned: the sections
+    // are 16-byte aligned and records index them in words.
+    inputs: &'a [u32],
+    outputs: &'a [u32],
+    params: &'a [u32],
 }
 
 impl<'a> OpInfo<'a> {
     /// Number of inputs.
     pub fn num_inputs(&self) -> usize {
-        self.inputs.len() / 4
+        self.inputs.len()
     }
 
     /// Tensor id of input `i`.
     pub fn input(&self, i: usize) -> Option<usize> {
-        format::rd_u32(self.inputs, 4 * i).map(|v| v as usize)
+        self.inputs.get(i).map(|&v| u32::from_le(v) as usize)
     }
 
     /// Number of outputs.
     pub fn num_outputs(&self) -> usize {
-        self.outputs.len() / 4
+        self.outputs.len()
     }
 
     /// Tensor id of output `i`.
     pub fn output(&self, i: usize) -> Option<usize> {
-        format::rd_u32(self.outputs, 4 * i).map(|v| v as usize)
+        self.outputs.get(i).map(|&v| u32::from_le(v) as usize)
     }
 
     /// Number of parameter words.
     pub fn num_params(&self) -> usize {
-        self.params.len() / 4
+        self.params.len()
     }
 
     /// Parameter word `i` (0 past the end: records are validated to be long enough).
     pub fn param(&self, i: usize) -> u32 {
-        format::rd_u32(self.params, 4 * i).unwrap_or(0)
+        self.params.get(i).map_or(0, |&v| u32::from_le(v))
     }
 
     /// Parameter word `i` as `f32`.
@@ -225,9 +240,9 @@ impl<'a> Model<'a> {
             return Err(Error::IsaMismatch { found: model.isa });
         }
         for t in 0..n_tensors {
-            model.check_tensor(t)?;
+            model.check_tensor(t).ok_or(Error::BadTensor(t as u32))?;
         }
-        model.check_graph_io()?;
+        model.check_graph_io().ok_or(Error::BadGraphIo)?;
         for o in 0..n_ops {
             model.check_op(o)?;
         }
@@ -319,12 +334,12 @@ impl<'a> Model<'a> {
 
     /// Index of the graph input called `name`.
     pub fn input_index(&self, name: &str) -> Option<usize> {
-        (0..self.n_inputs).find(|&i| self.input(i).is_some_and(|t| t.name == name))
+        (0..self.n_inputs).find(|&i| self.input(i).is_some_and(|t| t.is_named(name)))
     }
 
     /// Index of the graph output called `name`.
     pub fn output_index(&self, name: &str) -> Option<usize> {
-        (0..self.n_outputs).find(|&i| self.output(i).is_some_and(|t| t.name == name))
+        (0..self.n_outputs).find(|&i| self.output(i).is_some_and(|t| t.is_named(name)))
     }
 
     /// Raw record of tensor `t`.
@@ -345,8 +360,7 @@ impl<'a> Model<'a> {
                 r.name_offset as usize
                     ..(r.name_offset as usize).checked_add(r.name_len as usize)?,
             )
-            .and_then(|b| core::str::from_utf8(b).ok())
-            .unwrap_or("");
+            .unwrap_or(&[]);
         let mut shape = [0usize; format::MAX_RANK];
         for (d, s) in shape.iter_mut().enumerate() {
             *s = r.shape[d] as usize;
@@ -380,27 +394,30 @@ impl<'a> Model<'a> {
         let start = o.checked_mul(format::OP_RECORD_LEN)?;
         let r = OpRecord::decode(self.section(section::OPS).get(start..)?)?;
         let code = OpCode::from_u16(r.opcode)?;
-        let io = self.section(section::OP_IO);
-        let io_start = (r.io_start as usize).checked_mul(4)?;
-        let in_end = io_start.checked_add(4 * r.n_inputs as usize)?;
-        let out_end = in_end.checked_add(4 * r.n_outputs as usize)?;
-        let ps = (r.params_start as usize).checked_mul(4)?;
-        let pe = ps.checked_add((r.params_len as usize).checked_mul(4)?)?;
+        // Word views of whole sections (`len` a multiple of 4 and 16-byte
+        // alignment are checked at load, so nothing is dropped).
+        let io = bytes::u32s(self.section(section::OP_IO));
+        let io_start = r.io_start as usize;
+        let in_end = io_start.checked_add(r.n_inputs as usize)?;
+        let out_end = in_end.checked_add(r.n_outputs as usize)?;
+        let ps = r.params_start as usize;
+        let pe = ps.checked_add(r.params_len as usize)?;
         Some(OpInfo {
             code,
             inputs: io.get(io_start..in_end)?,
             outputs: io.get(in_end..out_end)?,
-            params: self.section(section::PARAMS).get(ps..pe)?,
+            params: bytes::u32s(self.section(section::PARAMS)).get(ps..pe)?,
         })
     }
 
-    fn check_tensor(&self, t: usize) -> Result<(), Error> {
-        let bad = Error::BadTensor(t as u32);
-        let r = self.tensor_record(t).ok_or(bad)?;
-        let dtype = DType::from_u8(r.dtype).ok_or(bad)?;
+    /// Whether tensor record `t` is valid (`None` if not: the caller names
+    /// the error; `Option` keeps each check a compare and a branch).
+    fn check_tensor(&self, t: usize) -> Option<()> {
+        let r = self.tensor_record(t)?;
+        let dtype = DType::from_u8(r.dtype)?;
         let rank = r.rank as usize;
         if rank > format::MAX_RANK || r.storage > 1 {
-            return Err(bad);
+            return None;
         }
         let mut n: u32 = 1;
         // The product of the non-zero dims is bounded too, so that ops may
@@ -408,33 +425,30 @@ impl<'a> Model<'a> {
         let mut nonzero: u32 = 1;
         for (d, &s) in r.shape.iter().enumerate() {
             if d < rank {
-                n = n.checked_mul(s).ok_or(bad)?;
-                nonzero = nonzero.checked_mul(s.max(1)).ok_or(bad)?;
+                n = n.checked_mul(s)?;
+                nonzero = nonzero.checked_mul(s.max(1))?;
             } else if s != 0 {
-                return Err(bad);
+                return None;
             }
         }
         if n.checked_mul(dtype.size() as u32) != Some(r.byte_len) {
-            return Err(bad);
+            return None;
         }
         let (off, len) = (r.offset as usize, r.byte_len as usize);
-        let end = off.checked_add(len).ok_or(bad)?;
+        let end = off.checked_add(len)?;
         let limit = if r.storage == Storage::Const as u8 {
             self.sections[section::CONSTS].1
         } else {
             self.arena_size
         };
         if off % format::ALIGN != 0 || end > limit {
-            return Err(bad);
+            return None;
         }
         let names = self.section(section::NAMES);
         let ns = r.name_offset as usize;
-        let name = names
-            .get(ns..ns.checked_add(r.name_len as usize).ok_or(bad)?)
-            .ok_or(bad)?;
-        core::str::from_utf8(name).map_err(|_| bad)?;
+        names.get(ns..ns.checked_add(r.name_len as usize)?)?;
         if !r.scale.is_finite() || r.scale < 0.0 {
-            return Err(bad);
+            return None;
         }
         // Quantized activations need a usable step and a zero point inside
         // the type; constant `i8` data (per-channel weights, lookup tables)
@@ -443,52 +457,47 @@ impl<'a> Model<'a> {
         if dtype == DType::I8
             && ((arena && r.scale <= 0.0) || !(-128..=127).contains(&r.zero_point))
         {
-            return Err(bad);
+            return None;
         }
-        Ok(())
+        Some(())
     }
 
-    fn check_graph_io(&mut self) -> Result<(), Error> {
-        let n_in = self.graph_io_word(0).ok_or(Error::BadGraphIo)?;
-        let n_out = self.graph_io_word(1).ok_or(Error::BadGraphIo)?;
+    /// Reads and checks the graph input/output table (`None`: `BadGraphIo`).
+    fn check_graph_io(&mut self) -> Option<()> {
+        let n_in = self.graph_io_word(0)?;
+        let n_out = self.graph_io_word(1)?;
         let words = self.sections[section::GRAPH_IO].1 / 4;
         if n_in.checked_add(n_out).and_then(|n| n.checked_add(2)) != Some(words) || n_out == 0 {
-            return Err(Error::BadGraphIo);
+            return None;
         }
         self.n_inputs = n_in;
         self.n_outputs = n_out;
         for i in 0..n_in + n_out {
-            let t = self.graph_io_word(2 + i).ok_or(Error::BadGraphIo)?;
-            let info = self.tensor(t).ok_or(Error::BadGraphIo)?;
+            let t = self.graph_io_word(2 + i)?;
+            let info = self.tensor(t)?;
             if info.storage != Storage::Arena {
-                return Err(Error::BadGraphIo);
+                return None;
             }
         }
-        Ok(())
+        Some(())
     }
 
     fn check_op(&self, o: usize) -> Result<(), Error> {
-        let start = o * format::OP_RECORD_LEN;
-        let rec = OpRecord::decode(self.section(section::OPS).get(start..).unwrap_or(&[]))
-            .ok_or(Error::BadOp(o as u32))?;
-        if OpCode::from_u16(rec.opcode).is_none() {
-            return Err(Error::UnknownOpcode(o as u32, rec.opcode));
-        }
-        let op = self.op(o).ok_or(Error::BadOp(o as u32))?;
-        if op.num_outputs() != 1 || op.num_inputs() == 0 {
-            return Err(Error::BadOp(o as u32));
-        }
-        for i in 0..op.num_inputs() {
-            if op.input(i).and_then(|t| self.tensor(t)).is_none() {
-                return Err(Error::BadOp(o as u32));
-            }
-        }
-        let out = op
-            .output(0)
-            .and_then(|t| self.tensor(t))
-            .ok_or(Error::BadOp(o as u32))?;
-        if out.storage != Storage::Arena {
-            return Err(Error::BadOp(o as u32));
+        let bad = Error::BadOp(o as u32);
+        let Some(op) = self.op(o) else {
+            // Tell an opcode from a newer compiler from a broken record.
+            let start = o * format::OP_RECORD_LEN;
+            let rec = OpRecord::decode(self.section(section::OPS).get(start..).unwrap_or(&[]));
+            return Err(match rec {
+                Some(r) if OpCode::from_u16(r.opcode).is_none() => {
+                    Error::UnknownOpcode(o as u32, r.opcode)
+                }
+                _ => bad,
+            });
+        };
+        let out = op.output(0).and_then(|t| self.tensor(t)).ok_or(bad)?;
+        if op.num_outputs() != 1 || op.num_inputs() == 0 || out.storage != Storage::Arena {
+            return Err(bad);
         }
         // Inputs must lie wholly before or after the output's bytes (the
         // interpreter splits the arena around the output to borrow both),
@@ -497,10 +506,7 @@ impl<'a> Model<'a> {
         let (os, oe) = (out.offset, out.offset + out.byte_len);
         let mut aliased = false;
         for i in 0..op.num_inputs() {
-            let t = op
-                .input(i)
-                .and_then(|t| self.tensor(t))
-                .ok_or(Error::BadOp(o as u32))?;
+            let t = op.input(i).and_then(|t| self.tensor(t)).ok_or(bad)?;
             if t.storage == Storage::Arena && t.offset < oe && os < t.offset + t.byte_len {
                 let exact = t.offset == os && t.byte_len == out.byte_len;
                 if aliased || !exact || !ops::may_alias(&op, i, &t, &out) {

@@ -31,14 +31,23 @@ pub unsafe fn arena() -> &'static mut [u8] {
 /// FNV-1a (64 bit) over every output's bytes, in output order: the same
 /// digest `ferrite-pi-run` prints on a host.
 pub fn digest(interp: &ferrite::Interpreter<'_, '_>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = FNV_OFFSET;
     for i in 0..interp.model().num_outputs() {
         if let Ok(t) = interp.output(i) {
-            for &b in t.bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            h = fnv1a(h, t.bytes());
         }
+    }
+    h
+}
+
+/// FNV-1a's initial state.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a (64 bit) state `h` after `bytes`.
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }

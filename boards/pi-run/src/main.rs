@@ -123,7 +123,7 @@ fn run() -> Result<(), String> {
         if model.input_index(name).is_none() {
             let names: Vec<_> = (0..model.num_inputs())
                 .filter_map(|i| model.input(i))
-                .map(|t| t.name)
+                .map(|t| t.name())
                 .collect();
             return Err(format!("{path} has no input {name:?} (inputs: {names:?})"));
         }
@@ -166,7 +166,7 @@ fn run() -> Result<(), String> {
     let mut feeds = Vec::new();
     for i in 0..model.num_inputs() {
         let info = model.input(i).ok_or(format!("{path}: no input {i}"))?;
-        let (name, shape, dtype) = (info.name, info.shape(), info.dtype);
+        let (name, shape, dtype) = (info.name(), info.shape(), info.dtype);
         let mut rng = SEED ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
         let given = args.inputs.iter().rev().find(|(n, _)| n == name);
         let (source, bytes): (String, Vec<u8>) = match given.map(|(_, f)| f) {
@@ -229,7 +229,7 @@ fn run() -> Result<(), String> {
         let _ = writeln!(
             out,
             "output {:?} {:?} {:?} fnv1a {:016x}: [{}{more}]",
-            t.info.name,
+            t.info.name(),
             t.info.shape(),
             t.info.dtype,
             fnv1a(FNV_OFFSET, t.bytes()),
@@ -237,7 +237,7 @@ fn run() -> Result<(), String> {
         );
         all = fnv1a(all, t.bytes());
         if let Some(dir) = &args.out {
-            let file = dir.join(format!("{}.npy", t.info.name.replace('/', "_")));
+            let file = dir.join(format!("{}.npy", t.info.name().replace('/', "_")));
             write_npy(&file, t.info.shape(), &values)?;
         }
     }

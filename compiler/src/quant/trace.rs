@@ -64,12 +64,12 @@ impl Tracer {
             if t.info.shape() != arr.shape.as_slice() {
                 bail!(
                     "input '{}' must have shape {:?}, the sample has {:?}",
-                    t.info.name,
+                    t.info.name(),
                     t.info.shape(),
                     arr.shape
                 );
             }
-            let name = t.info.name;
+            let name = t.info.name();
             let dst = t
                 .as_f32_mut()
                 .ok_or_else(|| anyhow!("input '{name}' is not f32"))?;

@@ -84,6 +84,37 @@ pub fn equal_bounds(n: usize, parts: usize, buf: &mut [usize; MAX_PARTS + 1]) ->
     &buf[..parts + 1]
 }
 
+/// Least multiply-accumulates for an op to be split over threads (the
+/// hand-off costs a few microseconds).
+pub const SPLIT_MIN_MACS: usize = 1 << 18;
+
+/// Where and how to split an op over `rows` output rows of `row_len`
+/// elements each: the executor and the parts' bounds in output elements
+/// (`buf`), or `None` when it runs whole: no executor or one thread, fewer
+/// than [`SPLIT_MIN_MACS`] (`macs`), fewer rows than two parts, or row
+/// bounds that `fits` refuses.
+pub fn split_rows<'p, 'b>(
+    par: Option<&'p dyn Parallel>,
+    rows: usize,
+    row_len: usize,
+    macs: usize,
+    buf: &'b mut [usize; MAX_PARTS + 1],
+    fits: impl Fn(&[usize]) -> bool,
+) -> Option<(&'p dyn Parallel, &'b [usize])> {
+    if !cfg!(feature = "parallel") {
+        return None; // the split code is left out of this build
+    }
+    let par = par?;
+    let parts = par.threads().min(rows).min(MAX_PARTS);
+    if parts < 2 || macs < SPLIT_MIN_MACS || !fits(equal_bounds(rows, parts, buf)) {
+        return None;
+    }
+    for b in buf.iter_mut().take(parts + 1) {
+        *b *= row_len;
+    }
+    Some((par, &buf[..parts + 1]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

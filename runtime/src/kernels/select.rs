@@ -86,7 +86,7 @@ pub static REFERENCE: Kernels = Kernels {
         |_, _, _, _, _, _, _, _, _| {}
     ),
     i8_binary: built!(
-        feature = "op-elementwise",
+        feature = "op-binary",
         I8BinaryFn,
         i8_binary_reference,
         |_, _, _, _, _| {}
@@ -106,7 +106,7 @@ macro_rules! built {
 }
 use built;
 
-#[cfg(feature = "op-elementwise")]
+#[cfg(feature = "op-binary")]
 /// The reference int8 binary op: [`binary_reference`](super::i8_elementwise::binary_reference)
 /// or, in place, [`binary_inplace`](super::i8_elementwise::binary_inplace).
 fn i8_binary_reference(

@@ -11,8 +11,7 @@
 //! `Mul` parameters are `qact(3), mult, shift`. Arithmetic:
 //! [`crate::kernels::i8_elementwise`].
 
-use super::{bcast_strides, decode_act, pad_shape, Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{bcast_strides, decode_act, pad_shape, Checked, Eval, OpCode, Prep};
 use crate::format::DType;
 use crate::kernels::elementwise::{self, BinaryKind};
 use crate::kernels::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
@@ -76,7 +75,7 @@ fn qbinary(op: &crate::model::OpInfo<'_>, zps: [i32; 3]) -> Option<QBinary> {
     }
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     if ctx.out.dtype == DType::I8 {
         ctx.all_i8()?;
         let zps = [

@@ -1,8 +1,7 @@
 //! Concat (ONNX `Concat`), any dtype. Parameter: `axis`. Every input has the
 //! output's shape except along `axis`; the lengths along `axis` add up.
 
-use super::{Eval, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, Prep};
 use crate::format::DType;
 use crate::kernels::{i8_elementwise, layout};
 
@@ -12,7 +11,7 @@ fn requant(op: &crate::model::OpInfo<'_>, i: usize) -> Option<(i32, i32)> {
     (op.param(1 + 3 * i) == 1).then(|| (op.param_i32(2 + 3 * i), op.param_i32(3 + 3 * i)))
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let n_in = ctx.op.num_inputs();
     let int8 = ctx.out.dtype == DType::I8;
     if int8 {

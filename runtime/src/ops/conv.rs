@@ -16,12 +16,11 @@
 //! points come from the `x` and `y` records. Arithmetic:
 //! [`crate::kernels::i8_conv`].
 
-use super::{decode_act, shape4, Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{decode_act, shape4, Checked, Eval, OpCode, Prep};
 use crate::format::{DType, Storage};
 use crate::kernels::f32_conv::ConvParams;
 use crate::kernels::i8_conv::QConvParams;
-use crate::kernels::parallel::{equal_bounds, for_each_part, Parallel, MAX_PARTS};
+use crate::kernels::parallel::{for_each_part, split_rows, Parallel, MAX_PARTS};
 use crate::kernels::Act;
 
 const N_PARAMS: usize = 16;
@@ -53,7 +52,7 @@ fn params(op: &crate::model::OpInfo<'_>) -> Option<(ConvParams, [usize; 4])> {
     Some((p, rest))
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(N_PARAMS)?;
     let n_in = ctx.op.num_inputs();
     let int8 = ctx.out.dtype == DType::I8;
@@ -214,14 +213,9 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
     (kernels.i8_conv)(&p, x, in_shape, w, bias, requant, out, out_shape);
 }
 
-/// Least multiply-accumulates for a `Conv2d` to be split over threads (the
-/// hand-off costs a few microseconds).
-const SPLIT_MIN_MACS: usize = 1 << 18;
-
-/// Where and how to split a `Conv2d` over output rows: the executor and the
-/// parts' bounds in output elements (`buf`), or `None` when it runs whole
-/// (no executor or one thread, a batch of several, too little work, fewer
-/// rows than parts, or a part whose first row reads only bottom padding).
+/// Where and how to split a `Conv2d` over output rows ([`split_rows`]):
+/// only a batch of one, and only when every part's first row reads some
+/// input (`row_part`).
 fn row_split<'p, 'b>(
     par: Option<&'p dyn Parallel>,
     p: &ConvParams,
@@ -229,31 +223,16 @@ fn row_split<'p, 'b>(
     out_shape: [usize; 4],
     buf: &'b mut [usize; MAX_PARTS + 1],
 ) -> Option<(&'p dyn Parallel, &'b [usize])> {
-    if !cfg!(feature = "parallel") {
-        return None; // the split code is left out of this build
-    }
-    let par = par?;
     let [n, oh, ow, oc] = out_shape;
-    let parts = par.threads().min(oh).min(MAX_PARTS);
     let macs = (oh * ow * oc)
         .saturating_mul(p.kernel_h * p.kernel_w)
         .saturating_mul(in_shape[3] / p.groups.max(1));
-    if parts < 2 || n != 1 || macs < SPLIT_MIN_MACS {
-        return None;
-    }
-    let bounds = equal_bounds(oh, parts, buf);
-    // Every part's first input row must exist (`row_part`).
-    if bounds[..parts]
-        .iter()
-        .any(|&r| (r * p.stride_h).saturating_sub(p.pad_top) >= in_shape[1])
-    {
-        return None;
-    }
-    let row = ow * oc;
-    for b in buf.iter_mut().take(parts + 1) {
-        *b *= row;
-    }
-    Some((par, &buf[..parts + 1]))
+    let macs = if n == 1 { macs } else { 0 };
+    split_rows(par, oh, ow * oc, macs, buf, |bounds| {
+        bounds[..bounds.len() - 1]
+            .iter()
+            .all(|&r| (r * p.stride_h).saturating_sub(p.pad_top) < in_shape[1])
+    })
 }
 
 /// Output rows `r0..r1` of a batch-1 `Conv2d` as a convolution of its own:

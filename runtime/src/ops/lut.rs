@@ -5,12 +5,11 @@
 //! Inputs `x (i8)`, `table (i8 [256], constant)`; output `i8`, shape of `x`;
 //! `y[i] = table[x[i] + 128]`. No parameters. May run in place.
 
-use super::{Eval, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, Prep};
 use crate::format::Storage;
 use crate::kernels::i8_elementwise;
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(0)?;
     ctx.ensure(ctx.op.num_inputs() == 2)?;
     ctx.all_i8()?;

@@ -10,13 +10,12 @@
 //! `qact(3)`; zero points from the records. Arithmetic:
 //! [`crate::kernels::i8_gemm`]; `k <= 2^16` keeps the accumulator in i32.
 
-use super::{decode_act, pad_shape, strides, Eval, Prep};
-use crate::error::Error;
+use super::{decode_act, pad_shape, strides, Checked, Eval, Prep};
 use crate::format::{DType, MAX_RANK};
 use crate::kernels::i8_gemm::QGemmParams;
-use crate::kernels::parallel::{equal_bounds, for_each_part, Parallel, MAX_PARTS};
+use crate::kernels::parallel::{for_each_part, split_rows, Parallel, MAX_PARTS};
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(3)?;
     let n_in = ctx.op.num_inputs();
     let int8 = ctx.out.dtype == DType::I8;
@@ -122,31 +121,16 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
     }
 }
 
-/// Least multiply-accumulates for a product to be split over threads.
-const SPLIT_MIN_MACS: usize = 1 << 18;
-
-/// Where and how to split an `[m, k] x [k, n]` product over rows of A: the
-/// executor and the parts' bounds in output elements (`buf`), or `None`
-/// when it runs whole. Each row of the result is computed by the same
-/// kernel from the same values whatever rows it is computed with.
+/// Where and how to split an `[m, k] x [k, n]` product over rows of A
+/// ([`split_rows`]). Each row of the result is computed by the same kernel
+/// from the same values whatever rows it is computed with.
 fn row_split<'p, 'b>(
     par: Option<&'p dyn Parallel>,
     (m, k, n): (usize, usize, usize),
     buf: &'b mut [usize; MAX_PARTS + 1],
 ) -> Option<(&'p dyn Parallel, &'b [usize])> {
-    if !cfg!(feature = "parallel") {
-        return None; // the split code is left out of this build
-    }
-    let par = par?;
-    let parts = par.threads().min(m).min(MAX_PARTS);
-    if parts < 2 || m.saturating_mul(k).saturating_mul(n) < SPLIT_MIN_MACS {
-        return None;
-    }
-    let parts = equal_bounds(m, parts, buf).len() - 1;
-    for b in buf.iter_mut().take(parts + 1) {
-        *b *= n;
-    }
-    Some((par, &buf[..parts + 1]))
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    split_rows(par, m, n, macs, buf, |_| true)
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {

@@ -5,7 +5,7 @@
 //! these opcodes with exhaustive matches. Opcodes are append-only: a number, once shipped,
 //! keeps its meaning.
 //!
-//! Each op module has `prepare(&Prep) -> Result<(), Error>` (validation at
+//! Each op module has `prepare(&Prep) -> Checked` (validation at
 //! load: decode parameters, check every shape the kernel relies on) and
 //! `eval(&mut Eval)` (compute only; it re-decodes the validated parameters).
 
@@ -15,13 +15,13 @@ use crate::format::{DType, Storage, MAX_RANK};
 use crate::kernels::Act;
 use crate::model::{Model, OpInfo, TensorInfo};
 
-#[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-binary"), allow(dead_code))]
 mod binary;
 #[cfg_attr(not(feature = "op-concat"), allow(dead_code))]
 mod concat;
 #[cfg_attr(not(feature = "op-conv"), allow(dead_code))]
 mod conv;
-#[cfg_attr(not(feature = "op-quant"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-lut"), allow(dead_code))]
 mod lut;
 #[cfg_attr(not(feature = "op-matmul"), allow(dead_code))]
 mod matmul;
@@ -42,7 +42,7 @@ mod reduce;
 mod reshape;
 #[cfg_attr(not(feature = "op-resize"), allow(dead_code))]
 mod resize;
-#[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-select"), allow(dead_code))]
 mod select;
 #[cfg_attr(not(feature = "op-slice"), allow(dead_code))]
 mod slice;
@@ -50,7 +50,7 @@ mod slice;
 mod softmax;
 #[cfg_attr(not(feature = "op-transpose"), allow(dead_code))]
 mod transpose;
-#[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+#[cfg_attr(not(feature = "op-unary"), allow(dead_code))]
 mod unary;
 
 macro_rules! op_table {
@@ -115,15 +115,19 @@ macro_rules! op_table {
         }
 
         pub(crate) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
-            match ctx.op.code {
+            let r: Checked = match ctx.op.code {
                 $( OpCode::$name => {
                     #[cfg(feature = $feature)]
                     let r = $module::prepare(ctx);
                     #[cfg(not(feature = $feature))]
-                    let r = Err(Error::OpNotBuilt(ctx.index, OpCode::$name as u16));
+                    let r = Err(Refusal::NotBuilt);
                     r
                 } )*
-            }
+            };
+            r.map_err(|e| match e {
+                Refusal::Bad => Error::BadParams(ctx.index),
+                Refusal::NotBuilt => Error::OpNotBuilt(ctx.index, ctx.op.code as u16),
+            })
         }
 
         pub(crate) fn eval(ctx: &mut Eval<'_, '_>) {
@@ -142,29 +146,29 @@ op_table! {
     1 => Conv2d(conv, "op-conv"): "2-D convolution, NHWC, any group count; weights OHWI; fused activation.",
     2 => ConvTranspose2d(conv, "op-conv"): "2-D transposed convolution, NHWC; weights OHWI; fused activation.",
     3 => MatMul(matmul, "op-matmul"): "Batched matrix product with batch broadcasting, optional bias, fused activation.",
-    4 => Add(binary, "op-elementwise"): "Broadcasting addition with fused activation.",
-    5 => Sub(binary, "op-elementwise"): "Broadcasting subtraction with fused activation.",
-    6 => Mul(binary, "op-elementwise"): "Broadcasting multiplication with fused activation.",
-    7 => Div(binary, "op-elementwise"): "Broadcasting division with fused activation.",
-    8 => Max(binary, "op-elementwise"): "Broadcasting maximum.",
-    9 => Min(binary, "op-elementwise"): "Broadcasting minimum.",
-    10 => Pow(binary, "op-elementwise"): "Broadcasting power.",
-    11 => PRelu(binary, "op-elementwise"): "Parametric ReLU with a broadcast slope.",
-    12 => Relu(unary, "op-elementwise"): "max(x, 0).",
-    13 => Clip(unary, "op-elementwise"): "min(max(x, lo), hi).",
-    14 => LeakyRelu(unary, "op-elementwise"): "x or alpha*x.",
-    15 => Sigmoid(unary, "op-elementwise"): "1/(1+exp(-x)).",
-    16 => HardSigmoid(unary, "op-elementwise"): "max(0, min(1, alpha*x + beta)).",
-    17 => HardSwish(unary, "op-elementwise"): "x*relu6(x+3)/6.",
-    18 => Tanh(unary, "op-elementwise"): "tanh(x).",
-    19 => Sqrt(unary, "op-elementwise"): "sqrt(x).",
-    20 => Exp(unary, "op-elementwise"): "exp(x).",
-    21 => Log(unary, "op-elementwise"): "ln(x).",
-    22 => Abs(unary, "op-elementwise"): "|x|.",
-    23 => Neg(unary, "op-elementwise"): "-x.",
-    24 => Reciprocal(unary, "op-elementwise"): "1/x.",
-    25 => Erf(unary, "op-elementwise"): "erf(x).",
-    26 => Gelu(unary, "op-elementwise"): "x*(1+erf(x/sqrt 2))/2.",
+    4 => Add(binary, "op-binary"): "Broadcasting addition with fused activation.",
+    5 => Sub(binary, "op-binary"): "Broadcasting subtraction with fused activation.",
+    6 => Mul(binary, "op-binary"): "Broadcasting multiplication with fused activation.",
+    7 => Div(binary, "op-binary"): "Broadcasting division with fused activation.",
+    8 => Max(binary, "op-binary"): "Broadcasting maximum.",
+    9 => Min(binary, "op-binary"): "Broadcasting minimum.",
+    10 => Pow(binary, "op-binary"): "Broadcasting power.",
+    11 => PRelu(binary, "op-binary"): "Parametric ReLU with a broadcast slope.",
+    12 => Relu(unary, "op-unary"): "max(x, 0).",
+    13 => Clip(unary, "op-unary"): "min(max(x, lo), hi).",
+    14 => LeakyRelu(unary, "op-unary"): "x or alpha*x.",
+    15 => Sigmoid(unary, "op-unary"): "1/(1+exp(-x)).",
+    16 => HardSigmoid(unary, "op-unary"): "max(0, min(1, alpha*x + beta)).",
+    17 => HardSwish(unary, "op-unary"): "x*relu6(x+3)/6.",
+    18 => Tanh(unary, "op-unary"): "tanh(x).",
+    19 => Sqrt(unary, "op-unary"): "sqrt(x).",
+    20 => Exp(unary, "op-unary"): "exp(x).",
+    21 => Log(unary, "op-unary"): "ln(x).",
+    22 => Abs(unary, "op-unary"): "|x|.",
+    23 => Neg(unary, "op-unary"): "-x.",
+    24 => Reciprocal(unary, "op-unary"): "1/x.",
+    25 => Erf(unary, "op-unary"): "erf(x).",
+    26 => Gelu(unary, "op-unary"): "x*(1+erf(x/sqrt 2))/2.",
     27 => MaxPool2d(pool, "op-maxpool"): "2-D max pooling, NHWC.",
     28 => AvgPool2d(pool, "op-avgpool"): "2-D average pooling, NHWC.",
     29 => ReduceSum(reduce, "op-reduce"): "Sum over a set of axes.",
@@ -180,17 +184,17 @@ op_table! {
     39 => Slice(slice, "op-slice"): "Strided slice (negative steps allowed).",
     40 => Pad(pad, "op-pad"): "Constant, reflect or edge padding.",
     41 => Resize(resize, "op-resize"): "Nearest or bilinear resize of H and W, NHWC.",
-    42 => Floor(unary, "op-elementwise"): "floor(x).",
-    43 => Ceil(unary, "op-elementwise"): "ceil(x).",
-    44 => Round(unary, "op-elementwise"): "x rounded half to even.",
+    42 => Floor(unary, "op-unary"): "floor(x).",
+    43 => Ceil(unary, "op-unary"): "ceil(x).",
+    44 => Round(unary, "op-unary"): "x rounded half to even.",
     45 => Quantize(qdq, "op-quant"): "f32 to int8 with the output's scale and zero point (TFLite QUANTIZE).",
     46 => Dequantize(qdq, "op-quant"): "int8 to f32 with the input's scale and zero point.",
-    47 => Lut(lut, "op-quant"): "int8 elementwise map through a 256-entry table (int8 unary ops).",
+    47 => Lut(lut, "op-lut"): "int8 elementwise map through a 256-entry table (int8 unary ops).",
     48 => Lstm(recurrent, "op-recurrent"): "LSTM layer over a whole sequence (forward, reverse or bidirectional; peepholes, clip).",
     49 => Gru(recurrent, "op-recurrent"): "GRU layer over a whole sequence (either linear_before_reset).",
     50 => Rnn(recurrent, "op-recurrent"): "Simple recurrent layer over a whole sequence (tanh, relu or sigmoid).",
-    51 => Select(select, "op-elementwise"): "Where(cmp(l, r), a, b): a select on a fused f32 comparison, broadcasting.",
-    52 => GeluTanh(unary, "op-elementwise"): "x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3)))/2.",
+    51 => Select(select, "op-select"): "Where(cmp(l, r), a, b): a select on a fused f32 comparison, broadcasting.",
+    52 => GeluTanh(unary, "op-unary"): "x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3)))/2.",
 }
 
 /// Whether input `i` of `op` may share its bytes with the output (in-place
@@ -231,6 +235,20 @@ pub fn may_alias(op: &OpInfo<'_>, i: usize, input: &TensorInfo<'_>, out: &Tensor
     }
 }
 
+/// Why an op's `prepare` refused it. [`prepare`] turns it into the
+/// [`Error`] that names the op; as one byte in a register it keeps each of
+/// the many checks down to a compare and a branch (flash, on MCUs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Parameters or shapes are inconsistent: [`Error::BadParams`].
+    Bad,
+    /// The op's kernels are not in this build: [`Error::OpNotBuilt`].
+    NotBuilt,
+}
+
+/// What an op's validation returns.
+pub(crate) type Checked<T = ()> = Result<T, Refusal>;
+
 /// Validation context of one op (at load).
 pub(crate) struct Prep<'m, 'a> {
     pub model: &'m Model<'a>,
@@ -240,13 +258,13 @@ pub(crate) struct Prep<'m, 'a> {
 }
 
 impl<'a> Prep<'_, 'a> {
-    /// The "parameters or shapes are inconsistent" error of this op.
-    pub fn bad(&self) -> Error {
-        Error::BadParams(self.index)
+    /// The "parameters or shapes are inconsistent" refusal.
+    pub fn bad(&self) -> Refusal {
+        Refusal::Bad
     }
 
     /// Fails unless `cond` holds.
-    pub fn ensure(&self, cond: bool) -> Result<(), Error> {
+    pub fn ensure(&self, cond: bool) -> Checked {
         if cond {
             Ok(())
         } else {
@@ -255,7 +273,7 @@ impl<'a> Prep<'_, 'a> {
     }
 
     /// Input `i` (validated to exist by the loader).
-    pub fn input(&self, i: usize) -> Result<TensorInfo<'a>, Error> {
+    pub fn input(&self, i: usize) -> Checked<TensorInfo<'a>> {
         self.op
             .input(i)
             .and_then(|t| self.model.tensor(t))
@@ -263,12 +281,12 @@ impl<'a> Prep<'_, 'a> {
     }
 
     /// Requires exactly `n` parameter words.
-    pub fn params(&self, n: usize) -> Result<(), Error> {
+    pub fn params(&self, n: usize) -> Checked {
         self.ensure(self.op.num_params() == n)
     }
 
     /// Requires every input and the output to be `f32`.
-    pub fn all_f32(&self) -> Result<(), Error> {
+    pub fn all_f32(&self) -> Checked {
         for i in 0..self.op.num_inputs() {
             self.ensure(self.input(i)?.dtype == DType::F32)?;
         }
@@ -277,15 +295,15 @@ impl<'a> Prep<'_, 'a> {
 
     /// [`Prep::all_f32`] for an op's `f32` arithmetic form, which needs the
     /// runtime's `f32` feature (`OpNotBuilt` without it).
-    pub fn f32_kernels(&self) -> Result<(), Error> {
+    pub fn f32_kernels(&self) -> Checked {
         if !cfg!(feature = "f32") {
-            return Err(Error::OpNotBuilt(self.index, self.op.code as u16));
+            return Err(Refusal::NotBuilt);
         }
         self.all_f32()
     }
 
     /// Requires every input and the output to be `i8`.
-    pub fn all_i8(&self) -> Result<(), Error> {
+    pub fn all_i8(&self) -> Checked {
         for i in 0..self.op.num_inputs() {
             self.ensure(self.input(i)?.dtype == DType::I8)?;
         }
@@ -294,7 +312,7 @@ impl<'a> Prep<'_, 'a> {
 
     /// Requires input `i` to have the output's dtype and, for `i8`, its
     /// scale and zero point (data movement ops do not requantize).
-    pub fn same_quant(&self, i: usize) -> Result<(), Error> {
+    pub fn same_quant(&self, i: usize) -> Checked {
         let x = self.input(i)?;
         let y = &self.out;
         self.ensure(x.dtype == y.dtype)?;
@@ -307,7 +325,7 @@ impl<'a> Prep<'_, 'a> {
     /// Requires input `i` to be a constant `i32` requantization table of
     /// `rows` `(multiplier, shift)` pairs with multipliers `>= 0` and shifts
     /// in `[-31, 30]` (the range [`crate::quant::mbqm`] is defined on).
-    pub fn requant(&self, i: usize, rows: usize) -> Result<(), Error> {
+    pub fn requant(&self, i: usize, rows: usize) -> Checked {
         let t = self.input(i)?;
         self.ensure(t.dtype == DType::I32 && t.storage == Storage::Const)?;
         self.ensure(t.shape() == [rows, 2])?;
@@ -321,13 +339,13 @@ impl<'a> Prep<'_, 'a> {
 
     /// Decodes an integer output clamp stored as `[5, act_min, act_max]` at
     /// word `at` (the `i8` form of a fused activation).
-    pub fn qact(&self, at: usize) -> Result<(i32, i32), Error> {
+    pub fn qact(&self, at: usize) -> Checked<(i32, i32)> {
         decode_qact(&self.op, at).ok_or(self.bad())
     }
 
     /// Requires every input to broadcast numpy-style (right-aligned) to the
     /// output's shape.
-    pub fn broadcast_inputs(&self) -> Result<(), Error> {
+    pub fn broadcast_inputs(&self) -> Checked {
         let y = pad_shape(self.out.shape());
         for i in 0..self.op.num_inputs() {
             let t = self.input(i)?;
@@ -341,7 +359,7 @@ impl<'a> Prep<'_, 'a> {
     }
 
     /// Validates a fused activation encoded at parameter word `at`.
-    pub fn act(&self, at: usize) -> Result<(), Error> {
+    pub fn act(&self, at: usize) -> Checked {
         decode_act(&self.op, at).map(|_| ()).ok_or(self.bad())
     }
 }

@@ -4,8 +4,7 @@
 //! and out, and `value` is the `i8` code to pad with (as `i32`), normally
 //! the zero point.
 
-use super::{Eval, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, Prep};
 use crate::format::{DType, MAX_RANK};
 use crate::kernels::layout::{self, PadMode};
 
@@ -18,7 +17,7 @@ fn mode(v: u32) -> Option<PadMode> {
     }
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let x = ctx.input(0)?;
     if ctx.out.dtype == DType::I8 {
         // int8: same quantization in and out; word 1 is the pad code (i32).

@@ -11,8 +11,7 @@
 //! [`crate::kernels::i8_pool`]. Average windows are limited to `2^23`
 //! elements so the i32 sum cannot overflow.
 
-use super::{shape4, Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{shape4, Checked, Eval, OpCode, Prep};
 use crate::format::DType;
 use crate::kernels::i8_pool;
 use crate::kernels::pool::{self, PoolParams};
@@ -84,7 +83,7 @@ pub(crate) fn out_len(
     Some(o)
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(12)?;
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     if ctx.out.dtype == DType::I8 {

@@ -5,12 +5,11 @@
 //! tensor record carries the scale and zero point; the arithmetic is
 //! [`crate::quant::quantize`] / [`crate::quant::dequantize`].
 
-use super::{Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, OpCode, Prep};
 use crate::format::DType;
 use crate::kernels::i8_elementwise;
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(0)?;
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     let x = ctx.input(0)?;

@@ -14,8 +14,7 @@
 //! `variant` (`Gru`: `linear_before_reset` 0 or 1; `Rnn`: activation 0 tanh,
 //! 1 relu, 2 sigmoid; `Lstm`: 0).
 
-use super::{Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, OpCode, Prep};
 use crate::kernels::recurrent::{self, Cell, Dims, Params, RnnAct};
 
 /// The cell of a recurrent opcode with its `variant` word, if valid.
@@ -47,7 +46,7 @@ fn dims(x: &[usize], r: &[usize], direction: u32) -> Option<Dims> {
     })
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(3)?;
     ctx.f32_kernels()?;
     let cell = cell(ctx.op.code, ctx.op.param(2)).ok_or(ctx.bad())?;

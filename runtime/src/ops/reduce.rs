@@ -3,8 +3,7 @@
 //! input). The output holds the input's element count with reduced dims
 //! removed (keepdims is a matter of the output's recorded shape).
 
-use super::{pad_shape, Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{pad_shape, Checked, Eval, OpCode, Prep};
 use crate::format::{DType, MAX_RANK};
 use crate::kernels::i8_reduce;
 use crate::kernels::reduce::{self, ReduceKind};
@@ -24,7 +23,7 @@ fn padded_mask(mask: u32, rank: usize) -> u32 {
     mask << (MAX_RANK - rank)
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.ensure(ctx.op.num_inputs() == 1)?;
     let x = ctx.input(0)?;
     if ctx.out.dtype == DType::I8 {

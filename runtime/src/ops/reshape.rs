@@ -2,10 +2,9 @@
 //! a copy into a tensor with the same element count, or nothing when the
 //! output shares the input's bytes. No parameters.
 
-use super::{Eval, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, Prep};
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(0)?;
     let x = ctx.input(0)?;
     ctx.ensure(ctx.op.num_inputs() == 1 && x.byte_len == ctx.out.byte_len)?;

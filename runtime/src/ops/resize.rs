@@ -10,8 +10,7 @@
 //! int8 form (classic resizes only): `i8` in and out with the same
 //! quantization ([`resize::reference_i8`]).
 
-use super::{shape4, Eval, Prep};
-use crate::error::Error;
+use super::{shape4, Checked, Eval, Prep};
 use crate::format::DType;
 use crate::kernels::resize::{
     self, CoordTransform, NearestMode, ResizeExtra, ResizeMode, ResizeParams,
@@ -78,7 +77,7 @@ fn params(op: &OpInfo<'_>) -> Option<ResizeParams> {
     (ok(scale_h) && ok(scale_w) && p.taps_fit()).then_some(p)
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.ensure(matches!(ctx.op.num_params(), 5 | 12))?;
     let p = params(&ctx.op).ok_or(ctx.bad())?;
     if ctx.out.dtype == DType::I8 {

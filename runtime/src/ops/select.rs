@@ -5,12 +5,11 @@
 //! output shape. Parameter: `cmp` (0 `<`, 1 `<=`, 2 `>`, 3 `>=`, 4 `==`,
 //! 5 `!=`). `y[i] = cmp(l[i], r[i]) ? a[i] : b[i]`.
 
-use super::{bcast_strides, pad_shape, Eval, Prep};
-use crate::error::Error;
+use super::{bcast_strides, pad_shape, Checked, Eval, Prep};
 use crate::format::MAX_RANK;
 use crate::kernels::elementwise::{select_reference, CmpKind};
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(1)?;
     ctx.f32_kernels()?;
     ctx.ensure(CmpKind::ALL.get(ctx.op.param(0) as usize).is_some())?;

@@ -2,8 +2,7 @@
 //! Parameters: `start[rank]`, `step[rank]` (as i32). Output dim `d` reads
 //! input indices `start[d] + i*step[d]` for `i < out.shape[d]`, all in range.
 
-use super::{Eval, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, Prep};
 use crate::format::MAX_RANK;
 use crate::kernels::layout;
 
@@ -17,7 +16,7 @@ fn padded(op: &crate::model::OpInfo<'_>, rank: usize) -> ([usize; MAX_RANK], [is
     (start, step)
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let x = ctx.input(0)?;
     let r = x.rank();
     ctx.params(2 * r)?;

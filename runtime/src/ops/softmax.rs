@@ -1,13 +1,12 @@
 //! Softmax and LogSoftmax along one axis (ONNX opset >= 13 semantics), f32.
 //! Parameter: `axis` (of the input). Output shape = input shape.
 
-use super::{Eval, OpCode, Prep};
+use super::{Checked, Eval, OpCode, Prep};
 use super::{SOFTMAX_I8_SCALE, SOFTMAX_I8_ZERO_POINT};
-use crate::error::Error;
 use crate::format::{DType, Storage};
 use crate::kernels::{i8_softmax, softmax};
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(1)?;
     let x = ctx.input(0)?;
     if ctx.out.dtype == DType::I8 {

@@ -1,8 +1,7 @@
 //! Transpose (ONNX `Transpose`; the compiler's NHWC/NCHW conversions), any
 //! dtype. Parameters: `perm[rank]` with `out.shape[d] = in.shape[perm[d]]`.
 
-use super::{Eval, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, Prep};
 use crate::format::MAX_RANK;
 use crate::kernels::layout;
 
@@ -16,7 +15,7 @@ fn padded_perm(op: &crate::model::OpInfo<'_>, rank: usize) -> [usize; MAX_RANK] 
     perm
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let x = ctx.input(0)?;
     let r = x.rank();
     ctx.params(r)?;

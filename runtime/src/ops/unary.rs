@@ -4,8 +4,7 @@
 //! Parameters: `Clip` = `lo, hi`; `LeakyRelu` = `alpha`; `HardSigmoid` =
 //! `alpha, beta`; others none. Output shape = input shape.
 
-use super::{Eval, OpCode, Prep};
-use crate::error::Error;
+use super::{Checked, Eval, OpCode, Prep};
 use crate::kernels::elementwise::{self, UnaryKind};
 use crate::model::OpInfo;
 
@@ -35,7 +34,7 @@ fn kind(op: &OpInfo<'_>) -> Option<(UnaryKind, usize)> {
     })
 }
 
-pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Result<(), Error> {
+pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let (k, n) = kind(&ctx.op).ok_or(ctx.bad())?;
     ctx.params(n)?;
     ctx.f32_kernels()?;
