@@ -8,7 +8,7 @@
 
 use core::arch::aarch64::*;
 
-use super::i8_gemm::neon::{NeonDot, NeonMlal};
+use super::i8_gemm::neon::{NeonDot, NeonSmull};
 use super::select::Kernels;
 use super::simd::{F32Simd, I32Simd};
 
@@ -120,7 +120,7 @@ impl I32Simd for NeonI32 {
 simd_table!(
     neon_table, "neon", "neon", true,
     f32: (NeonF32, 4, 4, 8, 4),
-    i8: (NeonMlal<2>, NeonMlal<1>, NeonI32, 4)
+    i8: (NeonSmull<2, 8>, NeonSmull<2, 8>, NeonI32, 4)
 );
 
 simd_table!(
