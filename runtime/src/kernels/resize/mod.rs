@@ -395,7 +395,9 @@ fn taps(p: &ResizeParams, xo: f32, scale: f32, in_len: usize) -> Taps {
             ResizeMode::Bilinear => (1.0 - math::abs(d)).max(0.0),
             _ => cubic(d, p.extra.cubic_a),
         };
-        let at = base as i64 + j;
+        // `base` saturates for huge coordinates (a validated but extreme
+        // scale or roi); the clamp below brings the tap back into the axis.
+        let at = (base as i64).saturating_add(j);
         if p.extra.exclude_outside && (at < 0 || at >= in_len as i64) {
             w = 0.0;
         }
