@@ -4,13 +4,15 @@
 //! models stay within tract's tolerance.
 //!
 //! The int8 models are the committed sample and the four real models
-//! quantized as `tests/quant.rs` does (percentile, 8 calibration samples).
+//! quantized as `tests/quant.rs` does (percentile, 8 calibration samples),
+//! also with their conv weights packed for each table that reads a packing.
 
 use anyhow::{anyhow, Result};
 use ferrite::kernels::Kernels;
 use ferrite::{DType, Interpreter, Model};
-use ferrite_compiler::compile::AlignedBytes;
+use ferrite_compiler::compile::{build, AlignedBytes};
 use ferrite_compiler::npy;
+use ferrite_compiler::passes;
 use ferrite_compiler::quant::Method;
 use ferrite_suite::quant_eval::{self, case};
 use ferrite_suite::{fetched, repo_root, Array};
@@ -18,17 +20,34 @@ use ferrite_suite::{fetched, repo_root, Array};
 /// Runs `image` on `input` with the reference kernels and with `table`,
 /// op by op; returns the number of int8 tensors compared.
 fn compare_op_by_op(image: &[u8], input: &Array, table: &'static Kernels) -> Result<usize> {
+    compare_images(image, image, input, table)
+}
+
+/// [`compare_op_by_op`] with `table` running `image_t`, the same graph as
+/// `image` in another weight layout (`ferrite::packing`): the same ops in
+/// the same order writing tensors of the same names.
+fn compare_images(
+    image: &[u8],
+    image_t: &[u8],
+    input: &Array,
+    table: &'static Kernels,
+) -> Result<usize> {
     let aligned = AlignedBytes::from_slice(image)?;
     let model = Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    let aligned_t = AlignedBytes::from_slice(image_t)?;
+    let model_t = Model::load(aligned_t.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    if model_t.num_ops() != model.num_ops() {
+        return Err(anyhow!("the images have different op counts"));
+    }
     let mut arenas = [
         AlignedBytes::zeroed(model.arena_size())?,
-        AlignedBytes::zeroed(model.arena_size())?,
+        AlignedBytes::zeroed(model_t.arena_size())?,
     ];
     let [ra, ta] = &mut arenas;
     let mut r = Interpreter::with_kernels(&model, ra.as_mut_slice(), Kernels::reference())
         .map_err(|e| anyhow!("{e}"))?;
-    let mut t =
-        Interpreter::with_kernels(&model, ta.as_mut_slice(), table).map_err(|e| anyhow!("{e}"))?;
+    let mut t = Interpreter::with_kernels(&model_t, ta.as_mut_slice(), table)
+        .map_err(|e| anyhow!("{e}"))?;
     for it in [&mut r, &mut t] {
         it.input_mut(0)
             .map_err(|e| anyhow!("{e}"))?
@@ -45,10 +64,15 @@ fn compare_op_by_op(image: &[u8], input: &Array, table: &'static Kernels) -> Res
             .output(0)
             .ok_or_else(|| anyhow!("op {o} has no output"))?;
         let info = model.tensor(id).ok_or_else(|| anyhow!("tensor {id}"))?;
+        let id_t = model_t
+            .op(o)
+            .and_then(|op| op.output(0))
+            .filter(|&i| model_t.tensor(i).is_some_and(|t| t.name() == info.name()))
+            .ok_or_else(|| anyhow!("op {o} writes another tensor than '{}'", info.name()))?;
         if info.dtype == DType::I8 {
             let (a, b) = (
                 r.tensor(id).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
-                t.tensor(id).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
+                t.tensor(id_t).map_err(|e| anyhow!("{e}"))?.bytes().to_vec(),
             );
             if a != b {
                 let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
@@ -132,6 +156,17 @@ fn real_int8_models_are_identical_on_every_table() {
         for t in simd_tables() {
             let n = compare_op_by_op(&pair.int8_image, &input, t).unwrap();
             println!("{name}: {} int8 tensors identical on {}", n, t.name());
+            assert!(n > 10);
+        }
+        // Weights packed for a table (`ferrite compile --pack`), run by it:
+        // the same bytes as the reference on the unpacked image.
+        for t in simd_tables().into_iter().filter(|t| t.packing() != 0) {
+            let mut g = pair.int8_graph.clone();
+            assert!(passes::pack_weights(&mut g, t.packing()).unwrap());
+            passes::remove_dead(&mut g).unwrap();
+            let packed = build(g, name).unwrap().image;
+            let n = compare_images(&pair.int8_image, &packed, &input, t).unwrap();
+            println!("{name}: {n} int8 tensors identical on {}, packed", t.name());
             assert!(n > 10);
         }
     }

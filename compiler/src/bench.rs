@@ -54,12 +54,17 @@ pub struct Report {
     pub max_abs_diff: Vec<(String, f32)>,
 }
 
-/// Kernel tables named by `spec`: `best`, `all` (every table this CPU
-/// runs) or a comma-separated list of names.
-pub fn tables(spec: &str) -> Result<Vec<&'static Kernels>> {
+/// Kernel tables named by `spec` for a model in weight packing `isa`
+/// (`Model::isa`): `best`, `all` (every table this CPU runs that reads the
+/// packing) or a comma-separated list of names.
+pub fn tables(spec: &str, isa: u32) -> Result<Vec<&'static Kernels>> {
     match spec {
-        "best" => Ok(vec![Kernels::best()]),
-        "all" => Ok(Kernels::available().collect()),
+        "best" => Ok(vec![Kernels::best_for(isa).ok_or_else(|| {
+            anyhow!("{}", ferrite::Error::IsaMismatch { found: isa })
+        })?]),
+        "all" => Ok(Kernels::available()
+            .filter(|k| k.runs_packing(isa))
+            .collect()),
         list => list
             .split(',')
             .map(|n| {

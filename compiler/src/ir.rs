@@ -302,6 +302,9 @@ pub struct Graph {
     /// `(key, value)` notes written to the image's notes section (e.g. why
     /// a node stayed `f32` in a quantized model).
     pub notes: Vec<(String, String)>,
+    /// Weight packing of the int8 conv weights ([`ferrite::packing`]; 0 =
+    /// none), written to the image's header.
+    pub packing: u32,
 }
 
 impl Graph {

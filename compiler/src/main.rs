@@ -194,6 +194,11 @@ struct QuantArgs {
     /// callers that quantize while preprocessing (`ferrite::vision`).
     #[arg(long)]
     int8_input: bool,
+    /// Lay the int8 conv weights out for one kernel table's GEMM (no
+    /// packing per call); the model then runs only on CPUs with that table:
+    /// avx512vnni (x86 with AVX-512 VNNI), neondot (Pi 5), neon (Pi 4).
+    #[arg(long, value_name = "TABLE", value_parser = ["avx512vnni", "neondot", "neon"])]
+    pack: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -345,6 +350,7 @@ fn compile(
             || qa.equalize
             || qa.bias_correct
             || qa.int8_input
+            || qa.pack.is_some()
             || qa.emit_onnx_qdq.is_some())
     {
         bail!("calibration options need --quantize int8");
@@ -427,6 +433,15 @@ fn compile(
         let mut graph = q.graph;
         if qa.int8_input {
             quant::io::int8_inputs(&mut graph).with_context(|| origin.clone())?;
+        }
+        if let Some(name) = qa.pack.as_deref() {
+            let isa = ferrite::packing::by_name(name)
+                .ok_or_else(|| anyhow!("--pack: unknown kernel table '{name}'"))?;
+            let what = format!("{origin}: --pack {name}");
+            if !ferrite_compiler::passes::pack_weights(&mut graph, isa).context(what.clone())? {
+                say!("{what}: no int8 Conv with groups 1, nothing to pack");
+            }
+            ferrite_compiler::passes::remove_dead(&mut graph).context(what)?;
         }
         // What the images were made into, for tools that feed the model
         // camera frames (examples/camera reads it).
@@ -574,12 +589,13 @@ fn bench(
     json: bool,
     profile: bool,
 ) -> Result<()> {
-    let tables = ferrite_compiler::bench::tables(kernels)?;
     let threads = ferrite_compiler::bench::thread_counts(threads)?;
     let image = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let aligned = AlignedBytes::from_slice(&image)?;
     let m = ferrite::Model::load(aligned.as_slice())
         .map_err(|e| anyhow!("{}: {e}", model.display()))?;
+    let tables = ferrite_compiler::bench::tables(kernels, m.isa())
+        .with_context(|| model.display().to_string())?;
     let given = load_inputs(inputs)?;
     // Inputs in model order: named ones by name, a single unnamed one to
     // the only input, the rest deterministic pseudo-random values.

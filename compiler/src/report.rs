@@ -40,6 +40,9 @@ pub struct ModelReport {
     pub weight_bytes: usize,
     /// Sum of op MACs.
     pub macs: u64,
+    /// Weight packing (`ferrite::packing` name: `none`, or the kernel table
+    /// the int8 conv weights are laid out for).
+    pub packing: &'static str,
     /// Inputs: name, shape, dtype.
     pub inputs: Vec<(String, Vec<usize>, &'static str)>,
     /// Outputs: name, shape, dtype.
@@ -72,9 +75,11 @@ pub fn report(model: &Model<'_>) -> ModelReport {
             continue;
         };
         let macs = match op.code {
-            OpCode::Conv2d if ins.len() >= 2 => {
-                let w = ins[1].shape();
-                numel(out.shape()) * numel(&w[1..])
+            // From the geometry: packed weights are 1-D (`ferrite::packing`).
+            OpCode::Conv2d if !ins.is_empty() && op.num_params() > 10 => {
+                let ic = ins[0].shape().last().copied().unwrap_or(0) as u64;
+                let taps = op.param(0) as u64 * op.param(1) as u64;
+                numel(out.shape()) * taps * (ic / (op.param(10) as u64).max(1))
             }
             OpCode::ConvTranspose2d if ins.len() >= 2 => {
                 let x = ins[0].shape();
@@ -131,6 +136,7 @@ pub fn report(model: &Model<'_>) -> ModelReport {
         arena_bytes: model.arena_size(),
         weight_bytes: model.const_bytes(),
         macs: ops.iter().map(|o| o.macs).sum(),
+        packing: ferrite::packing::name(model.isa()).unwrap_or("unknown"),
         inputs: (0..model.num_inputs())
             .filter_map(|i| io(model.input(i)))
             .collect(),
@@ -152,6 +158,7 @@ pub fn to_json(r: &ModelReport) -> Value {
     json!({
         "file_bytes": r.file_bytes,
         "arena_bytes": r.arena_bytes,
+        "packing": r.packing,
         "weight_bytes": r.weight_bytes,
         "macs": r.macs,
         "inputs": io(&r.inputs),
@@ -199,6 +206,12 @@ pub fn to_text(r: &ModelReport) -> String {
         r.macs,
         r.ops.len()
     ));
+    if r.packing != "none" {
+        s.push_str(&format!(
+            "int8 conv weights packed for the `{}` kernels (runs only where they do)\n",
+            r.packing
+        ));
+    }
     for (n, sh, d) in &r.inputs {
         s.push_str(&format!("input  {n} {} {d}\n", shape(sh)));
     }

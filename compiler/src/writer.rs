@@ -432,7 +432,7 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
     pad_to_align(&mut img);
     img[header::MAGIC..header::MAGIC + 4].copy_from_slice(&format::MAGIC);
     img[header::VERSION..header::VERSION + 2].copy_from_slice(&format::VERSION.to_le_bytes());
-    format::wr_u32(&mut img, header::ISA, format::ISA_REFERENCE);
+    format::wr_u32(&mut img, header::ISA, g.packing);
     format::wr_u32(
         &mut img,
         header::ROUNDING,

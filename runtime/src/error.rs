@@ -33,7 +33,8 @@ pub enum Error {
     Overlap(u32),
     /// The graph input/output table is invalid.
     BadGraphIo,
-    /// The image's weights are packed for another ISA than this build's kernels.
+    /// The image's weights are packed for kernels this runtime, CPU or
+    /// kernel table does not run ([`crate::packing`]).
     IsaMismatch {
         /// The packing id recorded in the image.
         found: u32,
@@ -97,9 +98,13 @@ impl fmt::Display for Error {
             Error::BadParams(o) => write!(f, "op {o} has inconsistent parameters or shapes"),
             Error::Overlap(o) => write!(f, "op {o} writes over one of its inputs"),
             Error::BadGraphIo => f.write_str("graph input/output table is malformed"),
-            Error::IsaMismatch { found } => {
-                write!(f, "model weights are packed for ISA {found}; this runtime reads packing 0 (reference)")
-            }
+            Error::IsaMismatch { found } => match crate::packing::name(found) {
+                Some(name) => write!(
+                    f,
+                    "model weights are packed for the `{name}` kernels, which this CPU or kernel table does not run"
+                ),
+                None => write!(f, "model weights use packing {found}, unknown to this runtime"),
+            },
             Error::UnsupportedRounding(r) => write!(
                 f,
                 "model uses requantization rounding mode {r}; this runtime implements 0 (TFLite double rounding)"

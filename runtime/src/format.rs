@@ -27,7 +27,8 @@ pub const TENSOR_RECORD_LEN: usize = 64;
 pub const OP_RECORD_LEN: usize = 16;
 /// Largest tensor rank.
 pub const MAX_RANK: usize = crate::kernels::MAX_RANK;
-/// Weight packing identifier of the portable reference kernels.
+/// Weight packing identifier of the plain layouts (no packing); the
+/// others are in [`crate::packing`].
 pub const ISA_REFERENCE: u32 = 0;
 
 /// Section indices.

@@ -74,20 +74,30 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// (exactly `arena_size` bytes when the arena itself is aligned, e.g.
     /// declared through [`crate::Aligned`]).
     ///
-    /// It runs the fastest kernels this CPU supports
-    /// ([`Kernels::best`]); [`Interpreter::with_kernels`] picks others.
+    /// It runs the fastest kernels this CPU supports that read the model's
+    /// weight packing ([`Kernels::best_for`]): [`Kernels::best`] for an
+    /// unpacked model, the packing's own table for a packed one, and
+    /// [`Error::IsaMismatch`] when this CPU does not run that table.
+    /// [`Interpreter::with_kernels`] picks others.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
-        Self::with_kernels(model, arena, Kernels::best())
+        let found = model.isa();
+        let kernels = Kernels::best_for(found).ok_or(Error::IsaMismatch { found })?;
+        Self::with_kernels(model, arena, kernels)
     }
 
     /// As [`Interpreter::new`], running the given kernel table (e.g.
     /// [`crate::kernels::REFERENCE`], the specification). int8 outputs are
-    /// the same bits with every table.
+    /// the same bits with every table. A model with a weight packing runs
+    /// only on the table that reads it ([`Kernels::runs_packing`], else
+    /// [`Error::IsaMismatch`]).
     pub fn with_kernels(
         model: &'m Model<'m>,
         arena: &'a mut [u8],
         kernels: &'static Kernels,
     ) -> Result<Self, Error> {
+        if !kernels.runs_packing(model.isa()) {
+            return Err(Error::IsaMismatch { found: model.isa() });
+        }
         let pad = arena.as_ptr().align_offset(format::ALIGN);
         let needed = model.arena_size().saturating_add(pad);
         if pad >= format::ALIGN || arena.len() < needed {

@@ -30,6 +30,7 @@ pub mod kernels;
 pub mod math;
 mod model;
 pub mod ops;
+pub mod packing;
 pub mod quant;
 #[cfg(feature = "vision")]
 pub mod vision;

@@ -236,7 +236,7 @@ impl<'a> Model<'a> {
             n_inputs: 0,
             n_outputs: 0,
         };
-        if model.isa != format::ISA_REFERENCE {
+        if crate::packing::name(model.isa).is_none() {
             return Err(Error::IsaMismatch { found: model.isa });
         }
         for t in 0..n_tensors {

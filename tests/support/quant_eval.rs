@@ -71,6 +71,8 @@ pub struct Pair {
     pub f32_image: Vec<u8>,
     /// The int8 `.fer` image.
     pub int8_image: Vec<u8>,
+    /// The int8 graph it was written from.
+    pub int8_graph: ferrite_compiler::ir::Graph,
     /// The quantizer's output.
     pub quantized_nodes: (usize, usize),
     /// Seconds spent calibrating and quantizing.
@@ -99,10 +101,12 @@ pub fn quantize(c: Case, opts: &QuantOptions, calib_limit: Option<usize>) -> Res
     let q = quant::quantize(&g, &samples, opts, &mut |_, _, _| {})?;
     let quantized_nodes = (q.int8_nodes, q.f32_nodes);
     let report = q.report;
+    let int8_graph = q.graph.clone();
     let int8_image = build(q.graph, c.name)?.image;
     Ok(Pair {
         f32_image,
         int8_image,
+        int8_graph,
         quantized_nodes,
         seconds: t0.elapsed().as_secs_f64(),
         report,

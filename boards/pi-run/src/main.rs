@@ -137,7 +137,8 @@ fn run() -> Result<(), String> {
         std::slice::from_raw_parts_mut(arena.as_mut_ptr().cast::<u8>(), arena.len() * 16)
     };
     let kernels = match &args.kernels {
-        None => Kernels::best(),
+        None => Kernels::best_for(model.isa())
+            .ok_or_else(|| ferrite::Error::IsaMismatch { found: model.isa() }.to_string())?,
         Some(name) => Kernels::by_name(name).ok_or_else(|| {
             let have: Vec<_> = Kernels::available().map(|k| k.name()).collect();
             format!(

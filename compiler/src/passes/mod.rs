@@ -7,6 +7,7 @@ mod fold_affine;
 mod fuse_act;
 mod fuse_pattern;
 mod layout;
+mod pack;
 mod simplify;
 
 pub use dead::remove_dead;
@@ -15,6 +16,7 @@ pub use fold_affine::fold_affine;
 pub use fuse_act::fuse_activations;
 pub use fuse_pattern::fuse_patterns;
 pub use layout::to_nhwc;
+pub use pack::pack_weights;
 pub use simplify::simplify;
 
 use anyhow::Result;

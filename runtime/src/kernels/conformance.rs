@@ -165,6 +165,33 @@ fn data(rng: &mut Rng, n: usize, extreme: bool) -> Vec<i8> {
     }
 }
 
+/// Runs table `t`'s int8 conv over weights packed in the table's packing
+/// (`crate::packing`), as the compiler writes them, when it reads one and
+/// the conv has `groups == 1`; `None` otherwise.
+#[allow(clippy::too_many_arguments)]
+fn packed_conv(
+    t: &Kernels,
+    p: &QConvParams,
+    x: &[i8],
+    xs: [usize; 4],
+    w: &[i8],
+    bias: &[i32],
+    rq: &[i32],
+    ys: [usize; 4],
+) -> Option<Vec<i8>> {
+    let oc = ys[3];
+    let layout = crate::packing::Packing::of(t.packing(), oc).filter(|_| p.groups == 1)?;
+    let k = p.kernel_h * p.kernel_w * xs[3];
+    let mut wp = vec![0x5a; layout.len(oc, k).unwrap()];
+    layout.pack(w, oc, k, &mut wp);
+    let folded: Vec<i32> = (0..oc)
+        .map(|o| layout.bias(bias[o], &w[o * k..(o + 1) * k], p.in_zp))
+        .collect();
+    let mut got = Guarded::new(ys.iter().product());
+    (t.i8_conv_packed)(p, x, xs, &wp, &folded, rq, got.out(), ys);
+    Some(got.body().to_vec())
+}
+
 #[test]
 fn i8_conv_tables_are_bit_exact() {
     let tables = tables();
@@ -191,6 +218,14 @@ fn i8_conv_tables_are_bit_exact() {
                 "{}: case {it} {p:?} {xs:?} -> {ys:?}",
                 t.name()
             );
+            if let Some(got) = packed_conv(t, &p, &x, xs, &w, &bias, &rq, ys) {
+                assert_eq!(
+                    got,
+                    want.body(),
+                    "{} packed: case {it} {p:?} {xs:?} -> {ys:?}",
+                    t.name()
+                );
+            }
         }
     }
 }
@@ -257,6 +292,9 @@ fn i8_gemm_tables_across_chunks_and_row_blocks() {
             let mut got = Guarded::new(100 * n);
             (t.i8_conv)(&cp, &x, xs, &w, &bias, &rq, got.out(), ys);
             assert_eq!(got.body(), want.body(), "{}: conv ic {ic} oc {n}", t.name());
+            if let Some(got) = packed_conv(t, &cp, &x, xs, &w, &bias, &rq, ys) {
+                assert_eq!(got, want.body(), "{} packed: conv ic {ic} oc {n}", t.name());
+            }
         }
     }
 }
@@ -296,6 +334,9 @@ fn i8_conv_extreme_accumulators_wrap_like_the_reference() {
         let mut got = Guarded::new(27);
         (t.i8_conv)(&p, &x, xs, &w, &bias, &rq, got.out(), ys);
         assert_eq!(got.body(), want.body(), "{}", t.name());
+        if let Some(got) = packed_conv(t, &p, &x, xs, &w, &bias, &rq, ys) {
+            assert_eq!(got, want.body(), "{} packed", t.name());
+        }
     }
 }
 

@@ -120,12 +120,14 @@ impl I32Simd for NeonI32 {
 simd_table!(
     neon_table, "neon", "neon", true,
     f32: (NeonF32, 4, 4, 8, 4),
-    i8: (NeonSmull<2, 8>, NeonSmull<2, 8>, NeonI32, 4)
+    i8: (NeonSmull<2, 8>, NeonSmull<2, 8>, NeonI32, 4),
+    packing: crate::packing::ISA_NEON
 );
 
 simd_table!(
     neondot_table, "neondot", "neon,dotprod",
     cfg!(target_feature = "dotprod") || dotprod_detected!(),
     f32: (NeonF32, 4, 4, 8, 4),
-    i8: (NeonDot<4>, NeonDot<2>, NeonI32, 4)
+    i8: (NeonDot<4>, NeonDot<2>, NeonI32, 4),
+    packing: crate::packing::ISA_NEONDOT
 );

@@ -240,9 +240,11 @@ fn i8_binary(
 /// The portable table.
 pub static PORTABLE: Kernels = table(
     "portable",
+    crate::format::ISA_REFERENCE,
     f32_conv,
     f32_conv_transpose,
     i8_conv,
+    super::select::NO_PACKED_CONV,
     f32_gemm,
     i8_gemm,
     i8_binary,

@@ -40,9 +40,15 @@ pub(crate) type I8BinaryFn =
 #[derive(Debug)]
 pub struct Kernels {
     name: &'static str,
+    /// The weight packing ([`crate::packing`]) `i8_conv_packed` reads;
+    /// `ISA_REFERENCE` when the table reads none.
+    packing: u32,
     pub(crate) f32_conv: F32ConvFn,
     pub(crate) f32_conv_transpose: F32ConvFn,
     pub(crate) i8_conv: I8ConvFn,
+    /// int8 `Conv2d` with `groups == 1` over weights in `packing`, and the
+    /// bias folded as [`crate::packing::Packing::bias`] does.
+    pub(crate) i8_conv_packed: I8ConvFn,
     pub(crate) f32_gemm: F32GemmFn,
     pub(crate) i8_gemm: I8GemmFn,
     pub(crate) i8_binary: I8BinaryFn,
@@ -55,6 +61,7 @@ pub struct Kernels {
 /// its ops with `OpNotBuilt`, so the entry is never called.
 pub static REFERENCE: Kernels = Kernels {
     name: "reference",
+    packing: crate::format::ISA_REFERENCE,
     f32_conv: built!(
         all(feature = "op-conv", feature = "f32"),
         F32ConvFn,
@@ -73,6 +80,7 @@ pub static REFERENCE: Kernels = Kernels {
         super::i8_conv::reference,
         |_, _, _, _, _, _, _, _| {}
     ),
+    i8_conv_packed: NO_PACKED_CONV,
     f32_gemm: built!(
         all(feature = "op-matmul", feature = "f32"),
         F32GemmFn,
@@ -92,6 +100,10 @@ pub static REFERENCE: Kernels = Kernels {
         |_, _, _, _, _| {}
     ),
 };
+
+/// The `i8_conv_packed` of a table that reads no packing: never called
+/// (an interpreter runs a packed model only on its packing's table).
+pub(crate) const NO_PACKED_CONV: I8ConvFn = |_, _, _, _, _, _, _, _| {};
 
 /// `$kernel` when `$cfg` holds, else `$absent`: a closure with the
 /// kernel's arity that does nothing.
@@ -133,6 +145,28 @@ impl Kernels {
     /// `avx512vnni`, `neon`, `neondot`), as printed by tools and benches.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The weight packing ([`crate::packing`]) this table reads besides
+    /// the plain layouts (`ISA_REFERENCE` if none).
+    pub fn packing(&self) -> u32 {
+        self.packing
+    }
+
+    /// Whether this table runs a model whose weights are in packing `isa`.
+    pub fn runs_packing(&self, isa: u32) -> bool {
+        isa == crate::format::ISA_REFERENCE || isa == self.packing
+    }
+
+    /// The fastest table this CPU runs that reads packing `isa` (a model's
+    /// [`Model::isa`](crate::Model::isa)): [`Kernels::best`] for unpacked
+    /// models, else the packing's own table, `None` when this CPU does not
+    /// run it.
+    pub fn best_for(isa: u32) -> Option<&'static Kernels> {
+        if isa == crate::format::ISA_REFERENCE {
+            return Some(Self::best());
+        }
+        Self::available().find(|k| k.packing == isa)
     }
 
     /// The portable reference kernels.
@@ -262,18 +296,22 @@ fn simd_tables() -> &'static [TableFn] {
 #[allow(clippy::too_many_arguments)]
 pub(crate) const fn table(
     name: &'static str,
+    packing: u32,
     f32_conv: F32ConvFn,
     f32_conv_transpose: F32ConvFn,
     i8_conv: I8ConvFn,
+    i8_conv_packed: I8ConvFn,
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
 ) -> Kernels {
     Kernels {
         name,
+        packing,
         f32_conv,
         f32_conv_transpose,
         i8_conv,
+        i8_conv_packed,
         f32_gemm,
         i8_gemm,
         i8_binary,
@@ -291,7 +329,8 @@ macro_rules! simd_table {
     (
         $table:ident, $name:literal, $feats:literal, $detect:expr,
         f32: ($v:ty, $mr:literal, $nv:literal, $mr1:literal, $dw:literal),
-        i8: ($q:ty, $qn:ty, $qv:ty, $qdw:literal)
+        i8: ($q:ty, $qn:ty, $qv:ty, $qdw:literal),
+        packing: $packing:expr
     ) => {
         /// This table when the CPU supports it.
         pub(crate) fn $table() -> Option<&'static Kernels> {
@@ -366,6 +405,40 @@ macro_rules! simd_table {
                 ) {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_conv_tf(p, x, xs, w, b, rq, y, ys) }
+                }
+
+                #[target_feature(enable = $feats)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn i8_conv_packed_tf(
+                    p: &QConvParams,
+                    x: &[i8],
+                    xs: [usize; 4],
+                    w: &[i8],
+                    b: &[i32],
+                    rq: &[i32],
+                    y: &mut [i8],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: `$feats` are enabled on this function.
+                    unsafe {
+                        $crate::kernels::i8_conv::simd_packed::<$q, $qn>(
+                            $packing, p, x, xs, w, b, rq, y, ys,
+                        )
+                    }
+                }
+                #[allow(clippy::too_many_arguments, dead_code)]
+                pub(super) fn i8_conv_packed(
+                    p: &QConvParams,
+                    x: &[i8],
+                    xs: [usize; 4],
+                    w: &[i8],
+                    b: &[i32],
+                    rq: &[i32],
+                    y: &mut [i8],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { i8_conv_packed_tf(p, x, xs, w, b, rq, y, ys) }
                 }
 
                 #[target_feature(enable = $feats)]
@@ -490,9 +563,15 @@ macro_rules! simd_table {
             }
             static TABLE: Kernels = $crate::kernels::select::table(
                 $name,
+                $packing,
                 entry::f32_conv,
                 entry::f32_conv_transpose,
                 entry::i8_conv,
+                if $packing == $crate::format::ISA_REFERENCE {
+                    $crate::kernels::select::NO_PACKED_CONV
+                } else {
+                    entry::i8_conv_packed
+                },
                 entry::f32_gemm,
                 entry::i8_gemm,
                 entry::i8_binary,

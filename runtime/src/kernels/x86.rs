@@ -210,18 +210,21 @@ macro_rules! detected {
 simd_table!(
     avx2_table, "avx2", "avx2,fma", has!("avx2", "fma"),
     f32: (Avx2F32, 6, 2, 8, 2),
-    i8: (Avx2Madd<2>, Avx2Madd<1>, Avx2I32, 2)
+    i8: (Avx2Madd<2>, Avx2Madd<1>, Avx2I32, 2),
+    packing: crate::format::ISA_REFERENCE
 );
 
 simd_table!(
     avx512_table, "avx512", "avx512f,avx512bw,avx2,fma", has!("avx512f", "avx512bw", "avx2", "fma"),
     f32: (Avx512F32, 8, 2, 12, 2),
-    i8: (Avx512Madd<2>, Avx512Madd<1>, Avx512I32, 2)
+    i8: (Avx512Madd<2>, Avx512Madd<1>, Avx512I32, 2),
+    packing: crate::format::ISA_REFERENCE
 );
 
 simd_table!(
     avx512vnni_table, "avx512vnni", "avx512f,avx512bw,avx512vnni,avx2,fma",
     has!("avx512f", "avx512bw", "avx512vnni", "avx2", "fma"),
     f32: (Avx512F32, 8, 2, 12, 2),
-    i8: (Avx512Vnni<2>, Avx512Vnni<1>, Avx512I32, 2)
+    i8: (Avx512Vnni<2>, Avx512Vnni<1>, Avx512I32, 2),
+    packing: crate::packing::ISA_AVX512VNNI
 );

@@ -14,7 +14,9 @@
 //! `requant (i32 [oc, 2])` = per-channel `(multiplier, shift)`; the
 //! activation words hold an integer clamp (`[5, act_min, act_max]`); zero
 //! points come from the `x` and `y` records. Arithmetic:
-//! [`crate::kernels::i8_conv`].
+//! [`crate::kernels::i8_conv`]. In an image with a weight packing
+//! ([`crate::packing`]) `w` may instead be the 1-D packed tensor of a
+//! `groups == 1` conv, with `bias` folded as that module says.
 
 use super::{decode_act, shape4, Checked, Eval, OpCode, Prep};
 use crate::format::{DType, Storage};
@@ -75,13 +77,17 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     }
     let (p, [pb, pr, adj_h, adj_w]) = geometry(&ctx.op);
     let x = shape4(&ctx.input(0)?).ok_or(ctx.bad())?;
-    let w = shape4(&ctx.input(1)?).ok_or(ctx.bad())?;
+    let w_info = ctx.input(1)?;
     let y = shape4(&ctx.out).ok_or(ctx.bad())?;
     let [n, ih, iw, ic] = x;
     let oc = y[3];
     let g = p.groups;
     ctx.ensure(g >= 1 && ic % g == 0 && oc % g == 0 && ic >= 1)?;
-    ctx.ensure(w == [oc, p.kernel_h, p.kernel_w, ic / g])?;
+    let packed = int8 && w_info.rank() == 1;
+    if !packed {
+        let w = shape4(&w_info).ok_or(ctx.bad())?;
+        ctx.ensure(w == [oc, p.kernel_h, p.kernel_w, ic / g])?;
+    }
     ctx.ensure(y[0] == n && p.kernel_h >= 1 && p.kernel_w >= 1)?;
     ctx.ensure(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1)?;
     if n_in >= 3 {
@@ -93,6 +99,13 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
         // accumulator stays within i32 for up to 2^16 taps per output,
         // plus the bias.
         ctx.ensure((p.kernel_h * p.kernel_w) as u64 * ((ic / g) as u64) <= 1 << 16)?;
+    }
+    if packed {
+        // Weights in the image's packing (`crate::packing`), for
+        // `groups == 1` only; `K <= 2^16` (above) keeps `len` in range.
+        let layout = crate::packing::Packing::of(ctx.model.isa(), oc).ok_or(ctx.bad())?;
+        let k = p.kernel_h * p.kernel_w * ic;
+        ctx.ensure(g == 1 && layout.len(oc, k) == w_info.shape().first().copied())?;
     }
     // Extents are computed in u64 so no product of u32 fields can overflow.
     let (k_h, k_w) = (
@@ -178,8 +191,17 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
     let kernels = ctx.kernels;
     let ctx_par = ctx.parallel;
     let (inputs, out) = ctx.split_i8();
-    let Some(xi) = inputs.info(0) else { return };
+    let (Some(xi), Some(wi)) = (inputs.info(0), inputs.info(1)) else {
+        return;
+    };
     let Some(in_shape) = shape4(&xi) else { return };
+    // `prepare` admits 1-D weights only in the image's packing, which the
+    // interpreter's table reads (`Interpreter::with_kernels`).
+    let conv = if wi.rank() == 1 {
+        kernels.i8_conv_packed
+    } else {
+        kernels.i8_conv
+    };
     let p = QConvParams {
         kernel_h: g.kernel_h,
         kernel_w: g.kernel_w,
@@ -206,11 +228,11 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
                 pad_top: g.pad_top,
                 ..p
             };
-            (kernels.i8_conv)(&p, x, in_shape, w, bias, requant, out, out_shape);
+            conv(&p, x, in_shape, w, bias, requant, out, out_shape);
         });
         return;
     }
-    (kernels.i8_conv)(&p, x, in_shape, w, bias, requant, out, out_shape);
+    conv(&p, x, in_shape, w, bias, requant, out, out_shape);
 }
 
 /// Where and how to split a `Conv2d` over output rows ([`split_rows`]):

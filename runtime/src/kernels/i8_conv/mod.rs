@@ -163,13 +163,7 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
 ) {
     if p.groups == 1 {
         let g = tiled_geometry(p, in_shape, out_shape);
-        let q = QOut {
-            in_zp: p.in_zp,
-            out_zp: p.out_zp,
-            act_min: p.act_min,
-            act_max: p.act_max,
-            requant: &requant[..2 * out_shape[3]],
-        };
+        let q = q_out(p, &requant[..2 * out_shape[3]]);
         let b = QBSource::PerOutput(w);
         // SAFETY (both): forwarded from the caller.
         if out_shape[3] <= QN::NR {
@@ -182,6 +176,66 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
         unsafe { depthwise::depthwise::<V, DW>(p, x, in_shape, w, bias, requant, out, out_shape) };
     } else {
         reference(p, x, in_shape, w, bias, requant, out, out_shape);
+    }
+}
+
+/// The SIMD int8 Conv2d (`groups == 1`) of a table over weights in its
+/// packing `isa` ([`crate::packing`]): `w` is the packed `[oc / NR][kp /
+/// G][NR][G]` tensor and `bias` the folded accumulator start. Bit-identical
+/// to [`reference`] over the unpacked weights and bias.
+///
+/// # Safety
+/// The CPU supports `Q`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn simd_packed<Q: QMicro, QN: QMicro>(
+    isa: u32,
+    p: &QConvParams,
+    x: &[i8],
+    in_shape: [usize; 4],
+    w: &[i8],
+    bias: &[i32],
+    requant: &[i32],
+    out: &mut [i8],
+    out_shape: [usize; 4],
+) {
+    if isa == crate::format::ISA_REFERENCE {
+        return; // a table without a packing is never handed packed weights
+    }
+    let oc = out_shape[3];
+    let g = tiled_geometry(p, in_shape, out_shape);
+    let q = q_out(p, &requant[..2 * oc]);
+    let b = QBSource::Packed(w);
+    // The compiler packed for the micro-kernel the table runs on `oc`
+    // channels; a disagreement would read the weights in the wrong order.
+    let layout = crate::packing::Packing::of(isa, oc);
+    let fits = |nr, g, kstep, offset: i32| {
+        layout.is_some_and(|l| (l.nr, l.g, l.kstep, l.a_offset) == (nr, g, kstep, offset))
+    };
+    // SAFETY (both): forwarded from the caller.
+    if oc <= QN::NR {
+        assert!(
+            fits(QN::NR, QN::G, QN::KSTEP, QN::offset(0)),
+            "packing mismatch"
+        );
+        unsafe { tiled::qgemm::<QN>(&g, x, b, Some(bias), &q, out) }
+    } else {
+        assert!(
+            fits(Q::NR, Q::G, Q::KSTEP, Q::offset(0)),
+            "packing mismatch"
+        );
+        unsafe { tiled::qgemm::<Q>(&g, x, b, Some(bias), &q, out) }
+    }
+}
+
+/// The tiled GEMM's output stage of a conv.
+fn q_out<'a>(p: &QConvParams, requant: &'a [i32]) -> QOut<'a> {
+    QOut {
+        in_zp: p.in_zp,
+        out_zp: p.out_zp,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        requant,
     }
 }
 

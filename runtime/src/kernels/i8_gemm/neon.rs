@@ -28,6 +28,7 @@ impl<const R: usize, const N: usize> QMicro for NeonSmull<R, N> {
     type A = i8;
     type B = i8;
     const B_ZERO: i8 = 0;
+    const RAW_B: bool = true;
     #[inline(always)]
     fn a_val(x: i8, _zp: i32) -> i8 {
         x
@@ -130,6 +131,7 @@ impl<const NV: usize> QMicro for NeonDot<NV> {
     type A = i8;
     type B = i8;
     const B_ZERO: i8 = 0;
+    const RAW_B: bool = true;
     #[inline(always)]
     fn a_val(x: i8, _zp: i32) -> i8 {
         x

@@ -59,6 +59,9 @@ pub(crate) trait QMicro {
     type B: Copy;
     /// Zero of `B`.
     const B_ZERO: Self::B;
+    /// `B` is `i8` and `b_val` the identity, so the micro-kernel reads
+    /// weights pre-packed by the compiler ([`QBSource::Packed`]) in place.
+    const RAW_B: bool = false;
     /// The packed A value of input `x`: `x − zp + offset(zp)` in `A`.
     fn a_val(x: i8, zp: i32) -> Self::A;
     /// The packed B value of weight `w`.
@@ -81,6 +84,10 @@ pub(crate) enum QBSource<'a> {
     PerOutput(&'a [i8]),
     /// `MatMul`'s row-major `b [K, n]` (zero point 0).
     PerK(&'a [i8]),
+    /// Weights in the micro-kernel's own layout, `[n / NR][kp / G][NR][G]`
+    /// over all `K` ([`crate::packing`]), with the bias already folded
+    /// (`bias − offset·Σ b`); only for micro-kernels with [`QMicro::RAW_B`].
+    Packed(&'a [i8]),
 }
 
 /// Requantization and zero points of one int8 GEMM.
@@ -126,8 +133,27 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
         q.requant.len() == 2 || q.requant.len() >= 2 * oc,
         "requant too short"
     );
+    let kp_all = k_total.div_ceil(Q::KSTEP) * Q::KSTEP;
+    let packed = match b {
+        QBSource::Packed(w) => {
+            assert!(Q::RAW_B && core::mem::size_of::<Q::B>() == 1);
+            assert!(
+                w.len() >= oc.div_ceil(Q::NR) * Q::NR * kp_all,
+                "packed weights too short"
+            );
+            assert!(bias.is_some_and(|b| b.len() >= oc), "packed bias too short");
+            Some(w.as_ptr().cast::<Q::B>())
+        }
+        _ => None,
+    };
     if m_total == 0 || oc == 0 {
         return;
+    }
+    if let (Some(wp), true) = (packed, k_total <= KC) {
+        // SAFETY: forwarded from the caller; `wp` holds every block (above).
+        return unsafe {
+            qgemm_packed_one_chunk::<Q>(g, x, wp, kp_all, bias.unwrap_or(&[]), q, out)
+        };
     }
     let per_channel = q.requant.len() != 2;
     let mc = MC / Q::MR * Q::MR;
@@ -155,19 +181,30 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
         // the micro-kernel's sums lack.
         let mut wsum = [0i32; NR_MAX];
         let mut init = [0i32; NR_MAX];
-        let mut packed = usize::MAX;
+        let mut chunk_in_panel = usize::MAX;
         for m0 in (0..m_total).step_by(mc) {
             let rows = mc.min(m_total - m0);
             acc[..rows * Q::NR].fill(0);
             for c in 0..n_chunks {
                 let (k0, k1) = (c * KC, ((c + 1) * KC).min(k_total));
                 let kp = (k1 - k0).div_ceil(Q::KSTEP) * Q::KSTEP;
-                if packed != c {
-                    let sums = (m0 == 0).then_some(&mut wsum);
-                    // SAFETY: `bp` holds KC·NR_MAX elements and `kp <= KC`.
-                    unsafe { pack_b::<Q>(b, k_total, oc, (k0, k1, kp), (n0, nv), bp, sums) };
-                    packed = c;
-                }
+                // The chunk's panel: in the packed weights (block `n0 / NR`,
+                // steps from `k0`, a multiple of `G`), or packed here.
+                let bp = match packed {
+                    // SAFETY: inside the packed weights (checked above).
+                    Some(wp) => unsafe { wp.add(n0 * kp_all + k0 * Q::NR) },
+                    None => {
+                        if chunk_in_panel != c {
+                            let sums = (m0 == 0).then_some(&mut wsum);
+                            // SAFETY: `bp` holds KC·NR_MAX elements and `kp <= KC`.
+                            unsafe {
+                                pack_b::<Q>(b, k_total, oc, (k0, k1, kp), (n0, nv), bp, sums)
+                            };
+                            chunk_in_panel = c;
+                        }
+                        bp.cast_const()
+                    }
+                };
                 for t0 in (0..rows).step_by(Q::MR) {
                     let tr = Q::MR.min(rows - t0);
                     // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
@@ -179,6 +216,9 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
                 }
             }
             if m0 == 0 {
+                // Packed weights come with `off · Σ b` folded into the bias
+                // (and `wsum` stays 0).
+                let off = if packed.is_some() { 0 } else { off };
                 for j in 0..nv {
                     init[j] = bias
                         .map_or(0, |bias| bias[n0 + j])
@@ -189,6 +229,53 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
                 let y = &mut out[(m0 + r) * oc + n0..][..nv];
                 let a = &acc[r * Q::NR..][..Q::NR];
                 requant_row::<NR_MAX>(a, &init, &mult, &shift, q, y);
+            }
+        }
+    }
+}
+
+/// [`qgemm`] over weights pre-packed over all of `K <= KC` (`kp` steps
+/// per block at `wp`) and a folded `bias`: each `MR`-row tile of A is
+/// gathered once and multiplied by every block of channels in turn.
+///
+/// # Safety
+/// As [`qgemm`]; `wp` holds `ceil(oc / NR)` blocks of `kp · NR` values and
+/// the shapes were checked by it.
+#[inline(always)]
+unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
+    g: &Geometry,
+    x: &[i8],
+    wp: *const Q::B,
+    kp: usize,
+    bias: &[i32],
+    q: &QOut<'_>,
+    out: &mut [i8],
+) {
+    let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
+    let per_channel = q.requant.len() != 2;
+    let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX]>::uninit();
+    let ap = apanel.as_mut_ptr().cast::<Q::A>();
+    for t0 in (0..m_total).step_by(Q::MR) {
+        let tr = Q::MR.min(m_total - t0);
+        // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
+        unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
+        for n0 in (0..oc).step_by(Q::NR) {
+            let nv = Q::NR.min(oc - n0);
+            let (mut init, mut mult, mut shift) = ([0i32; NR_MAX], [0i32; NR_MAX], [0i32; NR_MAX]);
+            for j in 0..nv {
+                let r = if per_channel { 2 * (n0 + j) } else { 0 };
+                init[j] = bias[n0 + j];
+                mult[j] = q.requant[r];
+                shift[j] = q.requant[r + 1];
+            }
+            let mut acc = [0i32; MR_MAX * NR_MAX];
+            // SAFETY: the CPU supports Q (caller); the A panel was written
+            // over `kp` steps, block `n0 / NR` of the weights holds `kp`
+            // steps of `NR` channels, `acc` holds MR × NR values.
+            unsafe { Q::tile(ap, kp, wp.add(n0 * kp), kp, acc.as_mut_ptr()) };
+            for r in 0..tr {
+                let y = &mut out[(t0 + r) * oc + n0..][..nv];
+                requant_row::<NR_MAX>(&acc[r * Q::NR..][..Q::NR], &init, &mult, &shift, q, y);
             }
         }
     }
@@ -251,6 +338,8 @@ unsafe fn pack_b<Q: QMicro>(
                     }
                 }
             }
+            // Never packed here (`qgemm` reads it in place).
+            QBSource::Packed(_) => {}
             QBSource::PerK(bm) => {
                 for kk in 0..k1 - k0 {
                     let src = &bm[(k0 + kk) * n_total + n0..][..nv];

@@ -24,6 +24,7 @@ impl<const NV: usize> QMicro for Avx512Vnni<NV> {
     type A = u8;
     type B = i8;
     const B_ZERO: i8 = 0;
+    const RAW_B: bool = true;
     #[inline(always)]
     fn a_val(x: i8, _zp: i32) -> u8 {
         (x as u8) ^ 0x80

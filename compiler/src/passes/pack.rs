@@ -1,0 +1,177 @@
+//! Weight packing for one kernel table (`ferrite compile --pack NAME`).
+//!
+//! Rewrites the weights of every int8 `Conv` with `groups == 1` into the
+//! table's GEMM layout ([`ferrite::packing::Packing`]): a 1-D `i8` tensor
+//! of `[oc / NR][kp / G][NR][G]`, and folds `−(zp_in + a_offset)·Σ w` into
+//! its bias, so that the table reads both in place (no packing per call).
+//! The image then records the packing (`Graph::packing`, the header's
+//! `isa`) and runs only where that table does.
+
+use anyhow::{anyhow, bail, Result};
+use ferrite::packing::Packing;
+
+use crate::ir::{Data, Graph, Op};
+
+/// Packs the int8 conv weights of `g` for packing `isa`; true when any
+/// was packed (and `g.packing` is set).
+pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
+    let mut uses = vec![0usize; g.tensors.len()];
+    for n in &g.nodes {
+        for &i in &n.inputs {
+            uses[i] += 1;
+        }
+    }
+    let mut packed = 0;
+    for ni in 0..g.nodes.len() {
+        let n = &g.nodes[ni];
+        if !matches!(n.op, Op::QConv { groups: 1, .. }) {
+            continue;
+        }
+        let name = n.name.clone();
+        let &[x, w, b, _] = n.inputs.as_slice() else {
+            bail!("node '{name}': int8 Conv without its four inputs");
+        };
+        let zp = g.tensors[x]
+            .quant
+            .ok_or_else(|| anyhow!("node '{name}': int8 input without quantization"))?
+            .zero_point;
+        let wt = &g.tensors[w];
+        let (Some(Data::I8(wd)), [oc, kh, kw, ic]) = (&wt.data, wt.shape.as_slice()) else {
+            bail!("node '{name}': int8 Conv weights are not a constant OHWI i8 tensor");
+        };
+        let (oc, k) = (*oc, kh * kw * ic);
+        let Some(Data::I32(bd)) = &g.tensors[b].data else {
+            bail!("node '{name}': int8 Conv bias is not a constant i32 tensor");
+        };
+        let layout = Packing::of(isa, oc).ok_or_else(|| anyhow!("unknown packing {isa}"))?;
+        let len = layout
+            .len(oc, k)
+            .ok_or_else(|| anyhow!("node '{name}': packed weights overflow"))?;
+        let mut wp = vec![0i8; len];
+        layout.pack(wd, oc, k, &mut wp);
+        let bp: Vec<i32> = (0..oc)
+            .map(|o| layout.bias(bd[o], &wd[o * k..(o + 1) * k], zp))
+            .collect();
+        // A tensor read by this node alone is rewritten in place; a shared
+        // one keeps its layout for its other readers.
+        let w_new = if uses[w] == 1 {
+            w
+        } else {
+            let t = g.tensors[w].clone();
+            g.tensors.push(t);
+            g.tensors.len() - 1
+        };
+        let b_new = if uses[b] == 1 {
+            b
+        } else {
+            let t = g.tensors[b].clone();
+            g.tensors.push(t);
+            g.tensors.len() - 1
+        };
+        let wt = &mut g.tensors[w_new];
+        wt.shape = vec![len];
+        wt.data = Some(Data::I8(wp));
+        if w_new != w {
+            wt.name = format!("{}.packed.{ni}", wt.name);
+        }
+        let bt = &mut g.tensors[b_new];
+        bt.data = Some(Data::I32(bp));
+        if b_new != b {
+            bt.name = format!("{}.packed.{ni}", bt.name);
+        }
+        g.nodes[ni].inputs[1] = w_new;
+        g.nodes[ni].inputs[2] = b_new;
+        packed += 1;
+    }
+    if packed > 0 {
+        g.packing = isa;
+    }
+    Ok(packed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Quant, Window};
+
+    fn qconv(g: &mut Graph, x: usize, w: usize, b: usize, rq: usize, groups: usize) -> usize {
+        let out = g.add_tensor("y", vec![1, 4, 4, 3], None);
+        g.tensors[out].dtype = ferrite::DType::I8;
+        g.nodes.push(crate::ir::Node {
+            name: format!("conv{}", g.nodes.len()),
+            op: Op::QConv {
+                window: Window {
+                    kernel: [1, 1],
+                    stride: [1, 1],
+                    dilation: [1, 1],
+                    pads: [0; 4],
+                },
+                groups,
+                act_min: -128,
+                act_max: 127,
+            },
+            inputs: vec![x, w, b, rq],
+            output: out,
+        });
+        out
+    }
+
+    #[test]
+    fn packs_dense_convs_folds_the_bias_and_keeps_shared_tensors() {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x", vec![1, 4, 4, 2], None);
+        g.tensors[x].dtype = ferrite::DType::I8;
+        g.tensors[x].quant = Some(Quant {
+            scale: 0.1,
+            zero_point: -3,
+        });
+        let w = g.add_tensor(
+            "w",
+            vec![3, 1, 1, 2],
+            Some(Data::I8(vec![1, 2, 3, 4, 5, -6])),
+        );
+        let b = g.add_tensor("b", vec![3], Some(Data::I32(vec![10, 20, 30])));
+        let rq = g.add_tensor(
+            "rq",
+            vec![3, 2],
+            Some(Data::I32(vec![1 << 30, 0, 1 << 30, 0, 1 << 30, 0])),
+        );
+        qconv(&mut g, x, w, b, rq, 1);
+        qconv(&mut g, x, w, b, rq, 1);
+        assert!(pack_weights(&mut g, ferrite::packing::ISA_NEON).unwrap());
+        assert_eq!(g.packing, ferrite::packing::ISA_NEON);
+        // `w` and `b` are shared, so each reader got packed copies and the
+        // originals keep their layout.
+        let (w0, b0) = (g.nodes[0].inputs[1], g.nodes[0].inputs[2]);
+        assert_ne!(w0, w);
+        assert_eq!(g.tensors[w0].shape, vec![8 * 16]);
+        let Some(Data::I8(wp)) = &g.tensors[w0].data else {
+            panic!()
+        };
+        assert_eq!(&wp[..2], &[1, 2]);
+        assert_eq!(&wp[16..18], &[3, 4]);
+        let Some(Data::I32(bp)) = &g.tensors[b0].data else {
+            panic!()
+        };
+        // bias − (zp + 0)·Σw with zp = −3.
+        assert_eq!(bp, &vec![10 + 3 * 3, 20 + 3 * 7, 30 - 3]);
+        assert_eq!(g.tensors[w].shape, vec![3, 1, 1, 2]);
+    }
+
+    #[test]
+    fn leaves_grouped_convs_alone() {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x", vec![1, 4, 4, 3], None);
+        g.tensors[x].quant = Some(Quant {
+            scale: 0.1,
+            zero_point: 0,
+        });
+        let w = g.add_tensor("w", vec![3, 1, 1, 1], Some(Data::I8(vec![1, 2, 3])));
+        let b = g.add_tensor("b", vec![3], Some(Data::I32(vec![0; 3])));
+        let rq = g.add_tensor("rq", vec![3, 2], Some(Data::I32(vec![0; 6])));
+        qconv(&mut g, x, w, b, rq, 3);
+        assert!(!pack_weights(&mut g, ferrite::packing::ISA_AVX512VNNI).unwrap());
+        assert_eq!(g.packing, 0);
+        assert_eq!(g.tensors[w].shape, vec![3, 1, 1, 1]);
+    }
+}

@@ -1,0 +1,167 @@
+//! Weight packings: int8 weights laid out by the compiler for one kernel
+//! table's GEMM micro-kernel, so that the table reads them in place instead
+//! of packing them on every call.
+//!
+//! The `.fer` header's `isa` field names the packing of an image
+//! ([`format::ISA_REFERENCE`](crate::format::ISA_REFERENCE) = none: every
+//! weight in its plain layout, e.g. OHWI). In a packed image the weights of
+//! every int8 `Conv2d` with `groups == 1` are the 1-D tensor
+//! `[ceil(oc / NR)][kp / G][NR][G]` of [`Packing::of`]`(isa, oc)`, where
+//! `K = kh·kw·ic` steps (in OHWI order) are zero-padded to
+//! `kp = ceil(K / KSTEP)·KSTEP` and channels past `oc` are zero. Its bias
+//! input already holds what the micro-kernel's accumulator starts from,
+//! `bias[o] − (zp_in + a_offset)·Σ_k w[o, k]` (mod 2^32). Only the table
+//! whose [`Kernels::packing`](crate::kernels::Kernels::packing) equals the
+//! image's runs it (`Interpreter::new` picks it; otherwise
+//! `Error::IsaMismatch`).
+
+use crate::format::ISA_REFERENCE;
+
+/// `vpdpbusd` (AVX-512 VNNI): `NR` 16 or 32, `G = 4`, A read as `x + 128`.
+pub const ISA_AVX512VNNI: u32 = 1;
+/// `sdot` (aarch64 dotprod, Cortex-A76 / Pi 5): `NR` 8 or 16, `G = 4`, `KSTEP = 16`.
+pub const ISA_NEONDOT: u32 = 2;
+/// `smull` + `sadalp` (aarch64 NEON, Cortex-A72 / Pi 4): `NR = 8`, `G = 16`.
+pub const ISA_NEON: u32 = 3;
+
+/// Every packing: `(id, name)`; the name is the kernel table's.
+pub const PACKINGS: [(u32, &str); 4] = [
+    (ISA_REFERENCE, "none"),
+    (ISA_AVX512VNNI, "avx512vnni"),
+    (ISA_NEONDOT, "neondot"),
+    (ISA_NEON, "neon"),
+];
+
+/// The name of packing `isa` (`none` for the plain layouts).
+pub fn name(isa: u32) -> Option<&'static str> {
+    PACKINGS.iter().find(|p| p.0 == isa).map(|p| p.1)
+}
+
+/// The id of the packing called `name`.
+pub fn by_name(name: &str) -> Option<u32> {
+    PACKINGS.iter().find(|p| p.1 == name).map(|p| p.0)
+}
+
+/// The layout of one weight matrix (`n` output channels × `k` steps) in a
+/// packing: `[ceil(n / nr)][kp / g][nr][g]` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packing {
+    /// Channels per block.
+    pub nr: usize,
+    /// Consecutive steps of one channel stored together.
+    pub g: usize,
+    /// `kp` is a multiple of it.
+    pub kstep: usize,
+    /// The micro-kernel reads input `x` as `x − zp + (zp + a_offset)`.
+    pub a_offset: i32,
+}
+
+impl Packing {
+    /// The layout of the weights of `n` output channels in packing `isa`
+    /// (`None` for [`ISA_REFERENCE`] and unknown ids).
+    pub fn of(isa: u32, n: usize) -> Option<Packing> {
+        let (nr, g, kstep, a_offset) = match isa {
+            ISA_AVX512VNNI => (if n <= 16 { 16 } else { 32 }, 4, 4, 128),
+            ISA_NEONDOT => (if n <= 8 { 8 } else { 16 }, 4, 16, 0),
+            ISA_NEON => (8, 16, 16, 0),
+            _ => return None,
+        };
+        Some(Packing {
+            nr,
+            g,
+            kstep,
+            a_offset,
+        })
+    }
+
+    /// `k` rounded up to a multiple of `kstep`.
+    pub fn kp(&self, k: usize) -> usize {
+        k.div_ceil(self.kstep) * self.kstep
+    }
+
+    /// Bytes of the packed weights (`None` on overflow).
+    pub fn len(&self, n: usize, k: usize) -> Option<usize> {
+        n.div_ceil(self.nr)
+            .checked_mul(self.nr)?
+            .checked_mul(self.kp(k))
+    }
+
+    /// Where weight `(o, s)` (channel `o`, step `s < k`) lies.
+    pub fn index(&self, o: usize, s: usize, k: usize) -> usize {
+        let (nr, g) = (self.nr, self.g);
+        (o / nr) * nr * self.kp(k) + (s / g) * nr * g + (o % nr) * g + s % g
+    }
+
+    /// Packs `w`, channel `o`'s `k` steps at `w[o·k..]` (OHWI), into
+    /// `out` ([`Packing::len`] bytes), zeros in the padding.
+    pub fn pack(&self, w: &[i8], n: usize, k: usize, out: &mut [i8]) {
+        out.fill(0);
+        for o in 0..n {
+            for (s, &v) in w[o * k..(o + 1) * k].iter().enumerate() {
+                out[self.index(o, s, k)] = v;
+            }
+        }
+    }
+
+    /// The accumulator start of channel `o`:
+    /// `bias[o] − (zp + a_offset)·Σ_s w[o·k + s]` (mod 2^32), for input
+    /// zero point `zp`.
+    pub fn bias(&self, bias: i32, w_o: &[i8], zp: i32) -> i32 {
+        let sum = w_o.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+        bias.wrapping_sub(zp.wrapping_add(self.a_offset).wrapping_mul(sum))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn every_packing_has_a_name_and_round_trips() {
+        for (id, n) in PACKINGS {
+            assert_eq!(name(id), Some(n));
+            assert_eq!(by_name(n), Some(id));
+            assert_eq!(Packing::of(id, 1).is_some(), id != ISA_REFERENCE);
+        }
+        assert_eq!(name(99), None);
+        assert_eq!(Packing::of(99, 1), None);
+    }
+
+    #[test]
+    fn pack_is_a_bijection_onto_the_unpadded_positions() {
+        for isa in [ISA_AVX512VNNI, ISA_NEONDOT, ISA_NEON] {
+            for (n, k) in [(1, 1), (8, 16), (17, 5), (33, 75), (9, 17)] {
+                let p = Packing::of(isa, n).unwrap();
+                let w: Vec<i8> = (0..n * k).map(|i| ((i % 251) as i32 - 125) as i8).collect();
+                let mut out = vec![0x55; p.len(n, k).unwrap()];
+                p.pack(&w, n, k, &mut out);
+                let mut seen = vec![false; out.len()];
+                for o in 0..n {
+                    for s in 0..k {
+                        let i = p.index(o, s, k);
+                        assert!(!seen[i], "{isa} {n}x{k}: ({o}, {s}) collides");
+                        seen[i] = true;
+                        assert_eq!(out[i], w[o * k + s]);
+                    }
+                }
+                for (i, &s) in seen.iter().enumerate() {
+                    if !s {
+                        assert_eq!(out[i], 0, "padding at {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bias_folds_the_offset_with_wrapping() {
+        let p = Packing::of(ISA_AVX512VNNI, 4).unwrap();
+        assert_eq!(p.bias(10, &[1, 2, -4], 5), 10 + (5 + 128));
+        let q = Packing::of(ISA_NEON, 4).unwrap();
+        assert_eq!(q.bias(i32::MIN, &[-128], 1), i32::MIN.wrapping_add(128));
+    }
+}
