@@ -92,8 +92,8 @@ fn run_pattern(image: &[u8]) -> Vec<f32> {
 
 /// The scalar reference kernels give bit-identical outputs on every ISA
 /// (no FMA contraction, no platform libm): `scripts/cross-test` runs this on
-/// aarch64 (Cortex-A72 and A76) and armv7 under QEMU against the digests
-/// recorded on x86-64. Not under Miri: `samples_run` runs both models there.
+/// aarch64 (Cortex-A72 and A76) and armv7 (`portable` without NEON, `neon32`
+/// on `thumbv7neon`) under QEMU against the digests recorded on x86-64. Not under Miri: `samples_run` runs both models there.
 #[test]
 #[cfg_attr(miri, ignore)]
 fn outputs_are_bit_identical_across_isas() {

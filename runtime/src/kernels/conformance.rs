@@ -6,7 +6,11 @@
 //!
 //! The x86 tables run natively, the aarch64 ones under
 //! `qemu-aarch64` (`scripts/cross-test`, Cortex-A72 without and Cortex-A76
-//! with dotprod); each table is tested where it runs.
+//! with dotprod), armv7's `neon32` under `qemu-arm` (the
+//! `thumbv7neon-unknown-linux-gnueabihf` build); each table is tested where
+//! it runs. The `k` values include 15–17, 31–33 and 65, so the 16-step
+//! micro-kernels (`smull`, `vmull.s8`) see one, two and five steps with
+//! zero-padded tails.
 
 extern crate std;
 

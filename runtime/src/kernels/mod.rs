@@ -31,6 +31,8 @@ pub mod resize;
 pub mod select;
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 mod neon;
+#[cfg(all(target_arch = "arm", ferrite_arm_neon, not(miri)))]
+mod neon32;
 mod portable;
 pub(crate) mod simd;
 pub mod softmax;

@@ -7,7 +7,11 @@
 //! only when the CPU runs its instructions: at compile time from the
 //! target's `target_feature`s (boards set `-C target-cpu`), and with the
 //! `std` feature also by runtime detection. That is the invariant every
-//! `unsafe` call into a `#[target_feature]` kernel relies on.
+//! `unsafe` call into a `#[target_feature]` kernel relies on. The armv7
+//! table `neon32` is detected at compile time only: it is built, and then
+//! always handed out, when the build enables NEON
+//! (`thumbv7neon-unknown-linux-gnueabihf`, or `+neon`; see `build.rs`), so
+//! its invariant is that the binary runs on a CPU its build targets.
 //!
 //! Every table computes the same int8 results bit for bit; its f32 results
 //! are within the bound stated in `kernels/f32_gemm` (fused multiply-add
@@ -142,7 +146,8 @@ fn i8_binary_reference(
 
 impl Kernels {
     /// Stable name of the table (`reference`, `portable`, `avx2`, `avx512`,
-    /// `avx512vnni`, `neon`, `neondot`), as printed by tools and benches.
+    /// `avx512vnni`, `neon`, `neondot`, `neon32`), as printed by tools and
+    /// benches.
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -287,7 +292,21 @@ fn simd_tables() -> &'static [TableFn] {
     &[super::neon::neon_table, super::neon::neondot_table]
 }
 
-#[cfg(any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+/// 32-bit arm whose build enables NEON (`ferrite_arm_neon`, set by
+/// `build.rs`): compile-time detection only, no run-time check.
+#[cfg(all(target_arch = "arm", ferrite_arm_neon, not(miri)))]
+fn simd_tables() -> &'static [TableFn] {
+    &[super::neon32::neon32_table]
+}
+
+#[cfg(any(
+    miri,
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        all(target_arch = "arm", ferrite_arm_neon)
+    ))
+))]
 fn simd_tables() -> &'static [TableFn] {
     &[]
 }
@@ -319,15 +338,41 @@ pub(crate) const fn table(
 }
 
 /// Defines a SIMD table's constructor `$table() -> Option<&'static Kernels>`
-/// (`Some` when `$detect` holds) and its four entry points: safe
-/// functions that call the generic kernels instantiated inside a
+/// (`Some` when `$detect` holds) and its entry points: safe functions that
+/// call the generic kernels instantiated inside a
 /// `#[target_feature(enable = $feats)]` function. `$detect` must imply that
 /// the CPU has `$feats`: it is the only check between them and the
 /// instructions.
-#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+///
+/// `baseline` in place of `$feats` instantiates the kernels without a
+/// `#[target_feature]` attribute, for an ISA that the whole build enables
+/// (NEON on `thumbv7neon-unknown-linux-gnueabihf`, where the arm target
+/// features are not stable attributes): the module that invokes it is
+/// compiled only for such builds, so `$detect` is `true` and the invariant
+/// is that the binary runs on a CPU its build targets.
+#[cfg(all(
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        all(target_arch = "arm", ferrite_arm_neon)
+    ),
+    not(miri)
+))]
 macro_rules! simd_table {
     (
         $table:ident, $name:literal, $feats:literal, $detect:expr,
+        $($rest:tt)*
+    ) => {
+        simd_table!(@emit $table, $name, [target_feature(enable = $feats)], $detect, $($rest)*);
+    };
+    (
+        $table:ident, $name:literal, baseline, $detect:expr,
+        $($rest:tt)*
+    ) => {
+        simd_table!(@emit $table, $name, [], $detect, $($rest)*);
+    };
+    (
+        @emit $table:ident, $name:literal, [$($tf:meta)?], $detect:expr,
         f32: ($v:ty, $mr:literal, $nv:literal, $mr1:literal, $dw:literal),
         i8: ($q:ty, $qn:ty, $qv:ty, $qdw:literal),
         packing: $packing:expr
@@ -342,7 +387,7 @@ macro_rules! simd_table {
                 use $crate::kernels::i8_gemm::QGemmParams;
                 use $crate::kernels::{Act, MAX_RANK};
 
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 unsafe fn f32_conv_tf(
                     p: &ConvParams,
                     x: &[f32],
@@ -352,7 +397,8 @@ macro_rules! simd_table {
                     y: &mut [f32],
                     ys: [usize; 4],
                 ) {
-                    // SAFETY: `$feats` are enabled on this function.
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
                     unsafe {
                         $crate::kernels::f32_conv::simd::<$v, $mr, $nv, $mr1, $dw>(
                             p, x, xs, w, b, y, ys,
@@ -369,11 +415,11 @@ macro_rules! simd_table {
                     ys: [usize; 4],
                 ) {
                     // SAFETY: reachable only through the table, which is
-                    // handed out when the CPU has `$feats`.
+                    // handed out when the CPU has the table's ISA (`$detect`).
                     unsafe { f32_conv_tf(p, x, xs, w, b, y, ys) }
                 }
 
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn i8_conv_tf(
                     p: &QConvParams,
@@ -385,7 +431,8 @@ macro_rules! simd_table {
                     y: &mut [i8],
                     ys: [usize; 4],
                 ) {
-                    // SAFETY: `$feats` are enabled on this function.
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
                     unsafe {
                         $crate::kernels::i8_conv::simd::<$q, $qn, $qv, $qdw>(
                             p, x, xs, w, b, rq, y, ys,
@@ -407,7 +454,7 @@ macro_rules! simd_table {
                     unsafe { i8_conv_tf(p, x, xs, w, b, rq, y, ys) }
                 }
 
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn i8_conv_packed_tf(
                     p: &QConvParams,
@@ -453,7 +500,8 @@ macro_rules! simd_table {
                     act: Act,
                     c: &mut [f32],
                 ) {
-                    // SAFETY: `$feats` are enabled on this function.
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
                     unsafe {
                         $crate::kernels::f32_gemm::simd::<$v, $mr, $nv, $mr1>(
                             m, k, n, a, b, bias, act, c,
@@ -475,7 +523,7 @@ macro_rules! simd_table {
                     unsafe { f32_gemm_tf(m, k, n, a, b, bias, act, c) }
                 }
 
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn i8_gemm_tf(
                     m: usize,
@@ -488,7 +536,8 @@ macro_rules! simd_table {
                     p: &QGemmParams,
                     c: &mut [i8],
                 ) {
-                    // SAFETY: `$feats` are enabled on this function.
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
                     unsafe {
                         $crate::kernels::i8_gemm::simd::<$q, $qn>(m, k, n, a, b, bias, rq, p, c)
                     }
@@ -508,7 +557,7 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_gemm_tf(m, k, n, a, b, bias, rq, p, c) }
                 }
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 unsafe fn i8_binary_tf(
                     op: &QBinary,
                     a: Operand<'_>,
@@ -531,7 +580,7 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_binary_tf(op, a, b, out, shape) }
                 }
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 unsafe fn f32_conv_transpose_tf(
                     p: &ConvParams,
                     x: &[f32],
@@ -541,7 +590,8 @@ macro_rules! simd_table {
                     y: &mut [f32],
                     ys: [usize; 4],
                 ) {
-                    // SAFETY: `$feats` are enabled on this function.
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
                     unsafe {
                         $crate::kernels::f32_conv::simd_transpose::<$v, $mr, $nv, $mr1>(
                             p, x, xs, w, b, y, ys,

@@ -29,6 +29,8 @@ use crate::quant::requantize_clamp;
 
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 pub(crate) mod neon;
+#[cfg(all(target_arch = "arm", ferrite_arm_neon, not(miri)))]
+pub(crate) mod neon32;
 pub(crate) mod tiled;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) mod x86;

@@ -3,7 +3,8 @@
 //! of int8 `Conv2d` with `groups == 1` and of int8 `MatMul` with symmetric
 //! weights (`b_zp == 0`). Generic over the micro-kernel ([`QMicro`]); the
 //! ISA files supply those (`x86.rs`: AVX-512 VNNI `vpdpbusd`, AVX2
-//! `vpmaddwd`; `neon.rs`: `sdot`, `smull` + `sadalp`).
+//! `vpmaddwd`; `neon.rs`: `sdot`, `smull` + `sadalp`; `neon32.rs`: armv7
+//! `vmull.s8` + `vpadal.s16`).
 //!
 //! Rows of A are output pixels, as in the f32 driver
 //! ([`Geometry`]). Per block of `NR` output channels and chunk of at most

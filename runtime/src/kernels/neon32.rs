@@ -1,0 +1,29 @@
+//! The armv7 NEON kernel table `neon32` (32-bit Raspberry Pi OS built for
+//! `thumbv7neon-unknown-linux-gnueabihf`, or for
+//! `armv7-unknown-linux-gnueabihf` with `-C target-feature=+neon` as
+//! `boards/rpi-armv7` does).
+//!
+//! Compiled only when the build enables NEON (`cfg(ferrite_arm_neon)`, set
+//! by `build.rs`); the table is then always handed out, since the build's
+//! target CPU has the instructions (compile-time detection only: the arm
+//! `#[target_feature]`s are unstable, so the entry points are instantiated
+//! with the build's own features, `simd_table!`'s `baseline`).
+//!
+//! * int8 GEMM and conv (`groups == 1`): the `asm!` micro-kernel
+//!   [`Neon32Smull`] (`vmull.s8` + `vpadal.s16`, 2 × 4).
+//! * f32 and int8 depthwise, f32 GEMM / conv / conv-transpose, int8
+//!   Add/Sub/Mul: the generic drivers over the portable array types, which
+//!   LLVM compiles for the target. Integer lanes become NEON; f32 stays on
+//!   scalar VFP, because armv7 NEON flushes subnormals to zero and LLVM
+//!   does not vectorize IEEE f32 arithmetic onto it. So the f32 results are
+//!   `portable`'s (the reference's rounded product and sum).
+
+use super::i8_gemm::neon32::Neon32Smull;
+use super::portable::{F32x4, I32x4};
+use super::select::Kernels;
+
+simd_table!(
+    neon32_table, "neon32", baseline, true,
+    f32: (F32x4, 4, 2, 4, 2),
+    i8: (Neon32Smull, Neon32Smull, I32x4, 2)
+);
