@@ -25,5 +25,6 @@ use super::select::Kernels;
 simd_table!(
     neon32_table, "neon32", baseline, true,
     f32: (F32x4, 4, 2, 4, 2),
-    i8: (Neon32Smull, Neon32Smull, I32x4, 2)
+    i8: (Neon32Smull, Neon32Smull, I32x4, 2),
+    packing: crate::format::ISA_REFERENCE
 );

@@ -466,7 +466,8 @@ macro_rules! simd_table {
                     y: &mut [i8],
                     ys: [usize; 4],
                 ) {
-                    // SAFETY: `$feats` are enabled on this function.
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
                     unsafe {
                         $crate::kernels::i8_conv::simd_packed::<$q, $qn>(
                             $packing, p, x, xs, w, b, rq, y, ys,
@@ -488,7 +489,7 @@ macro_rules! simd_table {
                     unsafe { i8_conv_packed_tf(p, x, xs, w, b, rq, y, ys) }
                 }
 
-                #[target_feature(enable = $feats)]
+                $(#[$tf])?
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn f32_gemm_tf(
                     m: usize,
