@@ -166,6 +166,87 @@ pub(crate) mod test_util {
         }
     }
 
+    /// `V::requant_clamp` and `V::store_i8` against the scalar
+    /// [`requantize_clamp`](crate::quant::requantize_clamp) on edge and
+    /// random accumulators, multipliers (including `MIN · MIN`), every
+    /// shift in `-31..=32`, zero points and clamps.
+    ///
+    /// # Safety
+    /// The CPU supports `V` (inline this into a function enabling it).
+    #[inline(always)]
+    pub unsafe fn requant_matches_scalar<V: super::simd::I32Simd>() {
+        use crate::quant::requantize_clamp;
+        const EDGE: [i32; 10] = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -1,
+            0,
+            1,
+            1 << 30,
+            (1 << 30) + 1,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let mut rng = Rng::new(91);
+        let pick = |rng: &mut Rng| -> i32 {
+            if rng.below(3) == 0 {
+                EDGE[rng.below(EDGE.len())]
+            } else {
+                rng.next_u64() as i32 >> rng.below(31)
+            }
+        };
+        for it in 0..iters(20_000) {
+            let zp = [-128, 0, 127, rng.below(256) as i32 - 128][it % 4];
+            let (lo, hi) = match it % 5 {
+                0 => (-128, 127),
+                1 => (zp, 127),
+                2 => (-128, -128),
+                3 => (127, 127),
+                _ => {
+                    let a = rng.below(256) as i32 - 128;
+                    (a, a + rng.below((128 - a) as usize) as i32)
+                }
+            };
+            let (mut a, mut m, mut s) = ([0i32; 16], [0i32; 16], [0i32; 16]);
+            for j in 0..16 {
+                a[j] = pick(&mut rng);
+                m[j] = if rng.below(8) == 0 {
+                    pick(&mut rng)
+                } else {
+                    (1 << 30) + (rng.next_u64() % (1 << 30)) as i32
+                };
+                s[j] = rng.below(64) as i32 - 31;
+            }
+            // SAFETY: the caller; 16 values in each array, `LANES <= 16`.
+            let got = unsafe {
+                let r = V::load(a.as_ptr()).requant_clamp(
+                    V::load(m.as_ptr()),
+                    V::load(s.as_ptr()),
+                    zp,
+                    lo,
+                    hi,
+                );
+                let mut out = [0x5Ai8; 17];
+                r.store_i8(out.as_mut_ptr());
+                assert_eq!(
+                    out[V::LANES..].iter().filter(|&&v| v != 0x5A).count(),
+                    0,
+                    "store_i8 wrote past its lanes"
+                );
+                out
+            };
+            for j in 0..V::LANES {
+                let want = requantize_clamp(a[j], m[j], s[j], zp, lo, hi);
+                assert_eq!(
+                    got[j], want,
+                    "acc {} mult {} shift {} zp {zp} [{lo}, {hi}]",
+                    a[j], m[j], s[j]
+                );
+            }
+        }
+    }
+
     /// Elementwise `|got - want| <= tol * max(1, |want|)`; NaNs must match.
     #[track_caller]
     pub fn assert_close(got: &[f32], want: &[f32], tol: f32) {

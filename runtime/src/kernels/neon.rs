@@ -115,6 +115,28 @@ impl I32Simd for NeonI32 {
     unsafe fn mul(self, b: Self) -> Self {
         NeonI32(unsafe { vmulq_s32(self.0, b.0) })
     }
+    #[inline(always)]
+    unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
+        // The steps of `quant::mbqm_block`, per lane.
+        unsafe {
+            let (zero, one) = (vdupq_n_s32(0), vdupq_n_s32(1));
+            let left = vminq_s32(vmaxq_s32(shift.0, zero), vdupq_n_s32(32));
+            let right = vminq_s32(vmaxq_s32(vnegq_s32(shift.0), zero), vdupq_n_s32(31));
+            // x·2^left mod 2^32 (`sshl` by 32 gives 0).
+            let xs = vshlq_s32(self.0, left);
+            // `sqrdmulh` is SRDHM exactly: floor((2·xs·m + 2^31) / 2^32),
+            // MIN·MIN saturating to MAX.
+            let q = vqrdmulhq_s32(xs, mult.0);
+            // RoundingDivideByPOT (a true comparison is -1).
+            let mask = vsubq_s32(vshlq_s32(one, right), one);
+            let rem = vandq_s32(q, mask);
+            let thr = vsubq_s32(vshrq_n_s32::<1>(mask), vreinterpretq_s32_u32(vcltzq_s32(q)));
+            let up = vreinterpretq_s32_u32(vcgtq_s32(rem, thr));
+            let r = vsubq_s32(vshlq_s32(q, vnegq_s32(right)), up);
+            let r = vminq_s32(vmaxq_s32(r, vdupq_n_s32(lo - zp)), vdupq_n_s32(hi - zp));
+            NeonI32(vaddq_s32(r, vdupq_n_s32(zp)))
+        }
+    }
 }
 
 simd_table!(
@@ -131,3 +153,12 @@ simd_table!(
     i8: (NeonDot<4>, NeonDot<2>, NeonI32, 4),
     packing: crate::packing::ISA_NEONDOT
 );
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn requant_clamp_equals_the_scalar_form() {
+        // SAFETY: NEON is part of the aarch64 base ISA.
+        unsafe { crate::kernels::test_util::requant_matches_scalar::<super::NeonI32>() }
+    }
+}

@@ -116,6 +116,7 @@ impl F32Simd for F32x4 {
 pub(crate) struct Q4x8;
 
 impl QMicro for Q4x8 {
+    type V = I32x4;
     const MR: usize = 4;
     const NR: usize = 8;
     const G: usize = 1;
@@ -249,3 +250,12 @@ pub static PORTABLE: Kernels = table(
     i8_gemm,
     i8_binary,
 );
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn requant_clamp_equals_the_scalar_form() {
+        // SAFETY: plain Rust arrays.
+        unsafe { crate::kernels::test_util::requant_matches_scalar::<super::I32x4>() }
+    }
+}

@@ -51,4 +51,71 @@ pub(crate) trait I32Simd: Copy {
     unsafe fn sub(self, b: Self) -> Self;
     /// `self * b`, the low 32 bits of the product.
     unsafe fn mul(self, b: Self) -> Self;
+    /// [`requantize_clamp`](crate::quant::requantize_clamp) on every lane
+    /// (`mult`, `shift` per lane), bit for bit; the results lie in
+    /// `[lo, hi]`. The default goes through
+    /// [`requantize_clamp_block`](crate::quant::requantize_clamp_block);
+    /// the ISA modules compute it in registers.
+    #[inline(always)]
+    unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
+        let (mut a, mut m, mut s) = ([0i32; 16], [0i32; 16], [0i32; 16]);
+        // SAFETY: `LANES <= 16` values fit each array.
+        unsafe {
+            self.store(a.as_mut_ptr());
+            mult.store(m.as_mut_ptr());
+            shift.store(s.as_mut_ptr());
+        }
+        let r = crate::quant::requantize_clamp_block(&a, &m, &s, zp, lo, hi).map(i32::from);
+        // SAFETY: as above.
+        unsafe { Self::load(r.as_ptr()) }
+    }
+    /// Stores the lanes, each in `[-128, 127]`, as `LANES` bytes at `p`.
+    #[inline(always)]
+    unsafe fn store_i8(self, p: *mut i8) {
+        let mut a = [0i32; 16];
+        // SAFETY: `LANES <= 16`; the caller guarantees `LANES` bytes at `p`.
+        unsafe {
+            self.store(a.as_mut_ptr());
+            for (j, &v) in a[..Self::LANES].iter().enumerate() {
+                p.add(j).write(v as i8);
+            }
+        }
+    }
+}
+
+/// `y[j] = requantize_clamp(acc[j] + init[j], mult[j], shift[j], zp, lo,
+/// hi)` for `j < y.len()`, `LANES` at a time.
+///
+/// # Safety
+/// The CPU supports `V`; `acc`, `init`, `mult` and `shift` hold `y.len()`
+/// rounded up to a multiple of `V::LANES` values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn requant_store<V: I32Simd>(
+    acc: &[i32],
+    init: &[i32],
+    mult: &[i32],
+    shift: &[i32],
+    (zp, lo, hi): (i32, i32, i32),
+    y: &mut [i8],
+) {
+    let n = y.len();
+    let full = n.div_ceil(V::LANES) * V::LANES;
+    assert!(acc.len() >= full && init.len() >= full && mult.len() >= full && shift.len() >= full);
+    for c in (0..n).step_by(V::LANES) {
+        // SAFETY: `c + LANES <= full` values of each input (checked above).
+        unsafe {
+            let a = V::load(acc.as_ptr().add(c)).add(V::load(init.as_ptr().add(c)));
+            let m = V::load(mult.as_ptr().add(c));
+            let s = V::load(shift.as_ptr().add(c));
+            let r = a.requant_clamp(m, s, zp, lo, hi);
+            if c + V::LANES <= n {
+                r.store_i8(y.as_mut_ptr().add(c));
+            } else {
+                let mut t = [0i8; 16];
+                r.store_i8(t.as_mut_ptr());
+                y[c..].copy_from_slice(&t[..n - c]);
+            }
+        }
+    }
 }

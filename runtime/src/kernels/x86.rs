@@ -146,6 +146,51 @@ impl I32Simd for Avx2I32 {
     unsafe fn mul(self, b: Self) -> Self {
         Avx2I32(unsafe { _mm256_mullo_epi32(self.0, b.0) })
     }
+    #[inline(always)]
+    unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
+        // The steps of `quant::mbqm_block`, per lane (module docs there).
+        // SAFETY: AVX2 (caller).
+        unsafe {
+            let (zero, one) = (_mm256_setzero_si256(), _mm256_set1_epi32(1));
+            let left = _mm256_max_epi32(shift.0, zero);
+            let right = _mm256_min_epi32(
+                _mm256_max_epi32(_mm256_sub_epi32(zero, shift.0), zero),
+                _mm256_set1_epi32(31),
+            );
+            // x·2^left mod 2^32 (a count of 32 gives 0).
+            let xs = _mm256_sllv_epi32(self.0, left);
+            // SRDHM = floor((xs·m + 2^30) / 2^31): the 64-bit products of
+            // the even and the odd lanes, bits 31..62 of each sum.
+            let nudge = _mm256_set1_epi64x(1 << 30);
+            let even = _mm256_add_epi64(_mm256_mul_epi32(xs, mult.0), nudge);
+            let odd = _mm256_add_epi64(
+                _mm256_mul_epi32(_mm256_srli_epi64(xs, 32), _mm256_srli_epi64(mult.0, 32)),
+                nudge,
+            );
+            let q = _mm256_blend_epi32(
+                _mm256_srli_epi64(even, 31),
+                _mm256_slli_epi64(odd, 1),
+                0b1010_1010,
+            );
+            let min = _mm256_set1_epi32(i32::MIN);
+            let sat =
+                _mm256_and_si256(_mm256_cmpeq_epi32(xs, min), _mm256_cmpeq_epi32(mult.0, min));
+            let q = _mm256_blendv_epi8(q, _mm256_set1_epi32(i32::MAX), sat);
+            // RoundingDivideByPOT: `(q >> right) + (rem > (mask >> 1) + (q < 0))`
+            // (a true comparison is -1, hence the subtractions).
+            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+            let rem = _mm256_and_si256(q, mask);
+            let thr = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, q));
+            let r = _mm256_sub_epi32(_mm256_srav_epi32(q, right), _mm256_cmpgt_epi32(rem, thr));
+            // `saturating_add(zp)` then the clamp, as a clamp into
+            // `[lo − zp, hi − zp]` then `+ zp` (equal for `lo <= hi`).
+            let r = _mm256_min_epi32(
+                _mm256_max_epi32(r, _mm256_set1_epi32(lo - zp)),
+                _mm256_set1_epi32(hi - zp),
+            );
+            Avx2I32(_mm256_add_epi32(r, _mm256_set1_epi32(zp)))
+        }
+    }
 }
 
 /// Sixteen i32 lanes (AVX-512F).
@@ -154,6 +199,50 @@ pub(crate) struct Avx512I32(__m512i);
 
 // SAFETY (every method): as for `Avx2I32`, with AVX-512F.
 impl I32Simd for Avx512I32 {
+    #[inline(always)]
+    unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
+        // As `Avx2I32::requant_clamp`, with mask registers.
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            let (zero, one) = (_mm512_setzero_si512(), _mm512_set1_epi32(1));
+            let left = _mm512_max_epi32(shift.0, zero);
+            let right = _mm512_min_epi32(
+                _mm512_max_epi32(_mm512_sub_epi32(zero, shift.0), zero),
+                _mm512_set1_epi32(31),
+            );
+            let xs = _mm512_sllv_epi32(self.0, left);
+            let nudge = _mm512_set1_epi64(1 << 30);
+            let even = _mm512_add_epi64(_mm512_mul_epi32(xs, mult.0), nudge);
+            let odd = _mm512_add_epi64(
+                _mm512_mul_epi32(_mm512_srli_epi64(xs, 32), _mm512_srli_epi64(mult.0, 32)),
+                nudge,
+            );
+            let q = _mm512_mask_blend_epi32(
+                0xAAAA,
+                _mm512_srli_epi64(even, 31),
+                _mm512_slli_epi64(odd, 1),
+            );
+            let min = _mm512_set1_epi32(i32::MIN);
+            let sat = _mm512_cmpeq_epi32_mask(xs, min) & _mm512_cmpeq_epi32_mask(mult.0, min);
+            let q = _mm512_mask_mov_epi32(q, sat, _mm512_set1_epi32(i32::MAX));
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+            let rem = _mm512_and_si512(q, mask);
+            let half = _mm512_srai_epi32(mask, 1);
+            let thr = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(q, zero), half, one);
+            let sh = _mm512_srav_epi32(q, right);
+            let r = _mm512_mask_add_epi32(sh, _mm512_cmpgt_epi32_mask(rem, thr), sh, one);
+            let r = _mm512_min_epi32(
+                _mm512_max_epi32(r, _mm512_set1_epi32(lo - zp)),
+                _mm512_set1_epi32(hi - zp),
+            );
+            Avx512I32(_mm512_add_epi32(r, _mm512_set1_epi32(zp)))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_i8(self, p: *mut i8) {
+        // SAFETY: AVX-512F (caller); 16 bytes at `p` (caller).
+        unsafe { _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(self.0)) }
+    }
     const LANES: usize = 16;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {
@@ -228,3 +317,35 @@ simd_table!(
     i8: (Avx512Vnni<2>, Avx512Vnni<1>, Avx512I32, 2),
     packing: crate::packing::ISA_AVX512VNNI
 );
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::kernels::test_util::requant_matches_scalar;
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2() {
+        // SAFETY: AVX2 is enabled here.
+        unsafe { requant_matches_scalar::<Avx2I32>() }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512() {
+        // SAFETY: AVX-512F/BW are enabled here.
+        unsafe { requant_matches_scalar::<Avx512I32>() }
+    }
+
+    #[test]
+    fn requant_clamp_equals_the_scalar_form() {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: detected.
+            unsafe { avx2() }
+        }
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: detected.
+            unsafe { avx512() }
+        }
+    }
+}

@@ -6,9 +6,9 @@
 //! `#[target_feature]` entry point, where LLVM vectorizes the `C`-wide
 //! loops. The integer arithmetic is the reference's (wrapping `i32` sums of
 //! `w · (x − in_zp)` over the in-image taps from `bias`, then
-//! [`requantize_clamp`], in its lane-parallel form
-//! [`requantize_clamp_block`](crate::quant::requantize_clamp_block)), so the results are bit-identical to
-//! [`reference`](super::reference).
+//! [`requantize_clamp`], lane-parallel: `I32Simd::requant_clamp` in the
+//! vector blocks, [`requantize_clamp_block`] in the scalar ones), so the
+//! results are bit-identical to [`reference`](super::reference).
 
 use super::QConvParams;
 use crate::kernels::simd::I32Simd;
@@ -82,28 +82,6 @@ pub(crate) unsafe fn depthwise<V: I32Simd, const NV: usize>(
     }
 }
 
-/// Requantizes the first `N` of `acc` with the first `N` multipliers and
-/// shifts into `dst`.
-#[inline(always)]
-fn requant_store<const N: usize>(
-    acc: &[i32; 16],
-    mult: &[i32; 16],
-    shift: &[i32; 16],
-    p: &QConvParams,
-    dst: &mut [i8],
-) {
-    let first = |a: &[i32; 16]| -> [i32; N] { core::array::from_fn(|j| a[j]) };
-    let r = requantize_clamp_block(
-        &first(acc),
-        &first(mult),
-        &first(shift),
-        p.out_zp,
-        p.act_min,
-        p.act_max,
-    );
-    dst[..N].copy_from_slice(&r);
-}
-
 /// Channels `c0..c0 + NV·LANES` of every output pixel, in vectors: the
 /// integer operations of [`block`] (and the reference), lane for lane.
 ///
@@ -130,9 +108,9 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
     assert!(matches!(lanes, 4 | 8 | 16) && c0 + NV * lanes <= ch);
     assert!(x.len() >= n * ih * iw * ch && out.len() >= n * oh * ow * ch);
     assert!(w.len() >= ch * taps && bias.len() >= ch && requant.len() >= 2 * ch);
-    // SAFETY (every vector op below): the CPU supports `V`. Loads stay in
-    // bounds: the asserts above bound every pixel offset
-    // `(pixel)·ch + c0 + v·lanes + lanes <= len`.
+    // SAFETY (every vector op below): the CPU supports `V`. Loads and the
+    // output stores stay in bounds: the asserts above bound every pixel
+    // offset `(pixel)·ch + c0 + v·lanes + lanes <= len`.
     let mut panel = [[unsafe { V::splat(0) }; NV]; MAX_TAPS];
     let mut tmp = [0i32; 16];
     for (t, row) in panel.iter_mut().enumerate().take(taps) {
@@ -162,6 +140,8 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
         })
     });
     let b: [V; NV] = core::array::from_fn(|v| unsafe { V::load(bias[c0 + v * lanes..].as_ptr()) });
+    let mult: [V; NV] = core::array::from_fn(|v| unsafe { V::load(mult[v].as_ptr()) });
+    let shift: [V; NV] = core::array::from_fn(|v| unsafe { V::load(shift[v].as_ptr()) });
     let zp = unsafe { V::splat(p.in_zp) };
     let xp = x.as_ptr();
     for bi in 0..n {
@@ -189,13 +169,9 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
                 }
                 let off = ((bi * oh + oy) * ow + ox) * ch + c0;
                 for (v, a) in acc.iter().enumerate() {
-                    unsafe { a.store(tmp.as_mut_ptr()) };
-                    let (m, sh) = (&mult[v], &shift[v]);
-                    let dst = &mut out[off + v * lanes..];
-                    match lanes {
-                        4 => requant_store::<4>(&tmp, m, sh, p, dst),
-                        8 => requant_store::<8>(&tmp, m, sh, p, dst),
-                        _ => requant_store::<16>(&tmp, m, sh, p, dst),
+                    unsafe {
+                        let r = a.requant_clamp(mult[v], shift[v], p.out_zp, p.act_min, p.act_max);
+                        r.store_i8(out.as_mut_ptr().add(off + v * lanes));
                     }
                 }
             }

@@ -21,6 +21,7 @@ use super::tiled::QMicro;
 pub(crate) struct NeonSmull<const R: usize, const N: usize>;
 
 impl<const R: usize, const N: usize> QMicro for NeonSmull<R, N> {
+    type V = crate::kernels::neon::NeonI32;
     const MR: usize = R;
     const NR: usize = N;
     const G: usize = 16;
@@ -124,6 +125,7 @@ macro_rules! lanes4 {
 }
 
 impl<const NV: usize> QMicro for NeonDot<NV> {
+    type V = crate::kernels::neon::NeonI32;
     const MR: usize = 4;
     const NR: usize = 4 * NV;
     const G: usize = 4;

@@ -28,6 +28,7 @@ use super::tiled::QMicro;
 pub(crate) struct Neon32Smull;
 
 impl QMicro for Neon32Smull {
+    type V = crate::kernels::portable::I32x4;
     const MR: usize = 2;
     const NR: usize = 4;
     const G: usize = 16;

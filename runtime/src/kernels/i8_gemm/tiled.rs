@@ -32,7 +32,7 @@
 use core::mem::MaybeUninit;
 
 use super::super::f32_gemm::tiled::Geometry;
-use crate::quant::requantize_clamp_block;
+use crate::kernels::simd::{requant_store, I32Simd};
 
 /// Reduction steps packed at a time (a 3x3 conv over 227 channels fits
 /// one chunk, so its weights are packed once per call).
@@ -58,6 +58,9 @@ pub(crate) trait QMicro {
     type A: Copy;
     /// Packed B element.
     type B: Copy;
+    /// The `i32` vector of the table, for the requantization of the
+    /// accumulators (`NR` is a multiple of its lanes).
+    type V: I32Simd;
     /// Zero of `B`.
     const B_ZERO: Self::B;
     /// `B` is `i8` and `b_val` the identity, so the micro-kernel reads
@@ -229,7 +232,7 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
             for r in 0..rows {
                 let y = &mut out[(m0 + r) * oc + n0..][..nv];
                 let a = &acc[r * Q::NR..][..Q::NR];
-                requant_row::<NR_MAX>(a, &init, &mult, &shift, q, y);
+                requant_row::<Q>(a, &init, &mult, &shift, q, y);
             }
         }
     }
@@ -276,28 +279,27 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
             unsafe { Q::tile(ap, kp, wp.add(n0 * kp), kp, acc.as_mut_ptr()) };
             for r in 0..tr {
                 let y = &mut out[(t0 + r) * oc + n0..][..nv];
-                requant_row::<NR_MAX>(&acc[r * Q::NR..][..Q::NR], &init, &mult, &shift, q, y);
+                requant_row::<Q>(&acc[r * Q::NR..][..Q::NR], &init, &mult, &shift, q, y);
             }
         }
     }
 }
 
-/// Requantizes one row of accumulators plus `init` (`y.len() <= N` lanes).
+/// Requantizes one row of accumulators plus `init` (`y.len() <= NR`
+/// lanes) with the table's vector type.
 #[inline(always)]
-fn requant_row<const N: usize>(
+fn requant_row<Q: QMicro>(
     acc: &[i32],
-    init: &[i32; N],
-    mult: &[i32; N],
-    shift: &[i32; N],
+    init: &[i32; NR_MAX],
+    mult: &[i32; NR_MAX],
+    shift: &[i32; NR_MAX],
     q: &QOut<'_>,
     y: &mut [i8],
 ) {
-    let mut a = *init;
-    for (v, &s) in a.iter_mut().zip(acc) {
-        *v = v.wrapping_add(s);
-    }
-    let r = requantize_clamp_block(&a, mult, shift, q.out_zp, q.act_min, q.act_max);
-    y.copy_from_slice(&r[..y.len()]);
+    // SAFETY: the CPU supports Q, hence its vector type (the caller of
+    // `qgemm`); `acc` holds `NR` values, a multiple of the lanes covering
+    // `y`, and the arrays `NR_MAX >= NR`.
+    unsafe { requant_store::<Q::V>(acc, init, mult, shift, (q.out_zp, q.act_min, q.act_max), y) }
 }
 
 /// Packs steps `k0..k1` (zero weights up to `kp`) of channels
@@ -376,6 +378,10 @@ unsafe fn pack_a<Q: QMicro>(
 ) {
     let ic = g.in_shape[3];
     let pad = Q::a_val(zp as i8, zp);
+    if k0 == 0 && k1 == g.k() && g.dilation[1] == 1 {
+        // SAFETY: forwarded (`panel` holds MR rows of `kp >= K` values).
+        return unsafe { pack_a_whole::<Q>(g, x, zp, (m0, rows), kp, panel) };
+    }
     for r in 0..Q::MR {
         let origin = g.origin(m0 + r.min(rows - 1));
         // SAFETY: row `r < MR` of the panel: `kp` values from `r · kp`.
@@ -422,5 +428,76 @@ unsafe fn pack_a<Q: QMicro>(
             // SAFETY: `i < kp`.
             unsafe { dst.add(i).write(pad) };
         }
+    }
+}
+
+/// [`pack_a`] of all `K` steps with `dilation_w == 1`: per kernel row, the
+/// taps inside the image are one contiguous run of the input (`(kx_hi −
+/// kx_lo)·ic` bytes), copied in one loop, the rest padding. Output pixels
+/// are stepped through without dividing.
+///
+/// # Safety
+/// `panel` is valid for `MR · kp` writes, `kp >= K`.
+#[inline(always)]
+unsafe fn pack_a_whole<Q: QMicro>(
+    g: &Geometry,
+    x: &[i8],
+    zp: i32,
+    (m0, rows): (usize, usize),
+    kp: usize,
+    panel: *mut Q::A,
+) {
+    let [_, ih, iw, ic] = g.in_shape;
+    let [_, oh, ow, _] = g.out_shape;
+    let [kh, kw] = g.kernel;
+    let run = kw * ic;
+    let pad = Q::a_val(zp as i8, zp);
+    let fill = |d: &mut [MaybeUninit<Q::A>]| {
+        for v in d {
+            v.write(pad);
+        }
+    };
+    // Output pixel of row `m0`; later rows step `ox`, then `oy`, then the batch.
+    let (mut b, mut oy, mut ox) = (m0 / (oh * ow), m0 % (oh * ow) / ow, m0 % ow);
+    for r in 0..Q::MR {
+        if r > 0 && r < rows {
+            ox += 1;
+            if ox == ow {
+                ox = 0;
+                oy += 1;
+                if oy == oh {
+                    oy = 0;
+                    b += 1;
+                }
+            }
+        }
+        // SAFETY: row `r < MR` of the panel, `kp` values from `r · kp`;
+        // `MaybeUninit` places no requirement on the values.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(panel.add(r * kp).cast::<MaybeUninit<Q::A>>(), kp)
+        };
+        let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
+        let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+        // Taps `kx_lo..kx_hi` of a kernel row lie inside the image's width.
+        let kx_lo = (-x0).clamp(0, kw as isize) as usize;
+        let kx_hi = (iw as isize - x0).clamp(kx_lo as isize, kw as isize) as usize;
+        let (head, tail) = dst.split_at_mut(kh * run);
+        for (ky, seg) in head.chunks_exact_mut(run).enumerate() {
+            let iy = y0 + (ky * g.dilation[0]) as isize;
+            if !(0..ih as isize).contains(&iy) || kx_lo == kx_hi {
+                fill(seg);
+                continue;
+            }
+            let start = ((b * ih + iy as usize) * iw + (x0 + kx_lo as isize) as usize) * ic;
+            let src = &x[start..start + (kx_hi - kx_lo) * ic];
+            let (lo, rest) = seg.split_at_mut(kx_lo * ic);
+            let (mid, hi) = rest.split_at_mut((kx_hi - kx_lo) * ic);
+            fill(lo);
+            for (d, &v) in mid.iter_mut().zip(src) {
+                d.write(Q::a_val(v, zp));
+            }
+            fill(hi);
+        }
+        fill(tail);
     }
 }

@@ -17,6 +17,7 @@ use super::tiled::QMicro;
 pub(crate) struct Avx512Vnni<const NV: usize>;
 
 impl<const NV: usize> QMicro for Avx512Vnni<NV> {
+    type V = crate::kernels::x86::Avx512I32;
     const MR: usize = 8;
     const NR: usize = 16 * NV;
     const G: usize = 4;
@@ -76,6 +77,7 @@ impl<const NV: usize> QMicro for Avx512Vnni<NV> {
 pub(crate) struct Avx512Madd<const NV: usize>;
 
 impl<const NV: usize> QMicro for Avx512Madd<NV> {
+    type V = crate::kernels::x86::Avx512I32;
     const MR: usize = 8;
     const NR: usize = 16 * NV;
     const G: usize = 2;
@@ -134,6 +136,7 @@ impl<const NV: usize> QMicro for Avx512Madd<NV> {
 pub(crate) struct Avx2Madd<const NV: usize>;
 
 impl<const NV: usize> QMicro for Avx2Madd<NV> {
+    type V = crate::kernels::x86::Avx2I32;
     const MR: usize = 6;
     const NR: usize = 8 * NV;
     const G: usize = 2;
