@@ -235,7 +235,8 @@ fn i8_binary(
     out: &mut [i8],
     shape: [usize; super::MAX_RANK],
 ) {
-    super::i8_elementwise::binary_blocked::<8>(op, a, b, out, shape)
+    // SAFETY: `I32x4` is plain Rust arrays; 8 is a multiple of its lanes.
+    unsafe { super::i8_elementwise::binary_blocked::<I32x4, 8>(op, a, b, out, shape) }
 }
 
 /// The portable table.

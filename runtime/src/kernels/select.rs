@@ -567,9 +567,15 @@ macro_rules! simd_table {
                     shape: [usize; MAX_RANK],
                 ) {
                     // As many lanes as a depthwise block.
-                    $crate::kernels::i8_elementwise::binary_blocked::<
-                        { $qdw * <$qv as $crate::kernels::simd::I32Simd>::LANES },
-                    >(op, a, b, out, shape)
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline), and `$qv`
+                    // is its vector type.
+                    unsafe {
+                        $crate::kernels::i8_elementwise::binary_blocked::<
+                            $qv,
+                            { $qdw * <$qv as $crate::kernels::simd::I32Simd>::LANES },
+                        >(op, a, b, out, shape)
+                    }
                 }
                 pub(super) fn i8_binary(
                     op: &QBinary,

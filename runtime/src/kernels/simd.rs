@@ -83,6 +83,30 @@ pub(crate) trait I32Simd: Copy {
     }
 }
 
+/// [`requantize_clamp_block`](crate::quant::requantize_clamp_block) with
+/// one multiplier and shift, `LANES` at a time (`N` a multiple of them).
+///
+/// # Safety
+/// The CPU supports `V`.
+#[inline(always)]
+pub(crate) unsafe fn requant_block<V: I32Simd, const N: usize>(
+    acc: &[i32; N],
+    (mult, shift): (i32, i32),
+    (zp, lo, hi): (i32, i32, i32),
+) -> [i8; N] {
+    assert!(N.is_multiple_of(V::LANES));
+    let mut out = [0i8; N];
+    // SAFETY: the caller; `c + LANES <= N` values of `acc` and `out`.
+    unsafe {
+        let (m, s) = (V::splat(mult), V::splat(shift));
+        for c in (0..N).step_by(V::LANES) {
+            let r = V::load(acc.as_ptr().add(c)).requant_clamp(m, s, zp, lo, hi);
+            r.store_i8(out.as_mut_ptr().add(c));
+        }
+    }
+    out
+}
+
 /// `y[j] = requantize_clamp(acc[j] + init[j], mult[j], shift[j], zp, lo,
 /// hi)` for `j < y.len()`, `LANES` at a time.
 ///

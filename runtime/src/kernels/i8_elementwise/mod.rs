@@ -35,10 +35,9 @@
 //! Quantize / dequantize: [`quant::quantize`] / [`quant::dequantize`]
 //! elementwise.
 
+use super::simd::{requant_block, I32Simd};
 use super::{next_index, MAX_RANK};
-use crate::quant::{
-    self, mbqm, mbqm_block, quantize_multiplier, requantize_clamp, requantize_clamp_block,
-};
+use crate::quant::{self, mbqm, mbqm_block, quantize_multiplier, requantize_clamp};
 
 /// Left shift applied to int8 `ADD`/`SUB` operands before rescaling
 /// (TFLite: 20 for int8, 15 for int16).
@@ -292,12 +291,16 @@ pub(crate) enum Operand<'a> {
 
 /// [`binary_reference`] / [`binary_inplace`] computed `N` lanes at a time
 /// along the innermost dimension with the lane-parallel forms of the same
-/// arithmetic ([`mbqm_block`], [`requantize_clamp_block`]): the same bytes,
-/// in a form LLVM vectorizes (the kernel tables instantiate it per ISA;
-/// everything here is `#[inline(always)]`, no closures, so that it is
-/// compiled with the table's target features).
+/// arithmetic ([`mbqm_block`]; the output stage in the table's vectors `V`,
+/// `I32Simd::requant_clamp`): the same bytes, in a form LLVM vectorizes
+/// (the kernel tables instantiate it per ISA; everything here is
+/// `#[inline(always)]`, no closures, so that it is compiled with the
+/// table's target features). `N` is a multiple of `V::LANES`.
+///
+/// # Safety
+/// The CPU supports `V`.
 #[inline(always)]
-pub(crate) fn binary_blocked<const N: usize>(
+pub(crate) unsafe fn binary_blocked<V: I32Simd, const N: usize>(
     op: &QBinary,
     a: Operand<'_>,
     b: Operand<'_>,
@@ -315,12 +318,13 @@ pub(crate) fn binary_blocked<const N: usize>(
         }
         _ => (a, b, out_shape),
     };
+    // SAFETY (all): forwarded from the caller.
     match op {
-        QBinary::Add(p) if total >= ADD_TABLE_MIN => {
-            rows::<N, _>(&AddTableBlock::new(p), a, b, out, out_shape)
-        }
-        QBinary::Add(p) => rows::<N, _>(&AddBlock::new(p), a, b, out, out_shape),
-        QBinary::Mul(p) => rows::<N, _>(&MulBlock::new(p), a, b, out, out_shape),
+        QBinary::Add(p) if total >= ADD_TABLE_MIN => unsafe {
+            rows::<V, N, _>(&AddTableBlock::new(p), a, b, out, out_shape)
+        },
+        QBinary::Add(p) => unsafe { rows::<V, N, _>(&AddBlock::new(p), a, b, out, out_shape) },
+        QBinary::Mul(p) => unsafe { rows::<V, N, _>(&MulBlock::new(p), a, b, out, out_shape) },
     }
 }
 
@@ -353,7 +357,9 @@ fn flat<'a>(o: Operand<'a>, out_shape: &[usize; MAX_RANK]) -> Option<Operand<'a>
 
 /// One `N`-lane step of a binary op.
 trait Block<const N: usize> {
-    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N];
+    /// # Safety
+    /// The CPU supports `V`; `N` is a multiple of its lanes.
+    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N];
 }
 
 struct AddBlock<const N: usize> {
@@ -363,8 +369,6 @@ struct AddBlock<const N: usize> {
     ash: [i32; N],
     bm: [i32; N],
     bsh: [i32; N],
-    om: [i32; N],
-    osh: [i32; N],
 }
 
 impl<const N: usize> AddBlock<N> {
@@ -377,15 +381,13 @@ impl<const N: usize> AddBlock<N> {
             ash: [p.a_shift; N],
             bm: [p.b_mult; N],
             bsh: [p.b_shift; N],
-            om: [p.out_mult; N],
-            osh: [p.out_shift; N],
         }
     }
 }
 
 impl<const N: usize> Block<N> for AddBlock<N> {
     #[inline(always)]
-    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
         let p = &self.p;
         let mut dx = [0i32; N];
         let mut dy = [0i32; N];
@@ -403,7 +405,14 @@ impl<const N: usize> Block<N> for AddBlock<N> {
                 sx[j].wrapping_add(sy[j])
             };
         }
-        requantize_clamp_block(&raw, &self.om, &self.osh, p.out_zp, p.act_min, p.act_max)
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            requant_block::<V, N>(
+                &raw,
+                (p.out_mult, p.out_shift),
+                (p.out_zp, p.act_min, p.act_max),
+            )
+        }
     }
 }
 
@@ -435,7 +444,7 @@ impl AddTableBlock {
 
 impl<const N: usize> Block<N> for AddTableBlock {
     #[inline(always)]
-    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
         let p = &self.p;
         let mut raw = [0i32; N];
         for j in 0..N {
@@ -446,43 +455,38 @@ impl<const N: usize> Block<N> for AddTableBlock {
                 sx.wrapping_add(sy)
             };
         }
-        requantize_clamp_block(
-            &raw,
-            &[p.out_mult; N],
-            &[p.out_shift; N],
-            p.out_zp,
-            p.act_min,
-            p.act_max,
-        )
-    }
-}
-
-struct MulBlock<const N: usize> {
-    p: QMulParams,
-    m: [i32; N],
-    sh: [i32; N],
-}
-
-impl<const N: usize> MulBlock<N> {
-    #[inline(always)]
-    fn new(p: &QMulParams) -> Self {
-        MulBlock {
-            p: *p,
-            m: [p.mult; N],
-            sh: [p.shift; N],
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            requant_block::<V, N>(
+                &raw,
+                (p.out_mult, p.out_shift),
+                (p.out_zp, p.act_min, p.act_max),
+            )
         }
     }
 }
 
-impl<const N: usize> Block<N> for MulBlock<N> {
+struct MulBlock {
+    p: QMulParams,
+}
+
+impl MulBlock {
     #[inline(always)]
-    fn apply(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+    fn new(p: &QMulParams) -> Self {
+        MulBlock { p: *p }
+    }
+}
+
+impl<const N: usize> Block<N> for MulBlock {
+    #[inline(always)]
+    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
         let p = &self.p;
         let mut prod = [0i32; N];
         for j in 0..N {
             prod[j] = (x[j] as i32 - p.a_zp) * (y[j] as i32 - p.b_zp);
         }
-        requantize_clamp_block(&prod, &self.m, &self.sh, p.out_zp, p.act_min, p.act_max)
+        // SAFETY: forwarded from the caller.
+        unsafe { requant_block::<V, N>(&prod, (p.mult, p.shift), (p.out_zp, p.act_min, p.act_max)) }
     }
 }
 
@@ -524,7 +528,9 @@ fn load_block<const N: usize>(
 /// Applies `f` to `N`-lane blocks of every innermost row (a shorter tail
 /// block is padded with zeros and only its valid lanes are stored).
 #[inline(always)]
-fn rows<const N: usize, B: Block<N>>(
+/// # Safety
+/// The CPU supports `V`; `N` is a multiple of its lanes.
+unsafe fn rows<V: I32Simd, const N: usize, B: Block<N>>(
     f: &B,
     a: Operand<'_>,
     b: Operand<'_>,
@@ -545,7 +551,8 @@ fn rows<const N: usize, B: Block<N>>(
             let n = N.min(inner - j0);
             let x = load_block::<N>(&a, ba, row, j0, n);
             let y = load_block::<N>(&b, bb, row, j0, n);
-            let r = f.apply(&x, &y);
+            // SAFETY: forwarded from the caller.
+            let r = unsafe { f.apply::<V>(&x, &y) };
             row[j0..j0 + n].copy_from_slice(&r[..n]);
             j0 += n;
         }
@@ -852,13 +859,16 @@ mod tests {
             shape[MAX_RANK - 1] = pairs.len();
             let dense = crate::kernels::contiguous_strides(shape);
             let mut out = vec![0i8; pairs.len()];
-            binary_blocked::<16>(
-                &op,
-                Operand::Tensor(&xs, dense),
-                Operand::Tensor(&ys, dense),
-                &mut out,
-                shape,
-            );
+            // SAFETY: `I32x4` is plain Rust arrays; 16 is a multiple of its lanes.
+            unsafe {
+                binary_blocked::<crate::kernels::portable::I32x4, 16>(
+                    &op,
+                    Operand::Tensor(&xs, dense),
+                    Operand::Tensor(&ys, dense),
+                    &mut out,
+                    shape,
+                )
+            };
             for (&(x, y), &o) in pairs.iter().zip(&out) {
                 assert_eq!(o, op.apply(x, y), "{op:?} on ({x}, {y})");
             }
