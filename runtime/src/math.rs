@@ -181,31 +181,16 @@ fn isqrt(v: u64) -> (u64, u64) {
 /// the result is scaled by `2^k` without double rounding into subnormals.
 /// `x > 88.72283` gives `+inf`, `x < -103.97208` gives `+0`.
 pub fn exp(x: f32) -> f32 {
-    const LOG2_E: f32 = core::f32::consts::LOG2_E;
-    const OVERFLOW: f32 = 88.722_83; // 0x42b17217: largest x with finite e^x
-    const UNDERFLOW: f32 = -103.972_08; // e^x < 2^-150 below
-    const P: [f32; 6] = [
-        0.5,
-        0.16666667,
-        0.041666467,
-        0.0083333105,
-        0.0013933642,
-        0.00019890981,
-    ];
     if x.is_nan() {
         return x;
     }
-    if x > OVERFLOW {
+    if x > EXP_OVERFLOW {
         return f32::INFINITY;
     }
-    if x < UNDERFLOW {
+    if x < EXP_UNDERFLOW {
         return 0.0;
     }
-    let k = (x * LOG2_E + copysign(0.5, x)) as i32; // round half away
-    let kf = k as f32;
-    let r = (x - kf * LN2_HI) - kf * LN2_LO; // x - kf*LN2_HI is exact
-    let p = horner(&P, r);
-    let y = 1.0 + (r + r * r * p);
+    let (k, y) = exp_reduced(x);
     // Scale by 2^k, k in [-150, 128].
     if k > 127 {
         y * 2.0 * pow2i(k - 1)
@@ -214,6 +199,63 @@ pub fn exp(x: f32) -> f32 {
         (y * pow2i(k + 100)) * pow2i(-100)
     } else {
         y * pow2i(k)
+    }
+}
+
+/// Largest `x` with a finite `e^x` (`0x42b17217`).
+const EXP_OVERFLOW: f32 = 88.722_83;
+/// `e^x < 2^-150` below.
+const EXP_UNDERFLOW: f32 = -103.972_08;
+
+/// `(k, e^r)` with `x = k·ln2 + r` for `x` in `[EXP_UNDERFLOW,
+/// EXP_OVERFLOW]`: the steps [`exp`] and [`exp_lane`] share.
+#[inline(always)]
+fn exp_reduced(x: f32) -> (i32, f32) {
+    const LOG2_E: f32 = core::f32::consts::LOG2_E;
+    const P: [f32; 6] = [
+        0.5,
+        0.16666667,
+        0.041666467,
+        0.0083333105,
+        0.0013933642,
+        0.00019890981,
+    ];
+    let k = (x * LOG2_E + copysign(0.5, x)) as i32; // round half away
+    let kf = k as f32;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO; // x - kf*LN2_HI is exact
+    let p = horner(&P, r);
+    (k, 1.0 + (r + r * r * p))
+}
+
+/// [`exp`] written without branches (every case computed, then selected),
+/// so that loops over it vectorize; the same bits as [`exp`] for every
+/// input (`exp_lane_is_exp`).
+#[inline(always)]
+pub fn exp_lane(x: f32) -> f32 {
+    let xc = if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(EXP_UNDERFLOW, EXP_OVERFLOW)
+    };
+    let (k, y) = exp_reduced(xc);
+    // `(y · 2^e1) · 2^e2`: `exp`'s three scalings, each exponent a normal one.
+    let (e1, e2) = if k > 127 {
+        (1, k - 1)
+    } else if k < -126 {
+        (k + 100, -100)
+    } else {
+        (k, 0)
+    };
+    let pow2 = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    let v = (y * pow2(e1)) * pow2(e2);
+    if x.is_nan() {
+        x
+    } else if x > EXP_OVERFLOW {
+        f32::INFINITY
+    } else if x < EXP_UNDERFLOW {
+        0.0
+    } else {
+        v
     }
 }
 
@@ -498,6 +540,44 @@ fn exp2_f64(t: f64) -> f64 {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn exp_lane_is_exp() {
+        let check = |x: f32| {
+            assert_eq!(
+                exp_lane(x).to_bits(),
+                exp(x).to_bits(),
+                "x = {x:e} ({:#x})",
+                x.to_bits()
+            );
+        };
+        for x in [
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            EXP_OVERFLOW,
+            EXP_UNDERFLOW,
+            88.72284,
+            -103.97209,
+            88.5,
+            -87.5,
+            -100.0,
+        ] {
+            check(x);
+        }
+        for bits in (0..=u32::MAX).step_by(crate::kernels::test_util::sweep(4099)) {
+            check(f32::from_bits(bits));
+        }
+        let mut x = -105.0f32;
+        while x < 90.0 {
+            check(x);
+            x += 1.0 / 1024.0;
+        }
+    }
     use std::vec::Vec;
 
     /// Distance in ulps between two finite floats of the same sign (or 0).

@@ -84,10 +84,11 @@ impl Act {
 }
 
 /// `exp` for `no_std`: `core` has no transcendental functions, so the
-/// runtime carries its own (see `math.rs`).
+/// runtime carries its own (see `math.rs`); its branch-free form, so that
+/// loops over it vectorize (the same bits as `math::exp`).
 #[inline(always)]
 pub(crate) fn libm_exp(x: f32) -> f32 {
-    crate::math::exp(x)
+    crate::math::exp_lane(x)
 }
 
 /// Row-major (contiguous) element strides of a `MAX_RANK` shape.

@@ -346,7 +346,7 @@ fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
         UnaryKind::HardSwish => run.run(|x| Act::HardSwish.apply(x)),
         UnaryKind::Tanh => run.run(math::tanh),
         UnaryKind::Sqrt => run.run(math::sqrt),
-        UnaryKind::Exp => run.run(math::exp),
+        UnaryKind::Exp => run.run(math::exp_lane),
         UnaryKind::Log => run.run(math::ln),
         UnaryKind::Abs => run.run(math::abs),
         UnaryKind::Neg => run.run(|x| -x),

@@ -41,11 +41,26 @@ pub fn reference(
                 max = max.max(input[at(j)]);
             }
             let mut sum = 0.0f32;
-            for j in 0..axis_len {
-                let e = math::exp(input[at(j)] - max);
-                sum += e;
-                if !log {
-                    out[at(j)] = e;
+            if inner == 1 && !log {
+                // Contiguous: the exponentials in one loop that vectorizes,
+                // then the same sequential sum.
+                let (x, y) = (
+                    &input[base..base + axis_len],
+                    &mut out[base..base + axis_len],
+                );
+                for (e, &v) in y.iter_mut().zip(x) {
+                    *e = math::exp_lane(v - max);
+                }
+                for &e in y.iter() {
+                    sum += e;
+                }
+            } else {
+                for j in 0..axis_len {
+                    let e = math::exp_lane(input[at(j)] - max);
+                    sum += e;
+                    if !log {
+                        out[at(j)] = e;
+                    }
                 }
             }
             if log {
