@@ -4,11 +4,12 @@ tract f32 (through `ferrite bench --vs`, same process as Ferrite) and ONNX Runti
 int8 (one intra-op thread; int8 = ORT's own quantize_static QDQ model, per-channel, MinMax, on
 the same calibration data, written by scripts/ort-quant.py).
 
-    $CACHE/venv/bin/python benches/vs_ort.py [--models cls,rec,det,face] [--iters 20]
+    $CACHE/venv/bin/python benches/vs_ort.py [--models cls,rec,det,face] [--iters 20] [--pack TABLE]
 
 Needs the release `ferrite` binary (cargo build --release -p ferrite-compiler), onnxruntime
 in the cache venv (FERRITE_WITH_ORT=1 scripts/fetch-models) and the inputs of
-scripts/make-inputs.py. Prints a markdown table of medians (ms) and the ratios the SIMD
+scripts/make-inputs.py. `--pack TABLE` compiles the int8 models with their conv weights
+packed for that kernel table (`ferrite compile --pack`). Prints a markdown table of medians (ms) and the ratios the SIMD
 issue sets targets for; `--json FILE` also writes the numbers.
 
 Each engine is warmed up; Ferrite and tract take turns inside `ferrite bench`, ORT's two
@@ -68,7 +69,9 @@ def main():
     ap.add_argument("--models", default="cls,rec,det,face")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--json")
+    ap.add_argument("--pack", help="kernel table to pack the int8 weights for")
     args = ap.parse_args()
+    pack = ["--pack", args.pack] if args.pack else []
     out = CACHE / "bench"
     out.mkdir(parents=True, exist_ok=True)
     rows = {}
@@ -84,7 +87,7 @@ def main():
         i8 = out / f"{name}_int8.fer"
         run([FERRITE, "compile", onnx, "-o", f32, "--input-shape", f"{inp}={shape}"])
         run([FERRITE, "compile", onnx, "-o", i8, "--input-shape", f"{inp}={shape}",
-             "--quantize", "int8", "--calib", CACHE / "inputs" / "calib" / calib])
+             "--quantize", "int8", "--calib", CACHE / "inputs" / "calib" / calib, *pack])
         feed = f"{inp}={out / f'{name}_x.npy'}"
         b32 = json.loads(run([FERRITE, "bench", f32, "--vs", onnx, "--input", feed,
                               "--iters", str(args.iters), "--json"]))

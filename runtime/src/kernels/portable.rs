@@ -250,6 +250,7 @@ pub static PORTABLE: Kernels = table(
     f32_gemm,
     i8_gemm,
     i8_binary,
+    (super::softmax::reference, super::i8_elementwise::quantize),
 );
 
 #[cfg(test)]

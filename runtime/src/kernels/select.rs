@@ -35,6 +35,11 @@ pub type F32GemmFn = fn(usize, usize, usize, &[f32], &[f32], Option<&[f32]>, Act
 pub type I8GemmFn =
     fn(usize, usize, usize, &[i8], &[i8], Option<&[i32]>, &[i32], &QGemmParams, &mut [i8]);
 
+/// `softmax::reference`'s signature.
+pub type F32SoftmaxFn = fn(&[f32], usize, usize, usize, bool, &mut [f32]);
+/// `i8_elementwise::quantize`'s signature.
+pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
+
 /// The int8 broadcasting binary op (`ADD`/`SUB`/`MUL`) over two operands,
 /// either of which may be the output (in place).
 pub(crate) type I8BinaryFn =
@@ -56,6 +61,11 @@ pub struct Kernels {
     pub(crate) f32_gemm: F32GemmFn,
     pub(crate) i8_gemm: I8GemmFn,
     pub(crate) i8_binary: I8BinaryFn,
+    /// f32 `Softmax`/`LogSoftmax`: the reference compiled with the table's
+    /// target features (the same bits).
+    pub(crate) f32_softmax: F32SoftmaxFn,
+    /// `Quantize` (f32 to int8): as `f32_softmax`.
+    pub(crate) quantize: QuantizeFn,
 }
 
 /// The portable reference kernels.
@@ -102,6 +112,18 @@ pub static REFERENCE: Kernels = Kernels {
         I8BinaryFn,
         i8_binary_reference,
         |_, _, _, _, _| {}
+    ),
+    f32_softmax: built!(
+        all(feature = "op-softmax", feature = "f32"),
+        F32SoftmaxFn,
+        super::softmax::reference,
+        |_, _, _, _, _, _| {}
+    ),
+    quantize: built!(
+        feature = "op-quant",
+        QuantizeFn,
+        super::i8_elementwise::quantize,
+        |_, _, _, _| {}
     ),
 };
 
@@ -323,6 +345,7 @@ pub(crate) const fn table(
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
+    (f32_softmax, quantize): (F32SoftmaxFn, QuantizeFn),
 ) -> Kernels {
     Kernels {
         name,
@@ -334,6 +357,8 @@ pub(crate) const fn table(
         f32_gemm,
         i8_gemm,
         i8_binary,
+        f32_softmax,
+        quantize,
     }
 }
 
@@ -617,6 +642,36 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { f32_conv_transpose_tf(p, x, xs, w, b, y, ys) }
                 }
+                $(#[$tf])?
+                unsafe fn f32_softmax_tf(
+                    x: &[f32],
+                    outer: usize,
+                    axis: usize,
+                    inner: usize,
+                    log: bool,
+                    y: &mut [f32],
+                ) {
+                    $crate::kernels::softmax::reference(x, outer, axis, inner, log, y)
+                }
+                pub(super) fn f32_softmax(
+                    x: &[f32],
+                    outer: usize,
+                    axis: usize,
+                    inner: usize,
+                    log: bool,
+                    y: &mut [f32],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { f32_softmax_tf(x, outer, axis, inner, log, y) }
+                }
+                $(#[$tf])?
+                unsafe fn quantize_tf(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {
+                    $crate::kernels::i8_elementwise::quantize(x, scale, zp, y)
+                }
+                pub(super) fn quantize(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { quantize_tf(x, scale, zp, y) }
+                }
             }
             static TABLE: Kernels = $crate::kernels::select::table(
                 $name,
@@ -632,6 +687,7 @@ macro_rules! simd_table {
                 entry::f32_gemm,
                 entry::i8_gemm,
                 entry::i8_binary,
+                (entry::f32_softmax, entry::quantize),
             );
             $detect.then_some(&TABLE)
         }

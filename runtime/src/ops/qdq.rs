@@ -24,8 +24,9 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let (scale, zp) = (ctx.out.scale, ctx.out.zero_point);
     if ctx.op.code == OpCode::Quantize {
+        let kernels = ctx.kernels;
         let (inputs, out) = ctx.split_i8();
-        i8_elementwise::quantize(inputs.f32(0), scale, zp, out);
+        (kernels.quantize)(inputs.f32(0), scale, zp, out);
     } else {
         let (inputs, out) = ctx.split_f32();
         let Some(x) = inputs.info(0) else { return };

@@ -4,7 +4,7 @@
 use super::{Checked, Eval, OpCode, Prep};
 use super::{SOFTMAX_I8_SCALE, SOFTMAX_I8_ZERO_POINT};
 use crate::format::{DType, Storage};
-use crate::kernels::{i8_softmax, softmax};
+use crate::kernels::i8_softmax;
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(1)?;
@@ -48,6 +48,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if !cfg!(feature = "f32") {
         return; // refused by `prepare`: this build has no f32 kernels
     }
+    let kernels = ctx.kernels;
     let (inputs, out) = ctx.split_f32();
     let Some(x) = inputs.info(0) else { return };
     let s = x.shape();
@@ -56,5 +57,5 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     }
     let outer: usize = s[..axis].iter().product();
     let inner: usize = s[axis + 1..].iter().product();
-    softmax::reference(inputs.f32(0), outer, s[axis], inner, log, out);
+    (kernels.f32_softmax)(inputs.f32(0), outer, s[axis], inner, log, out);
 }

@@ -609,6 +609,7 @@ pub fn dequantize_table(scale: f32, zero_point: i32) -> [f32; 256] {
 }
 
 /// `out[i] = quant::quantize(input[i], scale, zero_point)`.
+#[inline(always)] // compiled inside each kernel table's target features
 pub fn quantize(input: &[f32], scale: f32, zero_point: i32, out: &mut [i8]) {
     debug_assert!(out.len() >= input.len(), "out too short");
     for (o, &x) in out.iter_mut().zip(input) {

@@ -19,6 +19,7 @@ use crate::math;
 
 /// Softmax (or LogSoftmax when `log`) of `input` along the middle dim of
 /// `[outer, axis_len, inner]`; see the module docs.
+#[inline(always)] // compiled inside each kernel table's target features
 pub fn reference(
     input: &[f32],
     outer: usize,
