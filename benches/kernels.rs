@@ -71,6 +71,54 @@ fn gemm(c: &mut Criterion) {
         }
     }
     g.finish();
+    // The same products as 1x1 convs over weights packed for the table
+    // (`ferrite compile --pack`): no packing of B per call.
+    let mut g = c.benchmark_group("i8_gemm_packed");
+    for (m, k, n) in GEMM {
+        let (a, b) = (bytes(m * k, 1), bytes(k * n, 2));
+        // OHWI: channel `o`'s `k` weights together.
+        let w: Vec<i8> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let rq: Vec<i32> = (0..n).flat_map(|_| [1 << 30, -8]).collect();
+        let p = QConvParams {
+            kernel_h: 1,
+            kernel_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            groups: 1,
+            in_zp: 3,
+            out_zp: -5,
+            act_min: -128,
+            act_max: 127,
+        };
+        let (xs, ys) = ([1, 1, m, k], [1, 1, m, n]);
+        let mut out = vec![0i8; m * n];
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        for t in Kernels::available() {
+            let Some(layout) = ferrite::packing::Packing::of(t.packing(), n) else {
+                continue;
+            };
+            let mut wp = vec![0i8; layout.len(n, k).unwrap()];
+            layout.pack(&w, n, k, &mut wp);
+            let bias: Vec<i32> = (0..n)
+                .map(|o| layout.bias(1000, &w[o * k..(o + 1) * k], p.in_zp))
+                .collect();
+            g.bench_with_input(
+                BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
+                &(),
+                |bch, _| {
+                    bch.iter(|| {
+                        t.i8_conv_packed(&p, &a, xs, &wp, &bias, &rq, black_box(&mut out), ys)
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+
     let mut g = c.benchmark_group("f32_gemm");
     for (m, k, n) in GEMM {
         let (a, b, bias) = (floats(m * k, 3), floats(k * n, 4), floats(n, 5));

@@ -84,11 +84,12 @@ impl Act {
 }
 
 /// `exp` for `no_std`: `core` has no transcendental functions, so the
-/// runtime carries its own (see `math.rs`); its branch-free form, so that
-/// loops over it vectorize (the same bits as `math::exp`).
+/// runtime carries its own (see `math.rs`). Per value, as fused into a
+/// kernel's epilogue, the branchy form is the cheaper one; loops that
+/// vectorize use `math::exp_lane` (the same bits).
 #[inline(always)]
 pub(crate) fn libm_exp(x: f32) -> f32 {
-    crate::math::exp_lane(x)
+    crate::math::exp(x)
 }
 
 /// Row-major (contiguous) element strides of a `MAX_RANK` shape.

@@ -262,6 +262,24 @@ impl Kernels {
         (self.i8_conv)(p, x, in_shape, w, bias, requant, out, out_shape)
     }
 
+    /// This table's int8 `Conv2d` (`groups == 1`) over weights in its
+    /// packing ([`Kernels::packing`], [`crate::packing`]: `w` packed,
+    /// `bias` folded); does nothing on a table that reads no packing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn i8_conv_packed(
+        &self,
+        p: &QConvParams,
+        x: &[i8],
+        in_shape: [usize; 4],
+        w: &[i8],
+        bias: &[i32],
+        requant: &[i32],
+        out: &mut [i8],
+        out_shape: [usize; 4],
+    ) {
+        (self.i8_conv_packed)(p, x, in_shape, w, bias, requant, out, out_shape)
+    }
+
     /// This table's f32 `MatMul` (contract: [`f32_gemm::reference`](super::f32_gemm::reference)).
     #[allow(clippy::too_many_arguments)]
     pub fn f32_gemm(

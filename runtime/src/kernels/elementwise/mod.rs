@@ -82,7 +82,12 @@ struct Copying<'a, 'b> {
 impl BinaryRun for Copying<'_, '_> {
     #[inline(always)]
     fn run(self, f: impl Fn(f32, f32) -> f32) {
-        binary(self.v, self.out, self.act, f)
+        // Without an activation the loops have nothing to branch on, so
+        // they vectorize.
+        match self.act {
+            Act::None => binary(self.v, self.out, |x| x, f),
+            act => binary(self.v, self.out, |x| act.apply(x), f),
+        }
     }
 }
 
@@ -148,6 +153,36 @@ struct InPlace<'a, 'b> {
 impl BinaryRun for InPlace<'_, '_> {
     #[inline(always)]
     fn run(self, f: impl Fn(f32, f32) -> f32) {
+        // As `Copying::run`: the loops without an activation vectorize.
+        match (self.act, self.data_is_lhs) {
+            (Act::None, true) => self.walk(|x| x, f),
+            (Act::None, false) => self.walk(|x| x, |x, y| f(y, x)),
+            (act, true) => self.walk(|x| act.apply(x), f),
+            (act, false) => self.walk(|x| act.apply(x), |x, y| f(y, x)),
+        }
+    }
+}
+
+impl InPlace<'_, '_> {
+    /// `data[i] = g(f(data[i], other[..]))` (the order of `f`'s operands
+    /// already chosen by the caller).
+    #[inline(always)]
+    fn walk(self, g: impl Fn(f32) -> f32, f: impl Fn(f32, f32) -> f32) {
+        let shape = self.shape;
+        let total = self.data.len();
+        if strides_match(&self.other_strides, &[0; MAX_RANK], &shape) {
+            let y = self.other[0];
+            for d in self.data.iter_mut() {
+                *d = g(f(*d, y));
+            }
+            return;
+        }
+        if strides_match(&self.other_strides, &contiguous_strides(shape), &shape) {
+            for (d, &y) in self.data.iter_mut().zip(&self.other[..total]) {
+                *d = g(f(*d, y));
+            }
+            return;
+        }
         let inner = self.shape[MAX_RANK - 1];
         let s_in = self.other_strides[MAX_RANK - 1];
         let mut idx = [0usize; MAX_RANK - 1];
@@ -158,10 +193,7 @@ impl BinaryRun for InPlace<'_, '_> {
                 .map(|(i, s)| i * s)
                 .sum();
             for (j, d) in row.iter_mut().enumerate() {
-                let y = self.other[base + j * s_in];
-                *d = self
-                    .act
-                    .apply(if self.data_is_lhs { f(*d, y) } else { f(y, *d) });
+                *d = g(f(*d, self.other[base + j * s_in]));
             }
             next_index(&mut idx, &self.shape[..MAX_RANK - 1]);
         }
@@ -187,7 +219,12 @@ fn strides_match(
 }
 
 #[inline(always)]
-fn binary(v: &Operands<'_>, out: &mut [f32], act: Act, f: impl Fn(f32, f32) -> f32) {
+fn binary(
+    v: &Operands<'_>,
+    out: &mut [f32],
+    act: impl Fn(f32) -> f32,
+    f: impl Fn(f32, f32) -> f32,
+) {
     let shape = v.out_shape;
     let total: usize = shape.iter().product();
     debug_assert!(out.len() >= total, "out too short");
@@ -203,14 +240,14 @@ fn binary(v: &Operands<'_>, out: &mut [f32], act: Act, f: impl Fn(f32, f32) -> f
     if strides_match(&v.a_strides, &dense, &shape) {
         if strides_match(&v.b_strides, &dense, &shape) {
             for ((o, &x), &y) in out.iter_mut().zip(&v.a[..total]).zip(&v.b[..total]) {
-                *o = act.apply(f(x, y));
+                *o = act(f(x, y));
             }
             return;
         }
         if strides_match(&v.b_strides, &zero, &shape) {
             let y = v.b[0];
             for (o, &x) in out.iter_mut().zip(&v.a[..total]) {
-                *o = act.apply(f(x, y));
+                *o = act(f(x, y));
             }
             return;
         }
@@ -221,7 +258,7 @@ fn binary(v: &Operands<'_>, out: &mut [f32], act: Act, f: impl Fn(f32, f32) -> f
                 .zip(v.a[..total].chunks_exact(inner))
             {
                 for ((o, &x), &y) in o_row.iter_mut().zip(a_row).zip(b) {
-                    *o = act.apply(f(x, y));
+                    *o = act(f(x, y));
                 }
             }
             return;
@@ -234,7 +271,7 @@ fn binary(v: &Operands<'_>, out: &mut [f32], act: Act, f: impl Fn(f32, f32) -> f
         let offset = |s: &[usize; MAX_RANK]| idx.iter().zip(s).map(|(i, s)| i * s).sum::<usize>();
         let (oa, ob) = (offset(&v.a_strides), offset(&v.b_strides));
         for (j, o) in o_row.iter_mut().enumerate() {
-            *o = act.apply(f(v.a[oa + j * sa], v.b[ob + j * sb]));
+            *o = act(f(v.a[oa + j * sa], v.b[ob + j * sb]));
         }
         next_index(&mut idx, &shape[..MAX_RANK - 1]);
     }
@@ -339,7 +376,9 @@ fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
         UnaryKind::Relu => run.run(|x| Act::Clamp(0.0, f32::INFINITY).apply(x)),
         UnaryKind::Clamp(lo, hi) => run.run(|x| Act::Clamp(lo, hi).apply(x)),
         UnaryKind::LeakyRelu(alpha) => run.run(|x| Act::LeakyRelu(alpha).apply(x)),
-        UnaryKind::Sigmoid => run.run(|x| Act::Sigmoid.apply(x)),
+        // `Act::Sigmoid`'s formula with the branch-free `exp` (the same
+        // bits), so that the loop vectorizes.
+        UnaryKind::Sigmoid => run.run(|x| 1.0 / (1.0 + math::exp_lane(-x))),
         // max/min (not clamp): NaN maps to 0, like Relu.
         #[allow(clippy::manual_clamp)]
         UnaryKind::HardSigmoid(alpha, beta) => run.run(|x| (alpha * x + beta).max(0.0).min(1.0)),

@@ -188,7 +188,10 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
 /// The CPU supports `Q`'s instructions.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(crate) unsafe fn simd_packed<Q: QMicro, QN: QMicro>(
     isa: u32,
     p: &QConvParams,
