@@ -32,6 +32,14 @@ pub const PACKINGS: [(u32, &str); 4] = [
     (ISA_NEON, "neon"),
 ];
 
+/// Whether this build has kernel tables that read a packing (SIMD tables:
+/// x86-64 and aarch64). Without them a packed image is refused at load,
+/// and the checks of packed weights are not built (firmware flash).
+pub const BUILT: bool = cfg!(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(miri)
+));
+
 /// The name of packing `isa` (`none` for the plain layouts).
 pub fn name(isa: u32) -> Option<&'static str> {
     PACKINGS.iter().find(|p| p.0 == isa).map(|p| p.1)

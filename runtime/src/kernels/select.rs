@@ -193,7 +193,12 @@ impl Kernels {
         if isa == crate::format::ISA_REFERENCE {
             return Some(Self::best());
         }
-        Self::available().find(|k| k.packing == isa)
+        // Only SIMD tables read a packing (and bare-metal builds, which
+        // have none, then link no other table).
+        simd_tables()
+            .iter()
+            .filter_map(|t| t())
+            .find(|k| k.packing == isa)
     }
 
     /// The portable reference kernels.

@@ -83,7 +83,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let oc = y[3];
     let g = p.groups;
     ctx.ensure(g >= 1 && ic % g == 0 && oc % g == 0 && ic >= 1)?;
-    let packed = int8 && w_info.rank() == 1;
+    let packed = crate::packing::BUILT && int8 && w_info.rank() == 1;
     if !packed {
         let w = shape4(&w_info).ok_or(ctx.bad())?;
         ctx.ensure(w == [oc, p.kernel_h, p.kernel_w, ic / g])?;

@@ -83,9 +83,9 @@ impl BinaryRun for Copying<'_, '_> {
     #[inline(always)]
     fn run(self, f: impl Fn(f32, f32) -> f32) {
         // Without an activation the loops have nothing to branch on, so
-        // they vectorize.
+        // they vectorize; bare-metal builds keep one copy (flash).
         match self.act {
-            Act::None => binary(self.v, self.out, |x| x, f),
+            Act::None if !cfg!(target_os = "none") => binary(self.v, self.out, |x| x, f),
             act => binary(self.v, self.out, |x| act.apply(x), f),
         }
     }
@@ -154,11 +154,11 @@ impl BinaryRun for InPlace<'_, '_> {
     #[inline(always)]
     fn run(self, f: impl Fn(f32, f32) -> f32) {
         // As `Copying::run`: the loops without an activation vectorize.
+        let bare = cfg!(target_os = "none");
         match (self.act, self.data_is_lhs) {
-            (Act::None, true) => self.walk(|x| x, f),
-            (Act::None, false) => self.walk(|x| x, |x, y| f(y, x)),
-            (act, true) => self.walk(|x| act.apply(x), f),
-            (act, false) => self.walk(|x| act.apply(x), |x, y| f(y, x)),
+            (Act::None, true) if !bare => self.walk(|x| x, f),
+            (Act::None, false) if !bare => self.walk(|x| x, |x, y| f(y, x)),
+            (act, lhs) => self.walk(|x| act.apply(x), |x, y| if lhs { f(x, y) } else { f(y, x) }),
         }
     }
 }
