@@ -103,9 +103,8 @@ fn gemm(c: &mut Criterion) {
             };
             let mut wp = vec![0i8; layout.len(n, k).unwrap()];
             layout.pack(&w, n, k, &mut wp);
-            let bias: Vec<i32> = (0..n)
-                .map(|o| layout.bias(1000, &w[o * k..(o + 1) * k], p.in_zp))
-                .collect();
+            let mut bias = vec![0; n];
+            layout.bias(&vec![1000; n], &w, k, p.in_zp, &mut bias);
             g.bench_with_input(
                 BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
                 &(),

@@ -111,12 +111,15 @@ impl Packing {
         }
     }
 
-    /// The accumulator start of channel `o`:
-    /// `bias[o] − (zp + a_offset)·Σ_s w[o·k + s]` (mod 2^32), for input
-    /// zero point `zp`.
-    pub fn bias(&self, bias: i32, w_o: &[i8], zp: i32) -> i32 {
-        let sum = w_o.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
-        bias.wrapping_sub(zp.wrapping_add(self.a_offset).wrapping_mul(sum))
+    /// The accumulator starts of the `out.len()` channels of `w` (OHWI,
+    /// `k` steps each): `out[o] = bias[o] − (zp + a_offset)·Σ_s w[o·k + s]`
+    /// (mod 2^32), for input zero point `zp`.
+    pub fn bias(&self, bias: &[i32], w: &[i8], k: usize, zp: i32, out: &mut [i32]) {
+        let off = zp.wrapping_add(self.a_offset);
+        for ((o, &b), w_o) in out.iter_mut().zip(bias).zip(w.chunks_exact(k)) {
+            let sum = w_o.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+            *o = b.wrapping_sub(off.wrapping_mul(sum));
+        }
     }
 }
 
@@ -168,8 +171,11 @@ mod tests {
     #[test]
     fn bias_folds_the_offset_with_wrapping() {
         let p = Packing::of(ISA_AVX512VNNI, 4).unwrap();
-        assert_eq!(p.bias(10, &[1, 2, -4], 5), 10 + (5 + 128));
+        let mut out = [0; 2];
+        p.bias(&[10, 0], &[1, 2, -4, 0, 0, 1], 3, 5, &mut out);
+        assert_eq!(out, [10 + (5 + 128), -(5 + 128)]);
         let q = Packing::of(ISA_NEON, 4).unwrap();
-        assert_eq!(q.bias(i32::MIN, &[-128], 1), i32::MIN.wrapping_add(128));
+        q.bias(&[i32::MIN], &[-128], 1, 1, &mut out[..1]);
+        assert_eq!(out[0], i32::MIN.wrapping_add(128));
     }
 }

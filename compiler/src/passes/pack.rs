@@ -49,36 +49,25 @@ pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
             .ok_or_else(|| anyhow!("node '{name}': packed weights overflow"))?;
         let mut wp = vec![0i8; len];
         layout.pack(wd, oc, k, &mut wp);
-        let bp: Vec<i32> = (0..oc)
-            .map(|o| layout.bias(bd[o], &wd[o * k..(o + 1) * k], zp))
-            .collect();
+        let mut bp = vec![0i32; oc];
+        layout.bias(bd, wd, k, zp, &mut bp);
         // A tensor read by this node alone is rewritten in place; a shared
-        // one keeps its layout for its other readers.
-        let w_new = if uses[w] == 1 {
-            w
-        } else {
-            let t = g.tensors[w].clone();
-            g.tensors.push(t);
+        // one keeps its layout for its other readers and this node gets a
+        // renamed copy.
+        let mut own = |t: usize| {
+            if uses[t] == 1 {
+                return t;
+            }
+            let mut copy = g.tensors[t].clone();
+            copy.name = format!("{}.packed.{ni}", copy.name);
+            g.tensors.push(copy);
             g.tensors.len() - 1
         };
-        let b_new = if uses[b] == 1 {
-            b
-        } else {
-            let t = g.tensors[b].clone();
-            g.tensors.push(t);
-            g.tensors.len() - 1
-        };
+        let (w_new, b_new) = (own(w), own(b));
         let wt = &mut g.tensors[w_new];
         wt.shape = vec![len];
         wt.data = Some(Data::I8(wp));
-        if w_new != w {
-            wt.name = format!("{}.packed.{ni}", wt.name);
-        }
-        let bt = &mut g.tensors[b_new];
-        bt.data = Some(Data::I32(bp));
-        if b_new != b {
-            bt.name = format!("{}.packed.{ni}", bt.name);
-        }
+        g.tensors[b_new].data = Some(Data::I32(bp));
         g.nodes[ni].inputs[1] = w_new;
         g.nodes[ni].inputs[2] = b_new;
         packed += 1;

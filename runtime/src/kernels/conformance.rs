@@ -188,9 +188,8 @@ fn packed_conv(
     let k = p.kernel_h * p.kernel_w * xs[3];
     let mut wp = vec![0x5a; layout.len(oc, k).unwrap()];
     layout.pack(w, oc, k, &mut wp);
-    let folded: Vec<i32> = (0..oc)
-        .map(|o| layout.bias(bias[o], &w[o * k..(o + 1) * k], p.in_zp))
-        .collect();
+    let mut folded = vec![0; oc];
+    layout.bias(bias, w, k, p.in_zp, &mut folded);
     let mut got = Guarded::new(ys.iter().product());
     (t.i8_conv_packed)(p, x, xs, &wp, &folded, rq, got.out(), ys);
     Some(got.body().to_vec())
