@@ -9,6 +9,7 @@ mod fuse_pattern;
 mod layout;
 mod pack;
 mod simplify;
+mod subnormal;
 
 pub use dead::remove_dead;
 pub use fake_quant::expand_fake_quant;
@@ -18,6 +19,7 @@ pub use fuse_pattern::fuse_patterns;
 pub use layout::to_nhwc;
 pub use pack::pack_weights;
 pub use simplify::simplify;
+pub use subnormal::flush_subnormal_weights;
 
 use anyhow::Result;
 
@@ -38,6 +40,7 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     }
     to_nhwc(g)?;
     while simplify(g)? | remove_dead(g)? {}
+    flush_subnormal_weights(g)?;
     Ok(())
 }
 
