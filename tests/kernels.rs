@@ -171,3 +171,65 @@ fn real_int8_models_are_identical_on_every_table() {
         }
     }
 }
+
+/// Runs `image` on `input` with `table`; the f32 outputs' bits.
+fn outputs_on(image: &[u8], input: &Array, table: &'static Kernels) -> Result<Vec<Vec<u32>>> {
+    let aligned = AlignedBytes::from_slice(image)?;
+    let model = Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    let mut arena = AlignedBytes::zeroed(model.arena_size())?;
+    let mut it = Interpreter::with_kernels(&model, arena.as_mut_slice(), table)
+        .map_err(|e| anyhow!("{e}"))?;
+    it.input_mut(0)
+        .map_err(|e| anyhow!("{e}"))?
+        .as_f32_mut()
+        .ok_or_else(|| anyhow!("input is not f32"))?
+        .copy_from_slice(&input.data);
+    it.invoke();
+    (0..model.num_outputs())
+        .map(|i| {
+            let o = it.output(i).map_err(|e| anyhow!("{e}"))?;
+            let v = o.as_f32().ok_or_else(|| anyhow!("output {i} is not f32"))?;
+            Ok(v.iter().map(|x| x.to_bits()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn real_f32_models_packed_equal_unpacked() {
+    let tables: Vec<_> = simd_tables()
+        .into_iter()
+        .filter(|t| t.packing() != 0)
+        .collect();
+    if tables.is_empty() {
+        return; // no table here reads a packing
+    }
+    for name in ["cls", "face", "rec", "det"] {
+        let c = case(name);
+        let bytes = std::fs::read(fetched(c.model)).unwrap();
+        let opts = ferrite_compiler::import::ImportOptions {
+            input_shapes: vec![(c.input.to_string(), c.shape.to_vec())],
+        };
+        let g = ferrite_compiler::compile::optimized_graph(&bytes, name, &opts).unwrap();
+        let plain = build(g.clone(), name).unwrap().image;
+        let eval = npy::read(&fetched(&format!("inputs/eval/{name}.npy"))).unwrap();
+        let row: usize = c.shape.iter().product();
+        let input = Array {
+            shape: c.shape.to_vec(),
+            data: eval.data[..row].to_vec(),
+        };
+        for t in &tables {
+            let mut p = g.clone();
+            assert!(passes::pack_weights(&mut p, t.packing()).unwrap());
+            passes::remove_dead(&mut p).unwrap();
+            let packed = build(p, name).unwrap().image;
+            // The same panels in the same order: the same bits.
+            assert_eq!(
+                outputs_on(&packed, &input, t).unwrap(),
+                outputs_on(&plain, &input, t).unwrap(),
+                "{name} f32 on {}, packed",
+                t.name()
+            );
+            println!("{name}: f32 outputs identical on {}, packed", t.name());
+        }
+    }
+}

@@ -194,8 +194,8 @@ struct QuantArgs {
     /// callers that quantize while preprocessing (`ferrite::vision`).
     #[arg(long)]
     int8_input: bool,
-    /// Lay the int8 conv weights out for one kernel table's GEMM (no
-    /// packing per call); the model then runs only on CPUs with that table:
+    /// Lay the conv weights (int8 and f32) out for one kernel table's GEMM
+    /// (no packing per call); the model then runs only on CPUs with that table:
     /// avx512vnni (x86 with AVX-512 VNNI), neondot (Pi 5), neon (Pi 4).
     #[arg(long, value_name = "TABLE", value_parser = ["avx512vnni", "neondot", "neon"])]
     pack: Option<String>,
@@ -350,7 +350,6 @@ fn compile(
             || qa.equalize
             || qa.bias_correct
             || qa.int8_input
-            || qa.pack.is_some()
             || qa.emit_onnx_qdq.is_some())
     {
         bail!("calibration options need --quantize int8");
@@ -370,8 +369,9 @@ fn compile(
     let origin = model.display().to_string();
     let mut quant_doc = None;
     let mut qdq_onnx: Option<Vec<u8>> = None;
-    let c = if qa.quantize.is_some() {
-        let g = optimized_graph(&bytes, &origin, &opts)?;
+    let mut graph = optimized_graph(&bytes, &origin, &opts)?;
+    if qa.quantize.is_some() {
+        let g = graph;
         let qdq = g
             .nodes
             .iter()
@@ -430,28 +430,26 @@ fn compile(
                     .with_context(|| format!("{origin}: --emit-onnx-qdq"))?,
             );
         }
-        let mut graph = q.graph;
+        graph = q.graph;
         if qa.int8_input {
             quant::io::int8_inputs(&mut graph).with_context(|| origin.clone())?;
-        }
-        if let Some(name) = qa.pack.as_deref() {
-            let isa = ferrite::packing::by_name(name)
-                .ok_or_else(|| anyhow!("--pack: unknown kernel table '{name}'"))?;
-            let what = format!("{origin}: --pack {name}");
-            if !ferrite_compiler::passes::pack_weights(&mut graph, isa).context(what.clone())? {
-                say!("{what}: no int8 Conv with groups 1, nothing to pack");
-            }
-            ferrite_compiler::passes::remove_dead(&mut graph).context(what)?;
         }
         // What the images were made into, for tools that feed the model
         // camera frames (examples/camera reads it).
         if let Some(spec) = &qa.preprocess {
             graph.notes.push(("preprocess".into(), spec.clone()));
         }
-        build(graph, &origin)?
-    } else {
-        compile_bytes(&bytes, &origin, &opts)?
-    };
+    }
+    if let Some(name) = qa.pack.as_deref() {
+        let isa = ferrite::packing::by_name(name)
+            .ok_or_else(|| anyhow!("--pack: unknown kernel table '{name}'"))?;
+        let what = format!("{origin}: --pack {name}");
+        if !ferrite_compiler::passes::pack_weights(&mut graph, isa).context(what.clone())? {
+            say!("{what}: no Conv with groups 1, nothing to pack");
+        }
+        ferrite_compiler::passes::remove_dead(&mut graph).context(what)?;
+    }
+    let c = build(graph, &origin)?;
     let aligned = AlignedBytes::from_slice(&c.image)?;
     let m = ferrite::Model::load(aligned.as_slice()).map_err(|e| anyhow!("{e}"))?;
     let footprint = board::Footprint {

@@ -208,7 +208,7 @@ pub fn to_text(r: &ModelReport) -> String {
     ));
     if r.packing != "none" {
         s.push_str(&format!(
-            "int8 conv weights packed for the `{}` kernels (runs only where they do)\n",
+            "conv weights packed for the `{}` kernels (runs only where they do)\n",
             r.packing
         ));
     }

@@ -377,3 +377,53 @@ fn check_lists_every_unsupported_node() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
 }
+
+#[test]
+fn pack_lays_out_f32_conv_weights_for_one_table() {
+    let dir = tmp("pack_f32");
+    let (plain, packed) = (dir.join("cls.fer"), dir.join("cls-vnni.fer"));
+    compile_cls(&plain, "1,3,48,192");
+    let model = assets().join("ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let o = ferrite(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        packed.to_str().unwrap(),
+        "--input-shape",
+        "x=1,3,48,192",
+        "--pack",
+        "avx512vnni",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = ferrite(&["inspect", packed.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("packed for the `avx512vnni` kernels"),
+        "{text}"
+    );
+    let input = assets().join("cls_sample.npy");
+    let run = |fer: &Path, out: &str| {
+        ferrite(&[
+            "run",
+            fer.to_str().unwrap(),
+            "--input",
+            &format!("x={}", input.display()),
+            "--out",
+            dir.join(out).to_str().unwrap(),
+        ])
+    };
+    let o = run(&packed, "packed");
+    let vnni = ferrite::packing::ISA_AVX512VNNI;
+    if ferrite::kernels::Kernels::best_for(vnni).is_none() {
+        assert_fails(&o, "packed for the `avx512vnni` kernels");
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    // On this CPU the unpacked model runs on the same table: same bits.
+    let o = run(&plain, "plain");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = "save_infer_model_scale_0.tmp_1.npy";
+    let a = npy::read(&dir.join("packed").join(out)).unwrap();
+    let b = npy::read(&dir.join("plain").join(out)).unwrap();
+    assert_eq!(a.data, b.data);
+}

@@ -1,6 +1,6 @@
-//! Weight packings: int8 weights laid out by the compiler for one kernel
-//! table's GEMM micro-kernel, so that the table reads them in place instead
-//! of packing them on every call.
+//! Weight packings: conv weights laid out by the compiler for one kernel
+//! table's GEMM micro-kernels, so that the table reads them in place
+//! instead of packing them on every call.
 //!
 //! The `.fer` header's `isa` field names the packing of an image
 //! ([`format::ISA_REFERENCE`](crate::format::ISA_REFERENCE) = none: every
@@ -10,8 +10,11 @@
 //! `K = kh·kw·ic` steps (in OHWI order) are zero-padded to
 //! `kp = ceil(K / KSTEP)·KSTEP` and channels past `oc` are zero. Its bias
 //! input already holds what the micro-kernel's accumulator starts from,
-//! `bias[o] − (zp_in + a_offset)·Σ_k w[o, k]` (mod 2^32). Only the table
-//! whose [`Kernels::packing`](crate::kernels::Kernels::packing) equals the
+//! `bias[o] − (zp_in + a_offset)·Σ_k w[o, k]` (mod 2^32). The weights of
+//! every f32 `Conv2d` with `groups == 1` are the 1-D tensor
+//! `[ceil(oc / NR)][K][NR]` of [`Packing::of_f32`] (channels past `oc`
+//! zero); its bias is unchanged. Only the table whose
+//! [`Kernels::packing`](crate::kernels::Kernels::packing) equals the
 //! image's runs it (`Interpreter::new` picks it; otherwise
 //! `Error::IsaMismatch`).
 
@@ -82,6 +85,35 @@ impl Packing {
         })
     }
 
+    /// The layout of the f32 weights of `n` output channels in packing
+    /// `isa`: `[ceil(n / nr)][k][nr]`, `nr` the width of the f32 register
+    /// tile the table runs on `n` channels (`None` as [`Packing::of`]).
+    pub fn of_f32(isa: u32, n: usize) -> Option<Packing> {
+        let nr = match isa {
+            ISA_AVX512VNNI => {
+                if n <= 16 {
+                    16
+                } else {
+                    32
+                }
+            }
+            ISA_NEONDOT | ISA_NEON => {
+                if n <= 4 {
+                    4
+                } else {
+                    16
+                }
+            }
+            _ => return None,
+        };
+        Some(Packing {
+            nr,
+            g: 1,
+            kstep: 1,
+            a_offset: 0,
+        })
+    }
+
     /// `k` rounded up to a multiple of `kstep`.
     pub fn kp(&self, k: usize) -> usize {
         k.div_ceil(self.kstep) * self.kstep
@@ -102,8 +134,8 @@ impl Packing {
 
     /// Packs `w`, channel `o`'s `k` steps at `w[o·k..]` (OHWI), into
     /// `out` ([`Packing::len`] bytes), zeros in the padding.
-    pub fn pack(&self, w: &[i8], n: usize, k: usize, out: &mut [i8]) {
-        out.fill(0);
+    pub fn pack<T: Copy + Default>(&self, w: &[T], n: usize, k: usize, out: &mut [T]) {
+        out.fill(T::default());
         for o in 0..n {
             for (s, &v) in w[o * k..(o + 1) * k].iter().enumerate() {
                 out[self.index(o, s, k)] = v;
@@ -166,6 +198,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn f32_layout_is_channel_blocks_of_whole_k() {
+        for isa in [ISA_AVX512VNNI, ISA_NEONDOT, ISA_NEON] {
+            for (n, k) in [(1, 3), (4, 1), (5, 7), (16, 2), (17, 9), (40, 5)] {
+                let p = Packing::of_f32(isa, n).unwrap();
+                assert_eq!(p.kp(k), k);
+                let w: Vec<f32> = (0..n * k).map(|i| i as f32 + 1.0).collect();
+                let mut out = vec![f32::NAN; p.len(n, k).unwrap()];
+                p.pack(&w, n, k, &mut out);
+                for (i, &v) in out.iter().enumerate() {
+                    let (blk, s, j) = (i / (p.nr * k), i / p.nr % k, i % p.nr);
+                    let o = blk * p.nr + j;
+                    let want = if o < n { w[o * k + s] } else { 0.0 };
+                    assert_eq!(v.to_bits(), want.to_bits(), "{isa} {n}x{k} at {i}");
+                }
+            }
+        }
+        assert_eq!(Packing::of_f32(ISA_REFERENCE, 4), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! table's GEMM layout ([`ferrite::packing::Packing`]): a 1-D `i8` tensor
 //! of `[oc / NR][kp / G][NR][G]`, and folds `−(zp_in + a_offset)·Σ w` into
 //! its bias, so that the table reads both in place (no packing per call).
+//! The constant weights of every f32 `Conv` with `groups == 1` become the
+//! 1-D `[oc / NR][K][NR]` of [`Packing::of_f32`].
 //! The image then records the packing (`Graph::packing`, the header's
 //! `isa`) and runs only where that table does.
 
@@ -12,8 +14,8 @@ use ferrite::packing::Packing;
 
 use crate::ir::{Data, Graph, Op};
 
-/// Packs the int8 conv weights of `g` for packing `isa`; true when any
-/// was packed (and `g.packing` is set).
+/// Packs the conv weights of `g` for packing `isa`; true when any was
+/// packed (and `g.packing` is set).
 pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
     let mut uses = vec![0usize; g.tensors.len()];
     for n in &g.nodes {
@@ -24,6 +26,10 @@ pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
     let mut packed = 0;
     for ni in 0..g.nodes.len() {
         let n = &g.nodes[ni];
+        if matches!(n.op, Op::Conv { groups: 1, .. }) {
+            packed += pack_f32_conv(g, ni, isa, &uses)? as usize;
+            continue;
+        }
         if !matches!(n.op, Op::QConv { groups: 1, .. }) {
             continue;
         }
@@ -54,16 +60,7 @@ pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
         // A tensor read by this node alone is rewritten in place; a shared
         // one keeps its layout for its other readers and this node gets a
         // renamed copy.
-        let mut own = |t: usize| {
-            if uses[t] == 1 {
-                return t;
-            }
-            let mut copy = g.tensors[t].clone();
-            copy.name = format!("{}.packed.{ni}", copy.name);
-            g.tensors.push(copy);
-            g.tensors.len() - 1
-        };
-        let (w_new, b_new) = (own(w), own(b));
+        let (w_new, b_new) = (own(g, &uses, w, ni), own(g, &uses, b, ni));
         let wt = &mut g.tensors[w_new];
         wt.shape = vec![len];
         wt.data = Some(Data::I8(wp));
@@ -76,6 +73,47 @@ pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
         g.packing = isa;
     }
     Ok(packed > 0)
+}
+
+/// A tensor read by node `ni` alone is rewritten in place; a shared one
+/// keeps its layout for its other readers and `ni` gets a renamed copy.
+fn own(g: &mut Graph, uses: &[usize], t: usize, ni: usize) -> usize {
+    if uses[t] == 1 {
+        return t;
+    }
+    let mut copy = g.tensors[t].clone();
+    copy.name = format!("{}.packed.{ni}", copy.name);
+    g.tensors.push(copy);
+    g.tensors.len() - 1
+}
+
+/// Packs the constant OHWI weights of f32 `Conv` node `ni` (`groups == 1`)
+/// as `[oc / NR][K][NR]` ([`Packing::of_f32`]); the bias is unchanged.
+/// False when the weights are not constant.
+fn pack_f32_conv(g: &mut Graph, ni: usize, isa: u32, uses: &[usize]) -> Result<bool> {
+    let n = &g.nodes[ni];
+    let name = n.name.clone();
+    let w = *n
+        .inputs
+        .get(1)
+        .ok_or_else(|| anyhow!("node '{name}': Conv without weights"))?;
+    let wt = &g.tensors[w];
+    let (Some(Data::F32(wd)), [oc, kh, kw, ic]) = (&wt.data, wt.shape.as_slice()) else {
+        return Ok(false);
+    };
+    let (oc, k) = (*oc, kh * kw * ic);
+    let layout = Packing::of_f32(isa, oc).ok_or_else(|| anyhow!("unknown packing {isa}"))?;
+    let len = layout
+        .len(oc, k)
+        .ok_or_else(|| anyhow!("node '{name}': packed weights overflow"))?;
+    let mut wp = vec![0f32; len];
+    layout.pack(wd, oc, k, &mut wp);
+    let w_new = own(g, uses, w, ni);
+    let wt = &mut g.tensors[w_new];
+    wt.shape = vec![len];
+    wt.data = Some(Data::F32(wp));
+    g.nodes[ni].inputs[1] = w_new;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -162,5 +200,40 @@ mod tests {
         assert!(!pack_weights(&mut g, ferrite::packing::ISA_AVX512VNNI).unwrap());
         assert_eq!(g.packing, 0);
         assert_eq!(g.tensors[w].shape, vec![3, 1, 1, 1]);
+    }
+
+    #[test]
+    fn packs_f32_dense_convs_with_constant_weights() {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x", vec![1, 4, 4, 2], None);
+        let w = g.add_tensor(
+            "w",
+            vec![3, 1, 1, 2],
+            Some(Data::F32(vec![1., 2., 3., 4., 5., 6.])),
+        );
+        let dynamic_w = g.add_tensor("dw", vec![3, 1, 1, 2], None);
+        let window = Window {
+            kernel: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            pads: [0; 4],
+        };
+        let conv = Op::Conv {
+            window,
+            groups: 1,
+            act: ferrite::kernels::Act::None,
+        };
+        let y = crate::passes::testutil::node(&mut g, conv.clone(), vec![x, w], vec![1, 4, 4, 3]);
+        let z = crate::passes::testutil::node(&mut g, conv, vec![x, dynamic_w], vec![1, 4, 4, 3]);
+        g.outputs = vec![y, z];
+        assert!(pack_weights(&mut g, ferrite::packing::ISA_NEON).unwrap());
+        assert_eq!(g.packing, ferrite::packing::ISA_NEON);
+        // `Packing::of_f32(neon, 3)`: NR 4, `[1][2][4]`.
+        assert_eq!(g.nodes[0].inputs[1], w);
+        assert_eq!(g.tensors[w].shape, vec![8]);
+        let wp = g.tensors[w].const_f32().unwrap();
+        assert_eq!(wp, [1., 3., 5., 0., 2., 4., 6., 0.]);
+        // Weights computed at run time stay OHWI.
+        assert_eq!(g.tensors[dynamic_w].shape, vec![3, 1, 1, 2]);
     }
 }

@@ -429,6 +429,11 @@ fn assert_within(got: &[f32], want: &[f32], mag: &[f32], k: usize, what: &str) {
     }
 }
 
+/// Whether `a` and `b` hold the same bits.
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 fn conv_params(q: &QConvParams, act: Act) -> ConvParams {
     ConvParams {
         kernel_h: q.kernel_h,
@@ -488,13 +493,24 @@ fn f32_conv_tables_within_bound_depthwise_equal() {
             let mut got = GuardedF32::new(len);
             (t.f32_conv)(&p, &x, xs, &w, bias, got.out(), ys);
             let what = std::format!("{}: case {it} {p:?} {xs:?} -> {ys:?}", t.name());
+            // Over weights packed as the compiler writes them: the same
+            // panels, so the same bits as the table's unpacked conv.
+            let layout = crate::packing::Packing::of_f32(t.packing(), oc);
+            if let Some(layout) = layout.filter(|_| p.groups == 1) {
+                let mut wp = vec![f32::NAN; layout.len(oc, k_len).unwrap()];
+                layout.pack(&w, oc, k_len, &mut wp);
+                let mut packed = GuardedF32::new(len);
+                (t.f32_conv_packed)(&p, &x, xs, &wp, bias, packed.out(), ys);
+                assert!(
+                    same_bits(packed.body(), got.body()),
+                    "{what}: packed must equal unpacked"
+                );
+            }
             if kind == 1 || kind == 3 {
-                let eq = got
-                    .body()
-                    .iter()
-                    .zip(want.body())
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(eq, "{what}: depthwise/grouped must equal the reference");
+                assert!(
+                    same_bits(got.body(), want.body()),
+                    "{what}: depthwise/grouped must equal the reference"
+                );
             } else {
                 // The activations used are 1-Lipschitz or close to it
                 // (hard-swish's slope is at most 1.5): scale the bound.

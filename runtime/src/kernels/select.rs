@@ -58,6 +58,9 @@ pub struct Kernels {
     /// int8 `Conv2d` with `groups == 1` over weights in `packing`, and the
     /// bias folded as [`crate::packing::Packing::bias`] does.
     pub(crate) i8_conv_packed: I8ConvFn,
+    /// f32 `Conv2d` with `groups == 1` over weights in `packing`
+    /// ([`crate::packing::Packing::of_f32`]).
+    pub(crate) f32_conv_packed: F32ConvFn,
     pub(crate) f32_gemm: F32GemmFn,
     pub(crate) i8_gemm: I8GemmFn,
     pub(crate) i8_binary: I8BinaryFn,
@@ -95,6 +98,7 @@ pub static REFERENCE: Kernels = Kernels {
         |_, _, _, _, _, _, _, _| {}
     ),
     i8_conv_packed: NO_PACKED_CONV,
+    f32_conv_packed: NO_PACKED_F32_CONV,
     f32_gemm: built!(
         all(feature = "op-matmul", feature = "f32"),
         F32GemmFn,
@@ -130,6 +134,10 @@ pub static REFERENCE: Kernels = Kernels {
 /// The `i8_conv_packed` of a table that reads no packing: never called
 /// (an interpreter runs a packed model only on its packing's table).
 pub(crate) const NO_PACKED_CONV: I8ConvFn = |_, _, _, _, _, _, _, _| {};
+
+/// The `f32_conv_packed` of a table that reads no packing (as
+/// [`NO_PACKED_CONV`]).
+pub(crate) const NO_PACKED_F32_CONV: F32ConvFn = |_, _, _, _, _, _, _| {};
 
 /// `$kernel` when `$cfg` holds, else `$absent`: a closure with the
 /// kernel's arity that does nothing.
@@ -285,6 +293,23 @@ impl Kernels {
         (self.i8_conv_packed)(p, x, in_shape, w, bias, requant, out, out_shape)
     }
 
+    /// This table's f32 `Conv2d` (`groups == 1`) over weights in its
+    /// packing ([`Kernels::packing`], [`crate::packing::Packing::of_f32`]);
+    /// does nothing on a table that reads no packing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn f32_conv_packed(
+        &self,
+        p: &ConvParams,
+        x: &[f32],
+        in_shape: [usize; 4],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+        out_shape: [usize; 4],
+    ) {
+        (self.f32_conv_packed)(p, x, in_shape, w, bias, out, out_shape)
+    }
+
     /// This table's f32 `MatMul` (contract: [`f32_gemm::reference`](super::f32_gemm::reference)).
     #[allow(clippy::too_many_arguments)]
     pub fn f32_gemm(
@@ -364,7 +389,7 @@ pub(crate) const fn table(
     f32_conv: F32ConvFn,
     f32_conv_transpose: F32ConvFn,
     i8_conv: I8ConvFn,
-    i8_conv_packed: I8ConvFn,
+    (i8_conv_packed, f32_conv_packed): (I8ConvFn, F32ConvFn),
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
@@ -377,6 +402,7 @@ pub(crate) const fn table(
         f32_conv_transpose,
         i8_conv,
         i8_conv_packed,
+        f32_conv_packed,
         f32_gemm,
         i8_gemm,
         i8_binary,
@@ -500,6 +526,38 @@ macro_rules! simd_table {
                 ) {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_conv_tf(p, x, xs, w, b, rq, y, ys) }
+                }
+
+                $(#[$tf])?
+                unsafe fn f32_conv_packed_tf(
+                    p: &ConvParams,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    w: &[f32],
+                    b: Option<&[f32]>,
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
+                    unsafe {
+                        $crate::kernels::f32_conv::simd_packed::<$v, $mr, $nv, $mr1>(
+                            $packing, p, x, xs, w, b, y, ys,
+                        )
+                    }
+                }
+                #[allow(dead_code)]
+                pub(super) fn f32_conv_packed(
+                    p: &ConvParams,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    w: &[f32],
+                    b: Option<&[f32]>,
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { f32_conv_packed_tf(p, x, xs, w, b, y, ys) }
                 }
 
                 $(#[$tf])?
@@ -703,9 +761,12 @@ macro_rules! simd_table {
                 entry::f32_conv_transpose,
                 entry::i8_conv,
                 if $packing == $crate::format::ISA_REFERENCE {
-                    $crate::kernels::select::NO_PACKED_CONV
+                    (
+                        $crate::kernels::select::NO_PACKED_CONV,
+                        $crate::kernels::select::NO_PACKED_F32_CONV,
+                    )
                 } else {
-                    entry::i8_conv_packed
+                    (entry::i8_conv_packed, entry::f32_conv_packed)
                 },
                 entry::f32_gemm,
                 entry::i8_gemm,

@@ -16,7 +16,8 @@
 //! points come from the `x` and `y` records. Arithmetic:
 //! [`crate::kernels::i8_conv`]. In an image with a weight packing
 //! ([`crate::packing`]) `w` may instead be the 1-D packed tensor of a
-//! `groups == 1` conv, with `bias` folded as that module says.
+//! `groups == 1` conv, with `bias` folded as that module says; so may the
+//! f32 weights of a `Conv2d` with `groups == 1` (`Packing::of_f32`).
 
 use super::{decode_act, shape4, Checked, Eval, OpCode, Prep};
 use crate::format::{DType, Storage};
@@ -83,7 +84,7 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     let oc = y[3];
     let g = p.groups;
     ctx.ensure(g >= 1 && ic % g == 0 && oc % g == 0 && ic >= 1)?;
-    let packed = crate::packing::BUILT && int8 && w_info.rank() == 1;
+    let packed = crate::packing::BUILT && ctx.op.code == OpCode::Conv2d && w_info.rank() == 1;
     if !packed {
         let w = shape4(&w_info).ok_or(ctx.bad())?;
         ctx.ensure(w == [oc, p.kernel_h, p.kernel_w, ic / g])?;
@@ -103,7 +104,14 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     if packed {
         // Weights in the image's packing (`crate::packing`), for
         // `groups == 1` only; `K <= 2^16` (above) keeps `len` in range.
-        let layout = crate::packing::Packing::of(ctx.model.isa(), oc).ok_or(ctx.bad())?;
+        let isa = ctx.model.isa();
+        let layout = if int8 {
+            crate::packing::Packing::of(isa, oc)
+        } else {
+            ctx.ensure(w_info.storage == Storage::Const)?;
+            crate::packing::Packing::of_f32(isa, oc)
+        };
+        let layout = layout.ok_or(ctx.bad())?;
         let k = p.kernel_h * p.kernel_w * ic;
         ctx.ensure(g == 1 && layout.len(oc, k) == w_info.shape().first().copied())?;
     }
@@ -158,24 +166,34 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let (Some(xi), Some(wi)) = (inputs.info(0), inputs.info(1)) else {
         return;
     };
-    let (Some(in_shape), Some(_)) = (shape4(&xi), shape4(&wi)) else {
+    let Some(in_shape) = shape4(&xi) else {
         return;
     };
     let bias = (inputs.len() == 3).then(|| inputs.f32(2));
     let (x, w) = (inputs.f32(0), inputs.f32(1));
     if code == OpCode::Conv2d {
+        // `prepare` admits 1-D weights only in the image's packing, which
+        // the interpreter's table reads (`Interpreter::with_kernels`).
+        let conv = if wi.rank() == 1 {
+            kernels.f32_conv_packed
+        } else {
+            kernels.f32_conv
+        };
         let mut buf = [0; MAX_PARTS + 1];
         if let Some((par, bounds)) = row_split(ctx_par, &p, in_shape, out_shape, &mut buf) {
             let row = out_shape[2] * out_shape[3];
             for_each_part(par, &mut out[..out_shape[1] * row], bounds, |_, r, out| {
                 let (p, x, in_shape, out_shape) =
                     row_part(&p, x, in_shape, out_shape, r.start / row, r.end / row);
-                (kernels.f32_conv)(&p, x, in_shape, w, bias, out, out_shape);
+                conv(&p, x, in_shape, w, bias, out, out_shape);
             });
             return;
         }
-        (kernels.f32_conv)(&p, x, in_shape, w, bias, out, out_shape);
+        conv(&p, x, in_shape, w, bias, out, out_shape);
     } else {
+        if shape4(&wi).is_none() {
+            return;
+        }
         (kernels.f32_conv_transpose)(&p, x, in_shape, w, bias, out, out_shape);
     }
 }

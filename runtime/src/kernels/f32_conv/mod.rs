@@ -103,14 +103,9 @@ pub(crate) unsafe fn simd<
     out_shape: [usize; 4],
 ) {
     if p.groups == 1 {
-        let g = geometry(p, in_shape, out_shape);
         let b = BSource::PerOutput(weights);
-        // SAFETY (both): forwarded from the caller.
-        if out_shape[3] <= V::LANES {
-            unsafe { tiled::gemm::<V, MR1, 1>(&g, input, b, bias, p.act, output) }
-        } else {
-            unsafe { tiled::gemm::<V, MR, NV>(&g, input, b, bias, p.act, output) }
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { dense::<V, MR, NV, MR1>(p, input, in_shape, b, bias, output, out_shape) }
     } else if depthwise::applies(p, in_shape, out_shape) {
         // SAFETY: forwarded from the caller.
         unsafe {
@@ -118,6 +113,68 @@ pub(crate) unsafe fn simd<
         };
     } else {
         reference(p, input, in_shape, weights, bias, output, out_shape);
+    }
+}
+
+/// [`simd`]'s `groups == 1` path over weights packed by the compiler for
+/// packing `isa` ([`crate::packing::Packing::of_f32`]): the same register
+/// tiles over the same panels, so the same bits as [`simd`] on the
+/// unpacked weights. Does nothing for `ISA_REFERENCE` (a table without a
+/// packing is never handed packed weights).
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) unsafe fn simd_packed<V: F32Simd, const MR: usize, const NV: usize, const MR1: usize>(
+    isa: u32,
+    p: &ConvParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    if isa == crate::format::ISA_REFERENCE {
+        return;
+    }
+    // The compiler packed for the register tile the table runs on `oc`
+    // channels; a disagreement would read the weights in the wrong order.
+    let oc = out_shape[3];
+    let nr = crate::packing::Packing::of_f32(isa, oc).map(|l| l.nr);
+    let tile = if oc <= V::LANES { 1 } else { NV };
+    assert!(nr == Some(tile * V::LANES), "packing mismatch");
+    let b = BSource::Packed(weights);
+    // SAFETY: forwarded from the caller.
+    unsafe { dense::<V, MR, NV, MR1>(p, input, in_shape, b, bias, output, out_shape) }
+}
+
+/// A `groups == 1` conv as the tiled GEMM: `MR x NV` register tiles, or
+/// `MR1 x 1` when the output channels fit one vector.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+unsafe fn dense<V: F32Simd, const MR: usize, const NV: usize, const MR1: usize>(
+    p: &ConvParams,
+    input: &[f32],
+    in_shape: [usize; 4],
+    b: BSource<'_>,
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    let g = geometry(p, in_shape, out_shape);
+    // SAFETY (both): forwarded from the caller.
+    if out_shape[3] <= V::LANES {
+        unsafe { tiled::gemm::<V, MR1, 1>(&g, input, b, bias, p.act, output) }
+    } else {
+        unsafe { tiled::gemm::<V, MR, NV>(&g, input, b, bias, p.act, output) }
     }
 }
 

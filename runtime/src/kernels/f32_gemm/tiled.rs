@@ -39,6 +39,14 @@ pub(crate) enum BSource<'a> {
     /// Channel `o`'s `K` values at `w[o*stride + offset..]` (one kernel tap
     /// of OHWI weights).
     Strided(&'a [f32], usize, usize),
+    /// Weights packed by the compiler as `[ceil(oc / NR)][K][NR]` for this
+    /// register tile's `NR` ([`crate::packing::Packing::of_f32`]): each
+    /// chunk's panel is read in place.
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
+    Packed(&'a [f32]),
 }
 
 /// Where A row `m = (b, y, x)` of a 1x1 geometry is stored: output pixel
@@ -142,6 +150,7 @@ fn pack_b(
                     *v = w[(n0 + j) * stride + off + k];
                 }
             }
+            BSource::Packed(_) => unreachable!("packed panels are read in place"),
         }
     }
 }
@@ -203,6 +212,7 @@ pub(crate) unsafe fn gemm_scatter<V: F32Simd, const MR: usize, const NV: usize>(
     match b {
         BSource::PerOutput(w) | BSource::PerK(w) => debug_assert!(w.len() >= oc * k_total),
         BSource::Strided(..) => {}
+        BSource::Packed(w) => assert!(w.len() >= oc.div_ceil(nr) * nr * k_total),
     }
     if m_total == 0 || oc == 0 {
         return;
@@ -226,7 +236,13 @@ pub(crate) unsafe fn gemm_scatter<V: F32Simd, const MR: usize, const NV: usize>(
         let mut k0 = 0;
         while k0 < k_total {
             let k1 = (k0 + KC).min(k_total);
-            pack_b(b, k_total, oc, (k0, k1), (n0, nv), nr, &mut panel);
+            let panel: &[f32] = match b {
+                BSource::Packed(w) => &w[n0 * k_total + k0 * nr..][..(k1 - k0) * nr],
+                _ => {
+                    pack_b(b, k_total, oc, (k0, k1), (n0, nv), nr, &mut panel);
+                    &panel
+                }
+            };
             let chunk = Chunk {
                 k0,
                 k1,
@@ -243,7 +259,7 @@ pub(crate) unsafe fn gemm_scatter<V: F32Simd, const MR: usize, const NV: usize>(
                         x,
                         ic,
                         &chunk,
-                        &panel,
+                        panel,
                         &bias_blk,
                         bias.is_some(),
                         act,
