@@ -5,7 +5,9 @@
 //! of `[oc / NR][kp / G][NR][G]`, and folds `−(zp_in + a_offset)·Σ w` into
 //! its bias, so that the table reads both in place (no packing per call).
 //! The constant weights of every f32 `Conv` with `groups == 1` become the
-//! 1-D `[oc / NR][K][NR]` of [`Packing::of_f32`].
+//! 1-D `[oc / NR][K][NR]` of [`Packing::of_f32`]. A constant `MatMul` `b`
+//! without batch dims (int8: zero point 0) is packed as the weights of a
+//! conv with `n` output channels and `k` steps.
 //! The image then records the packing (`Graph::packing`, the header's
 //! `isa`) and runs only where that table does.
 
@@ -28,6 +30,10 @@ pub fn pack_weights(g: &mut Graph, isa: u32) -> Result<bool> {
         let n = &g.nodes[ni];
         if matches!(n.op, Op::Conv { groups: 1, .. }) {
             packed += pack_f32_conv(g, ni, isa, &uses)? as usize;
+            continue;
+        }
+        if matches!(n.op, Op::MatMul { .. } | Op::QMatMul { .. }) {
+            packed += pack_matmul(g, ni, isa, &uses)? as usize;
             continue;
         }
         if !matches!(n.op, Op::QConv { groups: 1, .. }) {
@@ -113,6 +119,74 @@ fn pack_f32_conv(g: &mut Graph, ni: usize, isa: u32, uses: &[usize]) -> Result<b
     wt.shape = vec![len];
     wt.data = Some(Data::F32(wp));
     g.nodes[ni].inputs[1] = w_new;
+    Ok(true)
+}
+
+/// `[k, n]` row-major `b` as `n` rows of `k` (the OHWI order `Packing`
+/// reads).
+fn transpose<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
+    (0..n * k).map(|i| b[(i % k) * n + i / k]).collect()
+}
+
+/// Packs the constant `b` of `MatMul` / int8 `MatMul` node `ni` when it
+/// has no batch dims (and, int8, zero point 0) as the conv weights of `n`
+/// output channels; the int8 bias gets `a`'s offset folded in. False when
+/// `b` does not qualify.
+fn pack_matmul(g: &mut Graph, ni: usize, isa: u32, uses: &[usize]) -> Result<bool> {
+    let n = &g.nodes[ni];
+    let name = n.name.clone();
+    let (a, b) = match n.inputs.as_slice() {
+        [a, b, ..] => (*a, *b),
+        _ => bail!("node '{name}': MatMul without two operands"),
+    };
+    let bt = &g.tensors[b];
+    let rank = bt.shape.len();
+    if rank < 2 || bt.shape[..rank - 2].iter().any(|&d| d != 1) {
+        return Ok(false);
+    }
+    let (k, nc) = (bt.shape[rank - 2], bt.shape[rank - 1]);
+    let no_len = || anyhow!("node '{name}': packed weights overflow");
+    match (&n.op, &bt.data) {
+        (Op::MatMul { .. }, Some(Data::F32(bd))) => {
+            let layout =
+                Packing::of_f32(isa, nc).ok_or_else(|| anyhow!("unknown packing {isa}"))?;
+            let mut wp = vec![0f32; layout.len(nc, k).ok_or_else(no_len)?];
+            layout.pack(&transpose(bd, k, nc), nc, k, &mut wp);
+            let b_new = own(g, uses, b, ni);
+            g.tensors[b_new].shape = vec![wp.len()];
+            g.tensors[b_new].data = Some(Data::F32(wp));
+            g.nodes[ni].inputs[1] = b_new;
+        }
+        (Op::QMatMul { .. }, Some(Data::I8(bd))) => {
+            if bt.quant.is_none_or(|q| q.zero_point != 0) {
+                return Ok(false);
+            }
+            let zp = g.tensors[a]
+                .quant
+                .ok_or_else(|| anyhow!("node '{name}': int8 input without quantization"))?
+                .zero_point;
+            let bias = *n
+                .inputs
+                .get(2)
+                .ok_or_else(|| anyhow!("node '{name}': int8 MatMul without its bias"))?;
+            let Some(Data::I32(bias_d)) = &g.tensors[bias].data else {
+                bail!("node '{name}': int8 MatMul bias is not a constant i32 tensor");
+            };
+            let layout = Packing::of(isa, nc).ok_or_else(|| anyhow!("unknown packing {isa}"))?;
+            let w = transpose(bd, k, nc);
+            let mut wp = vec![0i8; layout.len(nc, k).ok_or_else(no_len)?];
+            layout.pack(&w, nc, k, &mut wp);
+            let mut bp = vec![0i32; nc];
+            layout.bias(bias_d, &w, k, zp, &mut bp);
+            let (b_new, bias_new) = (own(g, uses, b, ni), own(g, uses, bias, ni));
+            g.tensors[b_new].shape = vec![wp.len()];
+            g.tensors[b_new].data = Some(Data::I8(wp));
+            g.tensors[bias_new].data = Some(Data::I32(bp));
+            g.nodes[ni].inputs[1] = b_new;
+            g.nodes[ni].inputs[2] = bias_new;
+        }
+        _ => return Ok(false),
+    }
     Ok(true)
 }
 
@@ -235,5 +309,60 @@ mod tests {
         assert_eq!(wp, [1., 3., 5., 0., 2., 4., 6., 0.]);
         // Weights computed at run time stay OHWI.
         assert_eq!(g.tensors[dynamic_w].shape, vec![3, 1, 1, 2]);
+    }
+
+    #[test]
+    fn packs_constant_matmul_weights_and_folds_the_int8_bias() {
+        let mut g = Graph::default();
+        let a = g.add_tensor("a", vec![4, 2], None);
+        // b [k = 2, n = 3].
+        let b = g.add_tensor(
+            "b",
+            vec![1, 2, 3],
+            Some(Data::F32(vec![1., 2., 3., 4., 5., 6.])),
+        );
+        let mm = Op::MatMul {
+            act: ferrite::kernels::Act::None,
+        };
+        let y = crate::passes::testutil::node(&mut g, mm, vec![a, b], vec![4, 3]);
+        let qa = g.add_tensor("qa", vec![4, 2], None);
+        g.tensors[qa].quant = Some(Quant {
+            scale: 0.5,
+            zero_point: -3,
+        });
+        let qb = g.add_tensor("qb", vec![2, 3], Some(Data::I8(vec![1, 2, 3, 4, 5, 6])));
+        g.tensors[qb].quant = Some(Quant {
+            scale: 0.1,
+            zero_point: 0,
+        });
+        let bias = g.add_tensor("bias", vec![3], Some(Data::I32(vec![100, 200, 300])));
+        let rq = g.add_tensor("rq", vec![1, 2], Some(Data::I32(vec![1 << 30, 0])));
+        let qmm = Op::QMatMul {
+            act_min: -128,
+            act_max: 127,
+        };
+        let z = crate::passes::testutil::node(&mut g, qmm, vec![qa, qb, bias, rq], vec![4, 3]);
+        g.outputs = vec![y, z];
+        assert!(pack_weights(&mut g, ferrite::packing::ISA_NEON).unwrap());
+        // f32: `of_f32(neon, 3)` is NR 4: `[1][k = 2][4]`, column j of b.
+        assert_eq!(g.tensors[b].shape, vec![8]);
+        assert_eq!(
+            g.tensors[b].const_f32().unwrap(),
+            [1., 2., 3., 0., 4., 5., 6., 0.]
+        );
+        // int8: `of(neon, 3)` is NR 8, G 16, kp 16: channel j's steps at j·16.
+        let Some(Data::I8(wp)) = &g.tensors[qb].data else {
+            panic!("int8 b not packed");
+        };
+        assert_eq!(wp.len(), 8 * 16);
+        assert_eq!(
+            (&wp[..2], &wp[16..18], &wp[32..34]),
+            (&[1, 4][..], &[2, 5][..], &[3, 6][..])
+        );
+        // bias − (zp_a + 0)·Σ_k b[k, j] = bias + 3·(5, 7, 9).
+        let Some(Data::I32(bp)) = &g.tensors[bias].data else {
+            panic!("bias not constant");
+        };
+        assert_eq!(bp, &vec![115, 221, 327]);
     }
 }

@@ -386,6 +386,24 @@ fn i8_gemm_tables_are_bit_exact() {
                 "{}: m {m} k {k} n {n} {p:?}",
                 t.name()
             );
+            // `b` packed as the compiler writes a constant one.
+            let layout = crate::packing::Packing::of(t.packing(), n).filter(|_| p.b_zp == 0);
+            if let Some(layout) = layout {
+                let bt = transposed(&b, k, n);
+                let mut bp = vec![0x5a; layout.len(n, k).unwrap()];
+                layout.pack(&bt, n, k, &mut bp);
+                let zeros = vec![0; n];
+                let mut folded = vec![0; n];
+                layout.bias(bias.unwrap_or(&zeros), &bt, k, p.a_zp, &mut folded);
+                let mut got = Guarded::new(m * n);
+                (t.i8_gemm_packed)(m, k, n, &a, &bp, Some(&folded), &rq, &p, got.out());
+                assert_eq!(
+                    got.body(),
+                    want.body(),
+                    "{} packed: m {m} k {k} n {n}",
+                    t.name()
+                );
+            }
         }
     }
 }
@@ -427,6 +445,12 @@ fn assert_within(got: &[f32], want: &[f32], mag: &[f32], k: usize, what: &str) {
             "{what}: element {i}: got {g:e}, want {w:e}, bound {bound:e}"
         );
     }
+}
+
+/// Row-major `[k, n]` as `n` rows of `k` (the conv-weight order packings
+/// read).
+fn transposed<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
+    (0..n * k).map(|i| b[(i % k) * n + i / k]).collect()
 }
 
 /// Whether `a` and `b` hold the same bits.
@@ -555,6 +579,18 @@ fn f32_gemm_tables_within_bound() {
             (t.f32_gemm)(m, k, n, &a, &b, bias, act, got.out());
             let what = std::format!("{}: m {m} k {k} n {n}", t.name());
             assert_within(got.body(), want.body(), &mag, k, &what);
+            // `b` packed as the compiler writes a constant one: the same
+            // bits as the plain `b` on this table.
+            if let Some(layout) = crate::packing::Packing::of_f32(t.packing(), n) {
+                let mut bp = vec![f32::NAN; layout.len(n, k).unwrap()];
+                layout.pack(&transposed(&b, k, n), n, k, &mut bp);
+                let mut packed = GuardedF32::new(m * n);
+                (t.f32_gemm_packed)(m, k, n, &a, &bp, bias, act, packed.out());
+                assert!(
+                    same_bits(packed.body(), got.body()),
+                    "{what}: packed must equal unpacked"
+                );
+            }
         }
     }
 }

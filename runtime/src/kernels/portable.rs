@@ -246,10 +246,7 @@ pub static PORTABLE: Kernels = table(
     f32_conv,
     f32_conv_transpose,
     i8_conv,
-    (
-        super::select::NO_PACKED_CONV,
-        super::select::NO_PACKED_F32_CONV,
-    ),
+    super::select::NO_PACKED,
     f32_gemm,
     i8_gemm,
     i8_binary,

@@ -61,6 +61,11 @@ pub struct Kernels {
     /// f32 `Conv2d` with `groups == 1` over weights in `packing`
     /// ([`crate::packing::Packing::of_f32`]).
     pub(crate) f32_conv_packed: F32ConvFn,
+    /// int8 `MatMul` over a constant `b` in `packing` with the bias folded.
+    pub(crate) i8_gemm_packed: I8GemmFn,
+    /// f32 `MatMul` over a constant `b` in `packing`
+    /// ([`crate::packing::Packing::of_f32`] of its `n` columns).
+    pub(crate) f32_gemm_packed: F32GemmFn,
     pub(crate) f32_gemm: F32GemmFn,
     pub(crate) i8_gemm: I8GemmFn,
     pub(crate) i8_binary: I8BinaryFn,
@@ -99,6 +104,8 @@ pub static REFERENCE: Kernels = Kernels {
     ),
     i8_conv_packed: NO_PACKED_CONV,
     f32_conv_packed: NO_PACKED_F32_CONV,
+    i8_gemm_packed: NO_PACKED_GEMM,
+    f32_gemm_packed: NO_PACKED_F32_GEMM,
     f32_gemm: built!(
         all(feature = "op-matmul", feature = "f32"),
         F32GemmFn,
@@ -138,6 +145,26 @@ pub(crate) const NO_PACKED_CONV: I8ConvFn = |_, _, _, _, _, _, _, _| {};
 /// The `f32_conv_packed` of a table that reads no packing (as
 /// [`NO_PACKED_CONV`]).
 pub(crate) const NO_PACKED_F32_CONV: F32ConvFn = |_, _, _, _, _, _, _| {};
+
+/// The `i8_gemm_packed` of a table that reads no packing (as
+/// [`NO_PACKED_CONV`]).
+pub(crate) const NO_PACKED_GEMM: I8GemmFn = |_, _, _, _, _, _, _, _, _| {};
+
+/// The `f32_gemm_packed` of a table that reads no packing (as
+/// [`NO_PACKED_CONV`]).
+pub(crate) const NO_PACKED_F32_GEMM: F32GemmFn = |_, _, _, _, _, _, _, _| {};
+
+/// A table's entries over weights in its packing: int8 and f32 `Conv2d`,
+/// int8 and f32 `MatMul`.
+pub(crate) type PackedFns = (I8ConvFn, F32ConvFn, I8GemmFn, F32GemmFn);
+
+/// The [`PackedFns`] of a table that reads no packing.
+pub(crate) const NO_PACKED: PackedFns = (
+    NO_PACKED_CONV,
+    NO_PACKED_F32_CONV,
+    NO_PACKED_GEMM,
+    NO_PACKED_F32_GEMM,
+);
 
 /// `$kernel` when `$cfg` holds, else `$absent`: a closure with the
 /// kernel's arity that does nothing.
@@ -342,6 +369,44 @@ impl Kernels {
     ) {
         (self.i8_gemm)(m, k, n, a, b, bias, requant, p, c)
     }
+
+    /// This table's int8 `MatMul` over `b` in its packing
+    /// ([`crate::packing::Packing::of`] of `n` columns, zero point 0) and
+    /// `bias` folded ([`crate::packing::Packing::bias`]); does nothing on a
+    /// table that reads no packing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn i8_gemm_packed(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[i8],
+        b: &[i8],
+        bias: Option<&[i32]>,
+        requant: &[i32],
+        p: &QGemmParams,
+        c: &mut [i8],
+    ) {
+        (self.i8_gemm_packed)(m, k, n, a, b, bias, requant, p, c)
+    }
+
+    /// This table's f32 `MatMul` over `b` in its packing
+    /// ([`crate::packing::Packing::of_f32`] of `n` columns); does nothing on
+    /// a table that reads no packing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn f32_gemm_packed(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        act: Act,
+        c: &mut [f32],
+    ) {
+        (self.f32_gemm_packed)(m, k, n, a, b, bias, act, c)
+    }
 }
 
 /// Constructors of the SIMD tables of this target, slowest first; each
@@ -389,7 +454,7 @@ pub(crate) const fn table(
     f32_conv: F32ConvFn,
     f32_conv_transpose: F32ConvFn,
     i8_conv: I8ConvFn,
-    (i8_conv_packed, f32_conv_packed): (I8ConvFn, F32ConvFn),
+    (i8_conv_packed, f32_conv_packed, i8_gemm_packed, f32_gemm_packed): PackedFns,
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
@@ -403,6 +468,8 @@ pub(crate) const fn table(
         i8_conv,
         i8_conv_packed,
         f32_conv_packed,
+        i8_gemm_packed,
+        f32_gemm_packed,
         f32_gemm,
         i8_gemm,
         i8_binary,
@@ -664,6 +731,78 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { i8_gemm_tf(m, k, n, a, b, bias, rq, p, c) }
                 }
+
+                $(#[$tf])?
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn i8_gemm_packed_tf(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[i8],
+                    b: &[i8],
+                    bias: Option<&[i32]>,
+                    rq: &[i32],
+                    p: &QGemmParams,
+                    c: &mut [i8],
+                ) {
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
+                    unsafe {
+                        $crate::kernels::i8_gemm::simd_packed::<$q, $qn>(
+                            $packing, m, k, n, a, b, bias, rq, p, c,
+                        )
+                    }
+                }
+                #[allow(clippy::too_many_arguments, dead_code)]
+                pub(super) fn i8_gemm_packed(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[i8],
+                    b: &[i8],
+                    bias: Option<&[i32]>,
+                    rq: &[i32],
+                    p: &QGemmParams,
+                    c: &mut [i8],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { i8_gemm_packed_tf(m, k, n, a, b, bias, rq, p, c) }
+                }
+
+                $(#[$tf])?
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn f32_gemm_packed_tf(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[f32],
+                    b: &[f32],
+                    bias: Option<&[f32]>,
+                    act: Act,
+                    c: &mut [f32],
+                ) {
+                    // SAFETY: the table's ISA is enabled on this function
+                    // (`$tf`, or the build target's baseline).
+                    unsafe {
+                        $crate::kernels::f32_gemm::simd_packed::<$v, $mr, $nv, $mr1>(
+                            $packing, m, k, n, a, b, bias, act, c,
+                        )
+                    }
+                }
+                #[allow(clippy::too_many_arguments, dead_code)]
+                pub(super) fn f32_gemm_packed(
+                    m: usize,
+                    k: usize,
+                    n: usize,
+                    a: &[f32],
+                    b: &[f32],
+                    bias: Option<&[f32]>,
+                    act: Act,
+                    c: &mut [f32],
+                ) {
+                    // SAFETY: as `f32_conv`.
+                    unsafe { f32_gemm_packed_tf(m, k, n, a, b, bias, act, c) }
+                }
                 $(#[$tf])?
                 unsafe fn i8_binary_tf(
                     op: &QBinary,
@@ -761,12 +900,14 @@ macro_rules! simd_table {
                 entry::f32_conv_transpose,
                 entry::i8_conv,
                 if $packing == $crate::format::ISA_REFERENCE {
-                    (
-                        $crate::kernels::select::NO_PACKED_CONV,
-                        $crate::kernels::select::NO_PACKED_F32_CONV,
-                    )
+                    $crate::kernels::select::NO_PACKED
                 } else {
-                    (entry::i8_conv_packed, entry::f32_conv_packed)
+                    (
+                        entry::i8_conv_packed,
+                        entry::f32_conv_packed,
+                        entry::i8_gemm_packed,
+                        entry::f32_gemm_packed,
+                    )
                 },
                 entry::f32_gemm,
                 entry::i8_gemm,

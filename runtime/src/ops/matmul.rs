@@ -9,9 +9,13 @@
 //! `requant (i32 [n, 2] per output column, or [1, 2])`; parameters
 //! `qact(3)`; zero points from the records. Arithmetic:
 //! [`crate::kernels::i8_gemm`]; `k <= 2^16` keeps the accumulator in i32.
+//!
+//! In an image with a weight packing ([`crate::packing`]) a constant `b`
+//! without batch dims may be 1-D: `[k, n]` laid out as the packing's conv
+//! weights with `n` output channels (int8: zero point 0, `bias` folded).
 
 use super::{decode_act, pad_shape, strides, Checked, Eval, Prep};
-use crate::format::{DType, MAX_RANK};
+use crate::format::{DType, Storage, MAX_RANK};
 use crate::kernels::i8_gemm::QGemmParams;
 use crate::kernels::parallel::{for_each_part, split_rows, Parallel, MAX_PARTS};
 
@@ -29,14 +33,28 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
         ctx.f32_kernels()?;
         ctx.ensure(n_in == 2 || n_in == 3)?;
     }
-    let (a, b, y) = (ctx.input(0)?, ctx.input(1)?, ctx.out);
-    ctx.ensure(a.rank() >= 2 && b.rank() >= 2 && y.rank() >= 2)?;
-    ctx.ensure(y.rank() >= a.rank() && y.rank() >= b.rank())?;
-    let (a, b, y) = (
-        pad_shape(a.shape()),
-        pad_shape(b.shape()),
-        pad_shape(y.shape()),
-    );
+    let (a, b_info, y) = (ctx.input(0)?, ctx.input(1)?, ctx.out);
+    // A 1-D `b` is a constant `[k, n]` in the image's packing.
+    let packed = crate::packing::BUILT && b_info.rank() == 1;
+    ctx.ensure(a.rank() >= 2 && (packed || b_info.rank() >= 2) && y.rank() >= 2)?;
+    ctx.ensure(y.rank() >= a.rank() && y.rank() >= b_info.rank())?;
+    let (a, y) = (pad_shape(a.shape()), pad_shape(y.shape()));
+    let b = if packed {
+        let (k, n) = (a[MAX_RANK - 1], y[MAX_RANK - 1]);
+        ctx.ensure(b_info.storage == Storage::Const)?;
+        let isa = ctx.model.isa();
+        let layout = if int8 {
+            ctx.ensure(b_info.zero_point == 0)?;
+            crate::packing::Packing::of(isa, n)
+        } else {
+            crate::packing::Packing::of_f32(isa, n)
+        };
+        let layout = layout.ok_or(ctx.bad())?;
+        ctx.ensure(layout.len(n, k) == b_info.shape().first().copied())?;
+        packed_b_shape(&a, &y)
+    } else {
+        pad_shape(b_info.shape())
+    };
     let (m, k, n) = (a[MAX_RANK - 2], a[MAX_RANK - 1], b[MAX_RANK - 1]);
     ctx.ensure(b[MAX_RANK - 2] == k && y[MAX_RANK - 2] == m && y[MAX_RANK - 1] == n)?;
     for d in 0..MAX_RANK - 2 {
@@ -52,6 +70,28 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
         ctx.ensure(k <= 1 << 16)?;
     }
     Ok(())
+}
+
+/// The padded shape a packed `b` stands for: `[k, n]` without batch dims.
+fn packed_b_shape(a: &[usize; MAX_RANK], y: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
+    let mut b = [1; MAX_RANK];
+    b[MAX_RANK - 2] = a[MAX_RANK - 1];
+    b[MAX_RANK - 1] = y[MAX_RANK - 1];
+    b
+}
+
+/// `b`'s padded shape, and whether it is packed (`prepare` admits a 1-D
+/// `b` only in the image's packing, which the interpreter's table reads).
+fn b_shape(
+    b: &crate::model::TensorInfo<'_>,
+    a: &[usize; MAX_RANK],
+    y: &[usize; MAX_RANK],
+) -> ([usize; MAX_RANK], bool) {
+    if b.rank() == 1 {
+        (packed_b_shape(a, y), true)
+    } else {
+        (pad_shape(b.shape()), false)
+    }
 }
 
 /// Element offsets of `a`, `b` and `y` for batch `bidx` (0 on broadcast dims).
@@ -95,15 +135,21 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         act_min,
         act_max,
     };
-    let (asp, bsp) = (pad_shape(ai.shape()), pad_shape(bi.shape()));
+    let asp = pad_shape(ai.shape());
+    let (bsp, packed) = b_shape(&bi, &asp, &ys);
     let (a, b, bias, requant) = (inputs.i8(0), inputs.i8(1), inputs.i32(2), inputs.i32(3));
     let (m, k, n) = (asp[MAX_RANK - 2], asp[MAX_RANK - 1], bsp[MAX_RANK - 1]);
+    let (gemm, b_len) = if packed {
+        (kernels.i8_gemm_packed, b.len())
+    } else {
+        (kernels.i8_gemm, k * n)
+    };
     let batches: usize = ys[..MAX_RANK - 2].iter().product();
     for bidx in 0..batches {
         let (ao, bo, yo) = batch_offsets(bidx, &asp, &bsp, &ys);
         let (Some(am), Some(bm), Some(ym)) = (
             a.get(ao..ao + m * k),
-            b.get(bo..bo + k * n),
+            b.get(bo..bo + b_len),
             out.get_mut(yo..yo + m * n),
         ) else {
             return;
@@ -113,11 +159,11 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
             for_each_part(par, ym, bounds, |_, r, ym| {
                 let (r0, r1) = (r.start / n, r.end / n);
                 let am = &am[r0 * k..r1 * k];
-                (kernels.i8_gemm)(r1 - r0, k, n, am, bm, Some(bias), requant, &p, ym);
+                gemm(r1 - r0, k, n, am, bm, Some(bias), requant, &p, ym);
             });
             continue;
         }
-        (kernels.i8_gemm)(m, k, n, am, bm, Some(bias), requant, &p, ym);
+        gemm(m, k, n, am, bm, Some(bias), requant, &p, ym);
     }
 }
 
@@ -150,16 +196,22 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
     };
-    let (asp, bsp) = (pad_shape(ai.shape()), pad_shape(bi.shape()));
+    let asp = pad_shape(ai.shape());
+    let (bsp, packed) = b_shape(&bi, &asp, &ys);
     let (a, b) = (inputs.f32(0), inputs.f32(1));
     let bias = (inputs.len() == 3).then(|| inputs.f32(2));
     let (m, k, n) = (asp[MAX_RANK - 2], asp[MAX_RANK - 1], bsp[MAX_RANK - 1]);
+    let (gemm, b_len) = if packed {
+        (kernels.f32_gemm_packed, b.len())
+    } else {
+        (kernels.f32_gemm, k * n)
+    };
     let batches: usize = ys[..MAX_RANK - 2].iter().product();
     for bidx in 0..batches {
         let (ao, bo, yo) = batch_offsets(bidx, &asp, &bsp, &ys);
         let (Some(am), Some(bm), Some(ym)) = (
             a.get(ao..ao + m * k),
-            b.get(bo..bo + k * n),
+            b.get(bo..bo + b_len),
             out.get_mut(yo..yo + m * n),
         ) else {
             return;
@@ -168,10 +220,10 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         if let Some((par, bounds)) = row_split(par, (m, k, n), &mut buf) {
             for_each_part(par, ym, bounds, |_, r, ym| {
                 let (r0, r1) = (r.start / n, r.end / n);
-                (kernels.f32_gemm)(r1 - r0, k, n, &am[r0 * k..r1 * k], bm, bias, act, ym);
+                gemm(r1 - r0, k, n, &am[r0 * k..r1 * k], bm, bias, act, ym);
             });
             continue;
         }
-        (kernels.f32_gemm)(m, k, n, am, bm, bias, act, ym);
+        gemm(m, k, n, am, bm, bias, act, ym);
     }
 }

@@ -45,17 +45,130 @@ pub(crate) unsafe fn simd<V: F32Simd, const MR: usize, const NV: usize, const MR
         return reference(m, k, n, a, b, bias, act, c);
     }
     let b = tiled::BSource::PerK(b);
+    // SAFETY: forwarded from the caller.
+    unsafe { tiled_matmul::<V, MR, NV, MR1>(&g, a, b, bias, act, c) }
+}
+
+/// The tiled GEMM: `MR1 x 1` register tiles for at most one vector of
+/// columns, else `MR x NV`.
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+unsafe fn tiled_matmul<V: F32Simd, const MR: usize, const NV: usize, const MR1: usize>(
+    g: &tiled::Geometry,
+    a: &[f32],
+    b: tiled::BSource<'_>,
+    bias: Option<&[f32]>,
+    act: Act,
+    c: &mut [f32],
+) {
     // SAFETY (both): forwarded from the caller.
-    if n <= V::LANES {
-        unsafe { tiled::gemm::<V, MR1, 1>(&g, a, b, bias, act, c) }
+    if g.out_shape[3] <= V::LANES {
+        unsafe { tiled::gemm::<V, MR1, 1>(g, a, b, bias, act, c) }
     } else {
-        unsafe { tiled::gemm::<V, MR, NV>(&g, a, b, bias, act, c) }
+        unsafe { tiled::gemm::<V, MR, NV>(g, a, b, bias, act, c) }
     }
 }
 
 /// Most rows of A that the SIMD tables multiply with [`reference`]'s loop
 /// instead of packing B.
 const GEMV_ROWS: usize = 2;
+
+/// [`simd`] over `b` packed by the compiler for packing `isa`
+/// ([`crate::packing::Packing::of_f32`] of `n` columns, `[n/NR][k][NR]`):
+/// the same register tiles over the same panels, and for at most
+/// `GEMV_ROWS` rows [`reference`]'s loop over the packed blocks, so the
+/// same bits as [`simd`] on the plain `b`. Does nothing for
+/// `ISA_REFERENCE` (a table without a packing is never handed packed
+/// weights).
+///
+/// # Safety
+/// The CPU supports `V`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) unsafe fn simd_packed<V: F32Simd, const MR: usize, const NV: usize, const MR1: usize>(
+    isa: u32,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    c: &mut [f32],
+) {
+    if isa == crate::format::ISA_REFERENCE {
+        return;
+    }
+    // The compiler packed for the register tile the table runs on `n`
+    // columns; a disagreement would read the weights in the wrong order.
+    let nr = crate::packing::Packing::of_f32(isa, n).map_or(0, |l| l.nr);
+    let tile = if n <= V::LANES { 1 } else { NV };
+    assert!(nr == tile * V::LANES, "packing mismatch");
+    if m <= GEMV_ROWS && k > 0 {
+        return gemv_packed(m, k, n, nr, a, b, bias, act, c);
+    }
+    let g = tiled::Geometry::matmul(m, k, n);
+    let b = tiled::BSource::Packed(b);
+    // SAFETY: forwarded from the caller.
+    unsafe { tiled_matmul::<V, MR, NV, MR1>(&g, a, b, bias, act, c) }
+}
+
+/// [`reference`]'s loop with `b` in blocks of `nr` columns (`[n/nr][k][nr]`):
+/// each output is the same sequence of roundings, so the same bits.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+fn gemv_packed(
+    m: usize,
+    k: usize,
+    n: usize,
+    nr: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    c: &mut [f32],
+) {
+    for i in 0..m {
+        let c_row = &mut c[i * n..(i + 1) * n];
+        let a_row = &a[i * k..(i + 1) * k];
+        for (c_blk, panel) in c_row.chunks_mut(nr).zip(b.chunks_exact(nr * k)) {
+            c_blk.fill(0.0);
+            for (&a_ip, b_row) in a_row.iter().zip(panel.chunks_exact(nr)) {
+                for (cij, &b_pj) in c_blk.iter_mut().zip(b_row) {
+                    *cij += a_ip * b_pj;
+                }
+            }
+        }
+        finish_row(c_row, bias, act);
+    }
+}
+
+/// `c = act(c + bias)` (bias when present), as [`reference`] ends a row.
+#[inline(always)]
+fn finish_row(c_row: &mut [f32], bias: Option<&[f32]>, act: Act) {
+    match bias {
+        Some(bias) => {
+            for (cij, &bj) in c_row.iter_mut().zip(bias) {
+                *cij = act.apply(*cij + bj);
+            }
+        }
+        None => {
+            for cij in c_row.iter_mut() {
+                *cij = act.apply(*cij);
+            }
+        }
+    }
+}
 
 /// `c = act(a · b + bias)`; see the module docs.
 ///
@@ -87,18 +200,7 @@ pub fn reference(
                 *cij += a_ip * b_pj;
             }
         }
-        match bias {
-            Some(bias) => {
-                for (cij, &bj) in c_row.iter_mut().zip(bias) {
-                    *cij = act.apply(*cij + bj);
-                }
-            }
-            None => {
-                for cij in c_row.iter_mut() {
-                    *cij = act.apply(*cij);
-                }
-            }
-        }
+        finish_row(c_row, bias, act);
     }
 }
 

@@ -212,22 +212,12 @@ pub(crate) unsafe fn simd_packed<Q: QMicro, QN: QMicro>(
     let b = QBSource::Packed(w);
     // The compiler packed for the micro-kernel the table runs on `oc`
     // channels; a disagreement would read the weights in the wrong order.
-    let layout = crate::packing::Packing::of(isa, oc);
-    let fits = |nr, g, kstep, offset: i32| {
-        layout.is_some_and(|l| (l.nr, l.g, l.kstep, l.a_offset) == (nr, g, kstep, offset))
-    };
     // SAFETY (both): forwarded from the caller.
     if oc <= QN::NR {
-        assert!(
-            fits(QN::NR, QN::G, QN::KSTEP, QN::offset(0)),
-            "packing mismatch"
-        );
+        tiled::assert_packing::<QN>(isa, oc);
         unsafe { tiled::qgemm::<QN>(&g, x, b, Some(bias), &q, out) }
     } else {
-        assert!(
-            fits(Q::NR, Q::G, Q::KSTEP, Q::offset(0)),
-            "packing mismatch"
-        );
+        tiled::assert_packing::<Q>(isa, oc);
         unsafe { tiled::qgemm::<Q>(&g, x, b, Some(bias), &q, out) }
     }
 }

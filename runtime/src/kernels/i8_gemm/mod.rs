@@ -115,6 +115,29 @@ pub(crate) unsafe fn simd<Q: tiled::QMicro, QN: tiled::QMicro>(
     if p.b_zp != 0 {
         return reference(m, k, n, a, b, bias, requant, p, c);
     }
+    let b = tiled::QBSource::PerK(b);
+    // SAFETY: forwarded from the caller.
+    unsafe { tiled_matmul::<Q, QN>(None, (m, k, n), a, b, bias, requant, p, c) }
+}
+
+/// The tiled GEMM of `a [m, k]` and `b`: `QN` for at most `QN::NR`
+/// columns, else `Q`; with `Some(isa)` `b` is in that packing, which must
+/// be the one the micro-kernel reads.
+///
+/// # Safety
+/// The CPU supports `Q`'s and `QN`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiled_matmul<Q: tiled::QMicro, QN: tiled::QMicro>(
+    isa: Option<u32>,
+    (m, k, n): (usize, usize, usize),
+    a: &[i8],
+    b: tiled::QBSource<'_>,
+    bias: Option<&[i32]>,
+    requant: &[i32],
+    p: &QGemmParams,
+    c: &mut [i8],
+) {
     let g = super::f32_gemm::tiled::Geometry::matmul(m, k, n);
     let q = tiled::QOut {
         in_zp: p.a_zp,
@@ -123,13 +146,49 @@ pub(crate) unsafe fn simd<Q: tiled::QMicro, QN: tiled::QMicro>(
         act_max: p.act_max,
         requant,
     };
-    let b = tiled::QBSource::PerK(b);
     // SAFETY (both): forwarded from the caller.
     if n <= QN::NR {
+        isa.inspect(|&isa| tiled::assert_packing::<QN>(isa, n));
         unsafe { tiled::qgemm::<QN>(&g, a, b, bias, &q, c) }
     } else {
+        isa.inspect(|&isa| tiled::assert_packing::<Q>(isa, n));
         unsafe { tiled::qgemm::<Q>(&g, a, b, bias, &q, c) }
     }
+}
+
+/// [`simd`] over `b` packed by the compiler for packing `isa`
+/// ([`crate::packing::Packing::of`] of `n` columns) with `bias` folded
+/// ([`crate::packing::Packing::bias`], `a`'s zero point); `b`'s zero point
+/// is 0. Bit-identical to [`reference`] over the plain `b` and bias. Does
+/// nothing for `ISA_REFERENCE`.
+///
+/// # Safety
+/// The CPU supports `Q`'s instructions.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) unsafe fn simd_packed<Q: tiled::QMicro, QN: tiled::QMicro>(
+    isa: u32,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[i8],
+    b: &[i8],
+    bias: Option<&[i32]>,
+    requant: &[i32],
+    p: &QGemmParams,
+    c: &mut [i8],
+) {
+    if isa == crate::format::ISA_REFERENCE {
+        return;
+    }
+    assert!(p.b_zp == 0, "packed weights have zero point 0");
+    let b = tiled::QBSource::Packed(b);
+    // SAFETY: forwarded from the caller.
+    unsafe { tiled_matmul::<Q, QN>(Some(isa), (m, k, n), a, b, bias, requant, p, c) }
 }
 
 #[cfg(test)]

@@ -94,6 +94,22 @@ pub(crate) enum QBSource<'a> {
     Packed(&'a [i8]),
 }
 
+/// Panics unless packing `isa` lays out `n` channels for `Q` (the layout
+/// the compiler wrote is the one this micro-kernel reads).
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) fn assert_packing<Q: QMicro>(isa: u32, n: usize) {
+    let layout = crate::packing::Packing::of(isa, n);
+    assert!(
+        layout.is_some_and(
+            |l| (l.nr, l.g, l.kstep, l.a_offset) == (Q::NR, Q::G, Q::KSTEP, Q::offset(0))
+        ),
+        "packing mismatch"
+    );
+}
+
 /// Requantization and zero points of one int8 GEMM.
 #[derive(Clone, Copy)]
 pub(crate) struct QOut<'a> {
