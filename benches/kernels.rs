@@ -71,46 +71,37 @@ fn gemm(c: &mut Criterion) {
         }
     }
     g.finish();
-    // The same products as 1x1 convs over weights packed for the table
-    // (`ferrite compile --pack`): no packing of B per call.
+    // The same products over `b` packed for the table (`ferrite compile
+    // --pack`, a constant `MatMul` operand): no packing of B per call.
     let mut g = c.benchmark_group("i8_gemm_packed");
     for (m, k, n) in GEMM {
         let (a, b) = (bytes(m * k, 1), bytes(k * n, 2));
-        // OHWI: channel `o`'s `k` weights together.
-        let w: Vec<i8> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let bt = transposed(&b, k, n);
         let rq: Vec<i32> = (0..n).flat_map(|_| [1 << 30, -8]).collect();
-        let p = QConvParams {
-            kernel_h: 1,
-            kernel_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: 0,
-            pad_left: 0,
-            groups: 1,
-            in_zp: 3,
+        let p = QGemmParams {
+            a_zp: 3,
+            b_zp: 0,
             out_zp: -5,
             act_min: -128,
             act_max: 127,
         };
-        let (xs, ys) = ([1, 1, m, k], [1, 1, m, n]);
         let mut out = vec![0i8; m * n];
         g.throughput(Throughput::Elements((m * k * n) as u64));
         for t in Kernels::available() {
             let Some(layout) = ferrite::packing::Packing::of(t.packing(), n) else {
                 continue;
             };
-            let mut wp = vec![0i8; layout.len(n, k).unwrap()];
-            layout.pack(&w, n, k, &mut wp);
+            let mut bp = vec![0i8; layout.len(n, k).unwrap()];
+            layout.pack(&bt, n, k, &mut bp);
             let mut bias = vec![0; n];
-            layout.bias(&vec![1000; n], &w, k, p.in_zp, &mut bias);
+            layout.bias(&vec![1000; n], &bt, k, p.a_zp, &mut bias);
             g.bench_with_input(
                 BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
                 &(),
                 |bch, _| {
                     bch.iter(|| {
-                        t.i8_conv_packed(&p, &a, xs, &wp, &bias, &rq, black_box(&mut out), ys)
+                        let out = black_box(&mut out);
+                        t.i8_gemm_packed(m, k, n, &a, &bp, Some(&bias), &rq, &p, out)
                     })
                 },
             );
@@ -139,6 +130,36 @@ fn gemm(c: &mut Criterion) {
         }
     }
     g.finish();
+    let mut g = c.benchmark_group("f32_gemm_packed");
+    for (m, k, n) in GEMM {
+        let (a, b, bias) = (floats(m * k, 3), floats(k * n, 4), floats(n, 5));
+        let bt = transposed(&b, k, n);
+        let mut out = vec![0f32; m * n];
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        for t in Kernels::available() {
+            let Some(layout) = ferrite::packing::Packing::of_f32(t.packing(), n) else {
+                continue;
+            };
+            let mut bp = vec![0f32; layout.len(n, k).unwrap()];
+            layout.pack(&bt, n, k, &mut bp);
+            g.bench_with_input(
+                BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
+                &(),
+                |bch, _| {
+                    bch.iter(|| {
+                        let out = black_box(&mut out);
+                        t.f32_gemm_packed(m, k, n, &a, &bp, Some(&bias), Act::None, out)
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+/// Row-major `[k, n]` as `n` rows of `k` (the order packings read).
+fn transposed<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
+    (0..n * k).map(|i| b[(i % k) * n + i / k]).collect()
 }
 
 /// `(name, [n, h, w, ic], oc, k, stride, groups)` of the conv benchmarks:

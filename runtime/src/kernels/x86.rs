@@ -314,7 +314,7 @@ simd_table!(
     avx512vnni_table, "avx512vnni", "avx512f,avx512bw,avx512vnni,avx2,fma",
     has!("avx512f", "avx512bw", "avx512vnni", "avx2", "fma"),
     f32: (Avx512F32, 8, 2, 12, 2),
-    i8: (Avx512Vnni<2>, Avx512Vnni<1>, Avx512I32, 2),
+    i8: (Avx512Vnni<2, 12>, Avx512Vnni<1, 12>, Avx512I32, 2),
     packing: crate::packing::ISA_AVX512VNNI
 );
 

@@ -17,8 +17,9 @@
 //!   the micro-kernel's step), padding taps as the input zero point.
 //!
 //! Stack: the panels take up to `KC · (NR_MAX + MR_MAX)` elements of the
-//! micro-kernel's types plus `MC · NR_MAX` accumulators (about 180 KB for
-//! the `i16` micro-kernels), uninitialized until packed.
+//! micro-kernel's types plus `MC · NR_MAX` accumulators (about 196 KB for
+//! the `i16` micro-kernels on x86-64, 180 KB elsewhere), uninitialized
+//! until packed.
 //!
 //! Arithmetic: the micro-kernel computes `Σ_k b·a(x)` exactly in `i32`
 //! (mod 2^32), where `a(x) = x − zp + offset` for an ISA-specific `offset`
@@ -39,8 +40,8 @@ use crate::kernels::simd::{requant_store, I32Simd};
 pub(crate) const KC: usize = 2048;
 /// Widest `NR` of any micro-kernel.
 pub(crate) const NR_MAX: usize = 32;
-/// Tallest `MR` of any micro-kernel.
-pub(crate) const MR_MAX: usize = 8;
+/// Tallest `MR` of any micro-kernel (x86-64: AVX-512 VNNI's 12).
+pub(crate) const MR_MAX: usize = if cfg!(target_arch = "x86_64") { 12 } else { 8 };
 /// Rows of A whose accumulators are kept between K chunks.
 const MC: usize = 128;
 

@@ -1,6 +1,6 @@
 //! x86-64 int8 micro-kernels for [`tiled`](super::tiled):
 //!
-//! * `avx512vnni_8x32c4` / `_8x16c4`: `vpdpbusd` (unsigned × signed bytes, four
+//! * `avx512vnni_12x32c4` / `_12x16c4`: `vpdpbusd` (unsigned × signed bytes, four
 //!   products summed into each `i32` lane without saturation). A holds
 //!   `x + 128` as unsigned bytes (`x ^ 0x80`), so `offset = 128 + zp`.
 //! * `avx512_8x32c2` / `_8x16c2`, `avx2_6x16c2` / `_6x8c2`: `vpmaddwd` on `i16` (A holds
@@ -13,12 +13,12 @@ use core::arch::x86_64::*;
 
 use super::tiled::QMicro;
 
-/// AVX-512 VNNI, 8 rows × `16·NV` channels, 4 `k` per `vpdpbusd`.
-pub(crate) struct Avx512Vnni<const NV: usize>;
+/// AVX-512 VNNI, `MR` rows × `16·NV` channels, 4 `k` per `vpdpbusd`.
+pub(crate) struct Avx512Vnni<const NV: usize, const MR: usize>;
 
-impl<const NV: usize> QMicro for Avx512Vnni<NV> {
+impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
     type V = crate::kernels::x86::Avx512I32;
-    const MR: usize = 8;
+    const MR: usize = MR;
     const NR: usize = 16 * NV;
     const G: usize = 4;
     const KSTEP: usize = 4;
@@ -41,11 +41,11 @@ impl<const NV: usize> QMicro for Avx512Vnni<NV> {
     #[inline(always)]
     unsafe fn tile(a: *const u8, lda: usize, b: *const i8, kp: usize, acc: *mut i32) {
         // SAFETY: the caller guarantees AVX-512F/VNNI and that the panels hold `kp`
-        // steps (`[8][lda]` values of A, `kp/4 · 4·NR` of B) and `acc`
-        // 8 × NR values.
+        // steps (`[MR][lda]` values of A, `kp/4 · 4·NR` of B) and `acc`
+        // MR × NR values.
         unsafe {
             let nr = Self::NR;
-            let mut c = [[_mm512_setzero_si512(); NV]; 8];
+            let mut c = [[_mm512_setzero_si512(); NV]; MR];
             for (r, cr) in c.iter_mut().enumerate() {
                 for (v, cv) in cr.iter_mut().enumerate() {
                     *cv = _mm512_loadu_si512(acc.add(r * nr + v * 16).cast());
