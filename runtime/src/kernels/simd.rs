@@ -51,6 +51,18 @@ pub(crate) trait I32Simd: Copy {
     unsafe fn sub(self, b: Self) -> Self;
     /// `self * b`, the low 32 bits of the product.
     unsafe fn mul(self, b: Self) -> Self;
+    /// How the depthwise panel holds weight `w` (read by `mul_weight`).
+    #[inline(always)]
+    fn weight_lane(w: i8) -> i32 {
+        w as i32
+    }
+    /// `self · w` lane-wise, exactly, for lanes of `self` in `[-255, 255]`
+    /// (an input minus its zero point) and `w` made of `weight_lane`s.
+    #[inline(always)]
+    unsafe fn mul_weight(self, w: Self) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.mul(w) }
+    }
     /// [`requantize_clamp`](crate::quant::requantize_clamp) on every lane
     /// (`mult`, `shift` per lane), bit for bit; the results lie in
     /// `[lo, hi]`. The default goes through

@@ -147,6 +147,17 @@ impl I32Simd for Avx2I32 {
         Avx2I32(unsafe { _mm256_mullo_epi32(self.0, b.0) })
     }
     #[inline(always)]
+    fn weight_lane(w: i8) -> i32 {
+        // `w` in the low 16 bits, zeros above: `vpmaddwd` then adds
+        // `lo16(x)·w + hi16(x)·0`, and `lo16(x)` is `x` for |x| <= 255.
+        w as i16 as u16 as i32
+    }
+    #[inline(always)]
+    unsafe fn mul_weight(self, w: Self) -> Self {
+        // SAFETY: AVX2 (the caller); exact for the operands documented.
+        Avx2I32(unsafe { _mm256_madd_epi16(self.0, w.0) })
+    }
+    #[inline(always)]
     unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
         // The steps of `quant::mbqm_block`, per lane (module docs there).
         // SAFETY: AVX2 (caller).
@@ -271,6 +282,16 @@ impl I32Simd for Avx512I32 {
     #[inline(always)]
     unsafe fn mul(self, b: Self) -> Self {
         Avx512I32(unsafe { _mm512_mullo_epi32(self.0, b.0) })
+    }
+    #[inline(always)]
+    fn weight_lane(w: i8) -> i32 {
+        // As `Avx2I32::weight_lane`.
+        w as i16 as u16 as i32
+    }
+    #[inline(always)]
+    unsafe fn mul_weight(self, w: Self) -> Self {
+        // SAFETY: AVX-512BW (the caller); exact as `Avx2I32::mul_weight`.
+        Avx512I32(unsafe { _mm512_madd_epi16(self.0, w.0) })
     }
 }
 

@@ -116,7 +116,7 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
     for (t, row) in panel.iter_mut().enumerate().take(taps) {
         for (v, r) in row.iter_mut().enumerate() {
             for (l, e) in tmp[..lanes].iter_mut().enumerate() {
-                *e = w[(c0 + v * lanes + l) * taps + t] as i32;
+                *e = V::weight_lane(w[(c0 + v * lanes + l) * taps + t]);
             }
             *r = unsafe { V::load(tmp.as_ptr()) };
         }
@@ -162,7 +162,7 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
                         for v in 0..NV {
                             unsafe {
                                 let xv = V::load_i8(px.add(v * lanes)).sub(zp);
-                                acc[v] = acc[v].add(ws[v].mul(xv));
+                                acc[v] = acc[v].add(xv.mul_weight(ws[v]));
                             }
                         }
                     }

@@ -510,10 +510,18 @@ fn load_block<const N: usize>(
     n: usize,
 ) -> [i8; N] {
     let mut v = [0i8; N];
+    // A whole block copies `N` bytes, a constant length (no call to memcpy).
+    let copy = |v: &mut [i8; N], src: &[i8]| {
+        if n == N {
+            v.copy_from_slice(&src[..N]);
+        } else {
+            v[..n].copy_from_slice(&src[..n]);
+        }
+    };
     match o {
-        Operand::Output => v[..n].copy_from_slice(&row[j0..j0 + n]),
+        Operand::Output => copy(&mut v, &row[j0..]),
         Operand::Tensor(t, st) => match st[MAX_RANK - 1] {
-            1 => v[..n].copy_from_slice(&t[base + j0..base + j0 + n]),
+            1 => copy(&mut v, &t[base + j0..]),
             0 => v = [t[base]; N],
             s => {
                 for (k, e) in v[..n].iter_mut().enumerate() {
@@ -553,7 +561,11 @@ unsafe fn rows<V: I32Simd, const N: usize, B: Block<N>>(
             let y = load_block::<N>(&b, bb, row, j0, n);
             // SAFETY: forwarded from the caller.
             let r = unsafe { f.apply::<V>(&x, &y) };
-            row[j0..j0 + n].copy_from_slice(&r[..n]);
+            if n == N {
+                row[j0..j0 + N].copy_from_slice(&r);
+            } else {
+                row[j0..j0 + n].copy_from_slice(&r[..n]);
+            }
             j0 += n;
         }
         next_index(&mut idx, &out_shape[..MAX_RANK - 1]);

@@ -73,6 +73,19 @@ pub(crate) trait QMicro {
     fn b_val(w: i8) -> Self::B;
     /// The constant that `a_val` adds to `x − zp`.
     fn offset(zp: i32) -> i32;
+    /// Writes `a_val(v, zp)` of each `v` of `src` to `dst[..src.len()]`
+    /// (the inner copy of the A gather).
+    ///
+    /// # Safety
+    /// The CPU supports the micro-kernel's ISA; `dst` is valid for
+    /// `src.len()` writes.
+    #[inline(always)]
+    unsafe fn a_copy(src: &[i8], zp: i32, dst: *mut Self::A) {
+        for (i, &v) in src.iter().enumerate() {
+            // SAFETY: `i < src.len()` (caller).
+            unsafe { dst.add(i).write(Self::a_val(v, zp)) };
+        }
+    }
     /// Accumulates one tile: `a` is `[MR][lda]`, `b` is the `[kp / G][NR][G]`
     /// panel, `acc` is `[MR][NR]` row-major.
     ///
@@ -276,27 +289,38 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
     let per_channel = q.requant.len() != 2;
     let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX]>::uninit();
     let ap = apanel.as_mut_ptr().cast::<Q::A>();
-    for t0 in (0..m_total).step_by(Q::MR) {
-        let tr = Q::MR.min(m_total - t0);
-        // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
-        unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
-        for n0 in (0..oc).step_by(Q::NR) {
-            let nv = Q::NR.min(oc - n0);
-            let (mut init, mut mult, mut shift) = ([0i32; NR_MAX], [0i32; NR_MAX], [0i32; NR_MAX]);
-            for j in 0..nv {
+    // The output stage's constants of up to `GROUP` channel blocks, set up
+    // once per group rather than once per tile (a group wider than the
+    // channels, as in most convs, gathers each tile of A once).
+    const GROUP: usize = 8;
+    for g0 in (0..oc).step_by(GROUP * Q::NR) {
+        let g1 = (g0 + GROUP * Q::NR).min(oc);
+        // Per block: `[init, mult, shift]`.
+        let mut consts = [[[0i32; NR_MAX]; 3]; GROUP];
+        for (c, n0) in consts.iter_mut().zip((g0..g1).step_by(Q::NR)) {
+            for j in 0..Q::NR.min(oc - n0) {
                 let r = if per_channel { 2 * (n0 + j) } else { 0 };
-                init[j] = bias[n0 + j];
-                mult[j] = q.requant[r];
-                shift[j] = q.requant[r + 1];
+                c[0][j] = bias[n0 + j];
+                c[1][j] = q.requant[r];
+                c[2][j] = q.requant[r + 1];
             }
-            let mut acc = [0i32; MR_MAX * NR_MAX];
-            // SAFETY: the CPU supports Q (caller); the A panel was written
-            // over `kp` steps, block `n0 / NR` of the weights holds `kp`
-            // steps of `NR` channels, `acc` holds MR × NR values.
-            unsafe { Q::tile(ap, kp, wp.add(n0 * kp), kp, acc.as_mut_ptr()) };
-            for r in 0..tr {
-                let y = &mut out[(t0 + r) * oc + n0..][..nv];
-                requant_row::<Q>(&acc[r * Q::NR..][..Q::NR], &init, &mult, &shift, q, y);
+        }
+        for t0 in (0..m_total).step_by(Q::MR) {
+            let tr = Q::MR.min(m_total - t0);
+            // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
+            unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
+            for (c, n0) in consts.iter().zip((g0..g1).step_by(Q::NR)) {
+                let nv = Q::NR.min(oc - n0);
+                let mut acc = [0i32; MR_MAX * NR_MAX];
+                // SAFETY: the CPU supports Q (caller); the A panel was
+                // written over `kp` steps, block `n0 / NR` of the weights
+                // holds `kp` steps of `NR` channels, `acc` holds MR × NR
+                // values.
+                unsafe { Q::tile(ap, kp, wp.add(n0 * kp), kp, acc.as_mut_ptr()) };
+                for r in 0..tr {
+                    let y = &mut out[(t0 + r) * oc + n0..][..nv];
+                    requant_row::<Q>(&acc[r * Q::NR..][..Q::NR], &c[0], &c[1], &c[2], q, y);
+                }
             }
         }
     }
@@ -425,10 +449,9 @@ unsafe fn pack_a<Q: QMicro>(
                             kx2 += 1;
                         }
                     }
-                    for (i, &v) in x[off + i0..off + i0 + len].iter().enumerate() {
-                        // SAFETY: `k - k0 + len <= k1 - k0 <= kp`.
-                        unsafe { d.add(i).write(Q::a_val(v, zp)) };
-                    }
+                    // SAFETY: `k - k0 + len <= k1 - k0 <= kp`; the CPU
+                    // supports Q (the caller of `qgemm`).
+                    unsafe { Q::a_copy(&x[off + i0..off + i0 + len], zp, d) };
                     k += len;
                     continue;
                 }
@@ -510,9 +533,9 @@ unsafe fn pack_a_whole<Q: QMicro>(
             let (lo, rest) = seg.split_at_mut(kx_lo * ic);
             let (mid, hi) = rest.split_at_mut((kx_hi - kx_lo) * ic);
             fill(lo);
-            for (d, &v) in mid.iter_mut().zip(src) {
-                d.write(Q::a_val(v, zp));
-            }
+            // SAFETY: `mid` holds `src.len()` values; the CPU supports Q
+            // (the caller of `qgemm`).
+            unsafe { Q::a_copy(src, zp, mid.as_mut_ptr().cast::<Q::A>()) };
             fill(hi);
         }
         fill(tail);

@@ -39,6 +39,22 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
         128 + zp
     }
     #[inline(always)]
+    unsafe fn a_copy(src: &[i8], _zp: i32, dst: *mut u8) {
+        // SAFETY: the caller guarantees AVX-512BW and `src.len()` writable
+        // bytes at `dst`; masked-off bytes are neither read nor written.
+        unsafe {
+            let flip = _mm512_set1_epi8(-128);
+            let mut i = 0;
+            while i < src.len() {
+                let n = (src.len() - i).min(64);
+                let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                let v = _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(i));
+                _mm512_mask_storeu_epi8(dst.add(i).cast(), mask, _mm512_xor_si512(v, flip));
+                i += n;
+            }
+        }
+    }
+    #[inline(always)]
     unsafe fn tile(a: *const u8, lda: usize, b: *const i8, kp: usize, acc: *mut i32) {
         // SAFETY: the caller guarantees AVX-512F/VNNI and that the panels hold `kp`
         // steps (`[MR][lda]` values of A, `kp/4 · 4·NR` of B) and `acc`
