@@ -1048,7 +1048,7 @@ mod tests {
         let mut rng = Rng::new(306);
         // Random bit patterns (NaNs, infinities, subnormals, every
         // magnitude), exact ties, and the clamp's edges.
-        let mut x: Vec<f32> = (0..20_000)
+        let mut x: Vec<f32> = (0..iters(20_000))
             .map(|_| f32::from_bits(rng.next_u64() as u32))
             .collect();
         x.extend((-300..300).map(|k| k as f32 + 0.5));
