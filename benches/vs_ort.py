@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--models", default="cls,rec,det,face")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--json")
-    ap.add_argument("--pack", help="kernel table to pack the int8 weights for")
+    ap.add_argument("--pack", help="kernel table to pack the weights (f32 and int8) for")
     args = ap.parse_args()
     pack = ["--pack", args.pack] if args.pack else []
     out = CACHE / "bench"
@@ -85,7 +85,7 @@ def main():
         shape = ",".join(map(str, x.shape))
         f32 = out / f"{name}.fer"
         i8 = out / f"{name}_int8.fer"
-        run([FERRITE, "compile", onnx, "-o", f32, "--input-shape", f"{inp}={shape}"])
+        run([FERRITE, "compile", onnx, "-o", f32, "--input-shape", f"{inp}={shape}", *pack])
         run([FERRITE, "compile", onnx, "-o", i8, "--input-shape", f"{inp}={shape}",
              "--quantize", "int8", "--calib", CACHE / "inputs" / "calib" / calib, *pack])
         feed = f"{inp}={out / f'{name}_x.npy'}"

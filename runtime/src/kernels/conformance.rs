@@ -548,6 +548,32 @@ fn f32_conv_tables_within_bound_depthwise_equal() {
 }
 
 #[test]
+fn i8_lut_tables_are_bit_exact() {
+    let tables = tables();
+    let mut rng = Rng::new(35);
+    for it in 0..iters(200) {
+        let n = match it % 4 {
+            0 => EDGES[rng.below(EDGES.len())],
+            1 => 64 * (1 + rng.below(4)) + rng.below(3) - 1,
+            _ => rng.below(300),
+        };
+        let table = vec_i8(&mut rng, 256);
+        let x = data(&mut rng, n, it % 5 == 0);
+        let mut want = Guarded::new(n);
+        super::i8_elementwise::lut(&table, &x, want.out());
+        for t in &tables {
+            let mut got = Guarded::new(n);
+            (t.i8_lut)(&table, Some(&x), got.out());
+            assert_eq!(got.body(), want.body(), "{}: n {n}", t.name());
+            let mut inplace = Guarded::new(n);
+            inplace.out().copy_from_slice(&x);
+            (t.i8_lut)(&table, None, inplace.out());
+            assert_eq!(inplace.body(), want.body(), "{} in place: n {n}", t.name());
+        }
+    }
+}
+
+#[test]
 fn f32_gemm_tables_within_bound() {
     let tables = tables();
     let mut rng = Rng::new(34);

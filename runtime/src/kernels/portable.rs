@@ -250,7 +250,11 @@ pub static PORTABLE: Kernels = table(
     f32_gemm,
     i8_gemm,
     i8_binary,
-    (super::softmax::reference, super::i8_elementwise::quantize),
+    (
+        super::softmax::reference,
+        super::i8_elementwise::quantize,
+        super::i8_elementwise::lut_any,
+    ),
 );
 
 #[cfg(test)]

@@ -40,6 +40,9 @@ pub type F32SoftmaxFn = fn(&[f32], usize, usize, usize, bool, &mut [f32]);
 /// `i8_elementwise::quantize`'s signature.
 pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
 
+/// `i8_elementwise::lut_any`'s signature (`None`: in place).
+pub type I8LutFn = fn(&[i8], Option<&[i8]>, &mut [i8]);
+
 /// The int8 broadcasting binary op (`ADD`/`SUB`/`MUL`) over two operands,
 /// either of which may be the output (in place).
 pub(crate) type I8BinaryFn =
@@ -74,6 +77,9 @@ pub struct Kernels {
     pub(crate) f32_softmax: F32SoftmaxFn,
     /// `Quantize` (f32 to int8): as `f32_softmax`.
     pub(crate) quantize: QuantizeFn,
+    /// int8 `Lut`: the reference's results (AVX-512 VBMI permutes where
+    /// the CPU has them, in every table but `REFERENCE`).
+    pub(crate) i8_lut: I8LutFn,
 }
 
 /// The portable reference kernels.
@@ -136,7 +142,17 @@ pub static REFERENCE: Kernels = Kernels {
         super::i8_elementwise::quantize,
         |_, _, _, _| {}
     ),
+    i8_lut: built!(feature = "op-lut", I8LutFn, lut_reference, |_, _, _| {}),
 };
+
+/// The reference `Lut` (`None`: in place).
+#[cfg(feature = "op-lut")]
+fn lut_reference(table: &[i8], input: Option<&[i8]>, out: &mut [i8]) {
+    match input {
+        Some(x) => super::i8_elementwise::lut(table, x, out),
+        None => super::i8_elementwise::lut_inplace(table, out),
+    }
+}
 
 /// The `i8_conv_packed` of a table that reads no packing: never called
 /// (an interpreter runs a packed model only on its packing's table).
@@ -458,7 +474,7 @@ pub(crate) const fn table(
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
-    (f32_softmax, quantize): (F32SoftmaxFn, QuantizeFn),
+    (f32_softmax, quantize, i8_lut): (F32SoftmaxFn, QuantizeFn, I8LutFn),
 ) -> Kernels {
     Kernels {
         name,
@@ -475,6 +491,7 @@ pub(crate) const fn table(
         i8_binary,
         f32_softmax,
         quantize,
+        i8_lut,
     }
 }
 
@@ -912,7 +929,11 @@ macro_rules! simd_table {
                 entry::f32_gemm,
                 entry::i8_gemm,
                 entry::i8_binary,
-                (entry::f32_softmax, entry::quantize),
+                (
+                    entry::f32_softmax,
+                    entry::quantize,
+                    $crate::kernels::i8_elementwise::lut_any,
+                ),
             );
             $detect.then_some(&TABLE)
         }

@@ -7,7 +7,6 @@
 
 use super::{Checked, Eval, Prep};
 use crate::format::Storage;
-use crate::kernels::i8_elementwise;
 
 pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
     ctx.params(0)?;
@@ -20,11 +19,8 @@ pub(super) fn prepare(ctx: &Prep<'_, '_>) -> Checked {
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     let alias = ctx.alias;
+    let lut = ctx.kernels.i8_lut;
     let (inputs, out) = ctx.split_i8();
     let table = inputs.i8(1);
-    if alias == Some(0) {
-        i8_elementwise::lut_inplace(table, out);
-    } else {
-        i8_elementwise::lut(table, inputs.i8(0), out);
-    }
+    lut(table, (alias != Some(0)).then(|| inputs.i8(0)), out);
 }

@@ -35,6 +35,9 @@
 //! Quantize / dequantize: [`quant::quantize`] / [`quant::dequantize`]
 //! elementwise.
 
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod lut_x86;
+
 use super::simd::{requant_block, I32Simd};
 use super::{next_index, MAX_RANK};
 use crate::quant::{self, mbqm, mbqm_block, quantize_multiplier, requantize_clamp};
@@ -593,6 +596,27 @@ pub fn lut_inplace(table: &[i8], data: &mut [i8]) {
     debug_assert_eq!(table.len(), 256, "table length");
     for v in data.iter_mut() {
         *v = table[(*v as i32 + 128) as usize];
+    }
+}
+
+/// [`lut`] of `input`, or [`lut_inplace`] of `out` when `input` is `None`:
+/// the reference's results, by AVX-512 VBMI byte permutes where the CPU has
+/// them.
+pub fn lut_any(table: &[i8], input: Option<&[i8]>, out: &mut [i8]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if table.len() >= 256 && lut_x86::available() {
+        let (x, n) = match input {
+            Some(x) => (x.as_ptr(), x.len().min(out.len())),
+            None => (out.as_ptr(), out.len()),
+        };
+        // SAFETY: the CPU has the features (`available`); `x` and `out`
+        // hold `n` values, and `input` (a shared borrow) cannot overlap
+        // `out` (a unique one), or is `out` itself.
+        return unsafe { lut_x86::lut(table, x, out.as_mut_ptr(), n) };
+    }
+    match input {
+        Some(x) => lut(table, x, out),
+        None => lut_inplace(table, out),
     }
 }
 
