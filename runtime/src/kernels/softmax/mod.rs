@@ -37,31 +37,25 @@ pub fn reference(
         for i in 0..inner {
             let base = o * axis_len * inner + i;
             let at = |j: usize| base + j * inner;
+            if inner == 1 && !log {
+                // Contiguous: loops that vectorize, with the same results.
+                let (x, y) = (
+                    &input[base..base + axis_len],
+                    &mut out[base..base + axis_len],
+                );
+                contiguous(x, y);
+                continue;
+            }
             let mut max = f32::NEG_INFINITY;
             for j in 0..axis_len {
                 max = max.max(input[at(j)]);
             }
             let mut sum = 0.0f32;
-            if inner == 1 && !log {
-                // Contiguous: the exponentials in one loop that vectorizes,
-                // then the same sequential sum.
-                let (x, y) = (
-                    &input[base..base + axis_len],
-                    &mut out[base..base + axis_len],
-                );
-                for (e, &v) in y.iter_mut().zip(x) {
-                    *e = math::exp_lane(v - max);
-                }
-                for &e in y.iter() {
-                    sum += e;
-                }
-            } else {
-                for j in 0..axis_len {
-                    let e = math::exp_lane(input[at(j)] - max);
-                    sum += e;
-                    if !log {
-                        out[at(j)] = e;
-                    }
+            for j in 0..axis_len {
+                let e = math::exp_lane(input[at(j)] - max);
+                sum += e;
+                if !log {
+                    out[at(j)] = e;
                 }
             }
             if log {
@@ -75,6 +69,37 @@ pub fn reference(
                 }
             }
         }
+    }
+}
+
+/// Softmax of one contiguous row `x` into `y`, the loops of [`reference`]
+/// in forms that vectorize: the maximum in 16 lanes (exact: NaNs are
+/// skipped either way, and which zero it returns does not change `v − max`
+/// for any `v`), the exponentials, the same sequential sum, the divisions.
+#[inline(always)]
+fn contiguous(x: &[f32], y: &mut [f32]) {
+    const L: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; L];
+    let chunks = x.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            *m = m.max(v);
+        }
+    }
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for (e, &v) in y.iter_mut().zip(x) {
+        *e = math::exp_lane(v - max);
+    }
+    let mut sum = 0.0f32;
+    for &e in y.iter() {
+        sum += e;
+    }
+    for e in y.iter_mut() {
+        *e /= sum;
     }
 }
 
@@ -103,6 +128,36 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn contiguous_rows_equal_the_strided_loops() {
+        // The same rows laid out with `inner == 2` take the strided loops
+        // (the sequential maximum); both copies must give the contiguous
+        // path's bits.
+        let mut rng = Rng::new(42);
+        for axis in [1, 2, 15, 16, 17, 33, 100, 6625] {
+            let mut x = rng.vec(axis);
+            for (j, v) in x.iter_mut().enumerate() {
+                *v *= 30.0;
+                match j % 23 {
+                    3 => *v = 0.0,
+                    5 => *v = -0.0,
+                    7 if axis > 20 => *v = f32::NAN,
+                    11 if axis > 50 => *v = f32::NEG_INFINITY,
+                    _ => {}
+                }
+            }
+            let mut y = vec![0.0; axis];
+            reference(&x, 1, axis, 1, false, &mut y);
+            let x2: Vec<f32> = x.iter().flat_map(|&v| [v, v]).collect();
+            let mut y2 = vec![0.0; 2 * axis];
+            reference(&x2, 1, axis, 2, false, &mut y2);
+            for (j, &v) in y.iter().enumerate() {
+                assert_eq!(v.to_bits(), y2[2 * j].to_bits(), "axis {axis}, {j}");
+                assert_eq!(v.to_bits(), y2[2 * j + 1].to_bits(), "axis {axis}, {j}");
+            }
+        }
     }
 
     #[test]
