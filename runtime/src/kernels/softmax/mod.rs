@@ -136,7 +136,8 @@ mod tests {
         // (the sequential maximum); both copies must give the contiguous
         // path's bits.
         let mut rng = Rng::new(42);
-        for axis in [1, 2, 15, 16, 17, 33, 100, 6625] {
+        let long = if cfg!(miri) { 200 } else { 6625 };
+        for axis in [1, 2, 15, 16, 17, 33, 100, long] {
             let mut x = rng.vec(axis);
             for (j, v) in x.iter_mut().enumerate() {
                 *v *= 30.0;
@@ -153,9 +154,16 @@ mod tests {
             let x2: Vec<f32> = x.iter().flat_map(|&v| [v, v]).collect();
             let mut y2 = vec![0.0; 2 * axis];
             reference(&x2, 1, axis, 2, false, &mut y2);
+            // NaN payloads are not specified (Miri varies them): a NaN
+            // must meet a NaN.
+            let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
             for (j, &v) in y.iter().enumerate() {
-                assert_eq!(v.to_bits(), y2[2 * j].to_bits(), "axis {axis}, {j}");
-                assert_eq!(v.to_bits(), y2[2 * j + 1].to_bits(), "axis {axis}, {j}");
+                assert!(same(v, y2[2 * j]), "axis {axis}, {j}: {v} vs {}", y2[2 * j]);
+                assert!(
+                    same(v, y2[2 * j + 1]),
+                    "axis {axis}, {j}: {v} vs {}",
+                    y2[2 * j + 1]
+                );
             }
         }
     }
