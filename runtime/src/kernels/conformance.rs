@@ -548,6 +548,50 @@ fn f32_conv_tables_within_bound_depthwise_equal() {
 }
 
 #[test]
+fn f32_unary_tables_equal_the_reference() {
+    use super::elementwise::{unary_inplace, unary_reference, UnaryKind};
+    let tables = tables();
+    let mut rng = Rng::new(36);
+    let mut x: Vec<f32> = (0..iters(3000))
+        .map(|_| f32::from_bits(rng.next_u64() as u32))
+        .collect();
+    x.extend(rng.vec(500).iter().map(|v| v * 100.0));
+    x.extend([
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        88.7,
+        -103.9,
+    ]);
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for kind in [
+        UnaryKind::Sigmoid,
+        UnaryKind::Exp,
+        UnaryKind::Tanh,
+        UnaryKind::HardSwish,
+    ] {
+        let mut want = vec![0.0; x.len()];
+        unary_reference(kind, &x, &mut want);
+        for t in &tables {
+            let mut got = GuardedF32::new(x.len());
+            (t.f32_unary)(kind, Some(&x), got.out());
+            let mut inplace = x.clone();
+            (t.f32_unary)(kind, None, &mut inplace);
+            for (i, &w) in want.iter().enumerate() {
+                let what = std::format!("{} {kind:?}({:e})", t.name(), x[i]);
+                assert!(same(got.body()[i], w), "{what}: {} vs {w}", got.body()[i]);
+                assert!(same(inplace[i], w), "{what} in place");
+            }
+        }
+        let mut inplace = x.clone();
+        unary_inplace(kind, &mut inplace);
+        assert!(inplace.iter().zip(&want).all(|(&a, &b)| same(a, b)));
+    }
+}
+
+#[test]
 fn i8_lut_tables_are_bit_exact() {
     let tables = tables();
     let mut rng = Rng::new(35);

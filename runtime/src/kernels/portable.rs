@@ -254,6 +254,7 @@ pub static PORTABLE: Kernels = table(
         super::softmax::reference,
         super::i8_elementwise::quantize,
         super::i8_elementwise::lut_any,
+        super::elementwise::unary_any,
     ),
 );
 

@@ -40,6 +40,9 @@ pub type F32SoftmaxFn = fn(&[f32], usize, usize, usize, bool, &mut [f32]);
 /// `i8_elementwise::quantize`'s signature.
 pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
 
+/// `elementwise::unary_any`'s signature (`None`: in place).
+pub type F32UnaryFn = fn(super::elementwise::UnaryKind, Option<&[f32]>, &mut [f32]);
+
 /// `i8_elementwise::lut_any`'s signature (`None`: in place).
 pub type I8LutFn = fn(&[i8], Option<&[i8]>, &mut [i8]);
 
@@ -80,6 +83,9 @@ pub struct Kernels {
     /// int8 `Lut`: the reference's results (AVX-512 VBMI permutes where
     /// the CPU has them, in every table but `REFERENCE`).
     pub(crate) i8_lut: I8LutFn,
+    /// f32 unary ops: `Sigmoid` and `Exp` compiled with the table's target
+    /// features (the same bits), the others as `REFERENCE`.
+    pub(crate) f32_unary: F32UnaryFn,
 }
 
 /// The portable reference kernels.
@@ -143,6 +149,12 @@ pub static REFERENCE: Kernels = Kernels {
         |_, _, _, _| {}
     ),
     i8_lut: built!(feature = "op-lut", I8LutFn, lut_reference, |_, _, _| {}),
+    f32_unary: built!(
+        all(feature = "op-unary", feature = "f32"),
+        F32UnaryFn,
+        super::elementwise::unary_any,
+        |_, _, _| {}
+    ),
 };
 
 /// The reference `Lut` (`None`: in place).
@@ -474,7 +486,7 @@ pub(crate) const fn table(
     f32_gemm: F32GemmFn,
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
-    (f32_softmax, quantize, i8_lut): (F32SoftmaxFn, QuantizeFn, I8LutFn),
+    (f32_softmax, quantize, i8_lut, f32_unary): (F32SoftmaxFn, QuantizeFn, I8LutFn, F32UnaryFn),
 ) -> Kernels {
     Kernels {
         name,
@@ -492,6 +504,7 @@ pub(crate) const fn table(
         f32_softmax,
         quantize,
         i8_lut,
+        f32_unary,
     }
 }
 
@@ -909,6 +922,26 @@ macro_rules! simd_table {
                     // SAFETY: as `f32_conv`.
                     unsafe { quantize_tf(x, scale, zp, y) }
                 }
+                $(#[$tf])?
+                unsafe fn f32_unary_tf(
+                    kind: $crate::kernels::elementwise::UnaryKind,
+                    x: Option<&[f32]>,
+                    y: &mut [f32],
+                ) {
+                    $crate::kernels::elementwise::unary_table_kinds(kind, x, y)
+                }
+                pub(super) fn f32_unary(
+                    kind: $crate::kernels::elementwise::UnaryKind,
+                    x: Option<&[f32]>,
+                    y: &mut [f32],
+                ) {
+                    if $crate::kernels::elementwise::unary_in_table(kind) {
+                        // SAFETY: as `f32_conv`.
+                        unsafe { f32_unary_tf(kind, x, y) }
+                    } else {
+                        $crate::kernels::elementwise::unary_any(kind, x, y)
+                    }
+                }
             }
             static TABLE: Kernels = $crate::kernels::select::table(
                 $name,
@@ -933,6 +966,7 @@ macro_rules! simd_table {
                     entry::f32_softmax,
                     entry::quantize,
                     $crate::kernels::i8_elementwise::lut_any,
+                    entry::f32_unary,
                 ),
             );
             $detect.then_some(&TABLE)

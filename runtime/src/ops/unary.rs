@@ -5,7 +5,7 @@
 //! `alpha, beta`; others none. Output shape = input shape.
 
 use super::{Checked, Eval, OpCode, Prep};
-use crate::kernels::elementwise::{self, UnaryKind};
+use crate::kernels::elementwise::UnaryKind;
 use crate::model::OpInfo;
 
 fn kind(op: &OpInfo<'_>) -> Option<(UnaryKind, usize)> {
@@ -52,10 +52,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     }
     let Some((k, _)) = kind(&ctx.op) else { return };
     let alias = ctx.alias;
+    let unary = ctx.kernels.f32_unary;
     let (inputs, out) = ctx.split_f32();
-    if alias.is_some() {
-        elementwise::unary_inplace(k, out);
-    } else {
-        elementwise::unary_reference(k, inputs.f32(0), out);
-    }
+    unary(k, alias.is_none().then(|| inputs.f32(0)), out);
 }

@@ -369,6 +369,54 @@ impl UnaryRun for MapInPlace<'_> {
     }
 }
 
+/// `Sigmoid`: `Act::Sigmoid`'s formula with the branch-free `exp`.
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + math::exp_lane(-x))
+}
+
+/// The unary ops whose loops the SIMD tables compile with their target
+/// features (`Sigmoid`, `Exp`: the same formulas, so the same bits, in
+/// wider vectors; the other kinds stay on the baseline ISA, see
+/// `doc/kernels.md`).
+pub(crate) fn unary_in_table(kind: UnaryKind) -> bool {
+    matches!(kind, UnaryKind::Sigmoid | UnaryKind::Exp)
+}
+
+/// [`unary_reference`] of `input`, or [`unary_inplace`] when `None`, for
+/// the kinds of [`unary_in_table`] (others: nothing).
+#[inline(always)]
+pub(crate) fn unary_table_kinds(kind: UnaryKind, input: Option<&[f32]>, out: &mut [f32]) {
+    #[inline(always)]
+    fn map(input: Option<&[f32]>, out: &mut [f32], f: impl Fn(f32) -> f32) {
+        match input {
+            Some(x) => {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = f(v);
+                }
+            }
+            None => {
+                for v in out.iter_mut() {
+                    *v = f(*v);
+                }
+            }
+        }
+    }
+    match kind {
+        UnaryKind::Sigmoid => map(input, out, sigmoid),
+        UnaryKind::Exp => map(input, out, math::exp_lane),
+        _ => {}
+    }
+}
+
+/// [`unary_reference`] of `input`, or [`unary_inplace`] when `None`.
+pub fn unary_any(kind: UnaryKind, input: Option<&[f32]>, out: &mut [f32]) {
+    match input {
+        Some(x) => unary_reference(kind, x, out),
+        None => unary_inplace(kind, out),
+    }
+}
+
 /// The one place that maps a [`UnaryKind`] to its formula.
 #[inline(always)]
 fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
@@ -378,7 +426,7 @@ fn with_unary(kind: UnaryKind, run: impl UnaryRun) {
         UnaryKind::LeakyRelu(alpha) => run.run(|x| Act::LeakyRelu(alpha).apply(x)),
         // `Act::Sigmoid`'s formula with the branch-free `exp` (the same
         // bits), so that the loop vectorizes.
-        UnaryKind::Sigmoid => run.run(|x| 1.0 / (1.0 + math::exp_lane(-x))),
+        UnaryKind::Sigmoid => run.run(sigmoid),
         // max/min (not clamp): NaN maps to 0, like Relu.
         #[allow(clippy::manual_clamp)]
         UnaryKind::HardSigmoid(alpha, beta) => run.run(|x| (alpha * x + beta).max(0.0).min(1.0)),
