@@ -379,6 +379,17 @@ fn sigmoid(x: f32) -> f32 {
 /// features (`Sigmoid`, `Exp`: the same formulas, so the same bits, in
 /// wider vectors; the other kinds stay on the baseline ISA, see
 /// `doc/kernels.md`).
+#[cfg_attr(
+    any(
+        miri,
+        not(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            all(target_arch = "arm", ferrite_arm_neon)
+        ))
+    ),
+    allow(dead_code)
+)]
 pub(crate) fn unary_in_table(kind: UnaryKind) -> bool {
     matches!(kind, UnaryKind::Sigmoid | UnaryKind::Exp)
 }
@@ -386,6 +397,17 @@ pub(crate) fn unary_in_table(kind: UnaryKind) -> bool {
 /// [`unary_reference`] of `input`, or [`unary_inplace`] when `None`, for
 /// the kinds of [`unary_in_table`] (others: nothing).
 #[inline(always)]
+#[cfg_attr(
+    any(
+        miri,
+        not(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            all(target_arch = "arm", ferrite_arm_neon)
+        ))
+    ),
+    allow(dead_code)
+)]
 pub(crate) fn unary_table_kinds(kind: UnaryKind, input: Option<&[f32]>, out: &mut [f32]) {
     #[inline(always)]
     fn map(input: Option<&[f32]>, out: &mut [f32], f: impl Fn(f32) -> f32) {
