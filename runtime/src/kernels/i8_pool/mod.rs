@@ -97,14 +97,23 @@ pub fn avg_reference(
         // geometry from dividing by zero.
         let pad_sum = ((count - in_bounds.min(count)) as i32).wrapping_mul(zero_point);
         let count = count.max(1) as i32;
-        for (ch, y) in px.iter_mut().enumerate() {
-            let mut s = pad_sum;
+        // Blocks of channels, taps outer: contiguous rows of the input
+        // added lane by lane (wrapping `i32` sums, so any order gives the
+        // same values).
+        const BLOCK: usize = 64;
+        for (c0, ys) in (0..c).step_by(BLOCK).zip(px.chunks_mut(BLOCK)) {
+            let mut sums = [pad_sum; BLOCK];
             for x in taps.clone() {
-                s = s.wrapping_add(input[x * c + ch] as i32);
+                let row = &input[x * c + c0..][..ys.len()];
+                for (s, &v) in sums.iter_mut().zip(row) {
+                    *s = s.wrapping_add(v as i32);
+                }
             }
-            let half = if s > 0 { count / 2 } else { -(count / 2) };
-            let avg = s.wrapping_add(half) / count;
-            *y = avg.max(act_min).min(act_max) as i8;
+            for (y, &s) in ys.iter_mut().zip(&sums) {
+                let half = if s > 0 { count / 2 } else { -(count / 2) };
+                let avg = s.wrapping_add(half) / count;
+                *y = avg.max(act_min).min(act_max) as i8;
+            }
         }
     });
 }
@@ -299,7 +308,7 @@ mod tests {
                 pad_bottom: rng.below(kh * dh),
                 pad_right: rng.below(kw * dw),
             };
-            let chans = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17];
+            let chans = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 130];
             let s = [
                 1 + rng.below(2),
                 1 + rng.below(8),
