@@ -158,8 +158,10 @@ fn gemm(c: &mut Criterion) {
 }
 
 /// Row-major `[k, n]` as `n` rows of `k` (the order packings read).
-fn transposed<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
-    (0..n * k).map(|i| b[(i % k) * n + i / k]).collect()
+fn transposed<T: Copy + Default>(b: &[T], k: usize, n: usize) -> Vec<T> {
+    let mut out = vec![T::default(); k * n];
+    ferrite::packing::transpose_kn(b, k, n, &mut out);
+    out
 }
 
 /// `(name, [n, h, w, ic], oc, k, stride, groups)` of the conv benchmarks:

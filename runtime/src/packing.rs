@@ -53,6 +53,15 @@ pub fn by_name(name: &str) -> Option<u32> {
     PACKINGS.iter().find(|p| p.1 == name).map(|p| p.0)
 }
 
+/// Row-major `b [k, n]` (a `MatMul` operand) as `n` rows of `k` (the
+/// conv-weight order [`Packing::pack`] and [`Packing::bias`] read):
+/// `out[o·k + s] = b[s·n + o]`.
+pub fn transpose_kn<T: Copy>(b: &[T], k: usize, n: usize, out: &mut [T]) {
+    for (i, v) in out[..n * k].iter_mut().enumerate() {
+        *v = b[(i % k) * n + i / k];
+    }
+}
+
 /// The layout of one weight matrix (`n` output channels × `k` steps) in a
 /// packing: `[ceil(n / nr)][kp / g][nr][g]` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -124,8 +124,10 @@ fn pack_f32_conv(g: &mut Graph, ni: usize, isa: u32, uses: &[usize]) -> Result<b
 
 /// `[k, n]` row-major `b` as `n` rows of `k` (the OHWI order `Packing`
 /// reads).
-fn transpose<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
-    (0..n * k).map(|i| b[(i % k) * n + i / k]).collect()
+fn transpose<T: Copy + Default>(b: &[T], k: usize, n: usize) -> Vec<T> {
+    let mut out = vec![T::default(); k * n];
+    ferrite::packing::transpose_kn(b, k, n, &mut out);
+    out
 }
 
 /// Packs the constant `b` of `MatMul` / int8 `MatMul` node `ni` when it

@@ -451,8 +451,10 @@ fn assert_within(got: &[f32], want: &[f32], mag: &[f32], k: usize, what: &str) {
 
 /// Row-major `[k, n]` as `n` rows of `k` (the conv-weight order packings
 /// read).
-fn transposed<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
-    (0..n * k).map(|i| b[(i % k) * n + i / k]).collect()
+fn transposed<T: Copy + Default>(b: &[T], k: usize, n: usize) -> Vec<T> {
+    let mut out = vec![T::default(); k * n];
+    crate::packing::transpose_kn(b, k, n, &mut out);
+    out
 }
 
 /// Whether `a` and `b` hold the same bits.

@@ -148,7 +148,12 @@ pub static REFERENCE: Kernels = Kernels {
         super::i8_elementwise::quantize,
         |_, _, _, _| {}
     ),
-    i8_lut: built!(feature = "op-lut", I8LutFn, lut_reference, |_, _, _| {}),
+    i8_lut: built!(
+        feature = "op-lut",
+        I8LutFn,
+        super::i8_elementwise::lut_reference,
+        |_, _, _| {}
+    ),
     f32_unary: built!(
         all(feature = "op-unary", feature = "f32"),
         F32UnaryFn,
@@ -156,15 +161,6 @@ pub static REFERENCE: Kernels = Kernels {
         |_, _, _| {}
     ),
 };
-
-/// The reference `Lut` (`None`: in place).
-#[cfg(feature = "op-lut")]
-fn lut_reference(table: &[i8], input: Option<&[i8]>, out: &mut [i8]) {
-    match input {
-        Some(x) => super::i8_elementwise::lut(table, x, out),
-        None => super::i8_elementwise::lut_inplace(table, out),
-    }
-}
 
 /// The `i8_conv_packed` of a table that reads no packing: never called
 /// (an interpreter runs a packed model only on its packing's table).

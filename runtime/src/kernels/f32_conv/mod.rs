@@ -143,12 +143,7 @@ pub(crate) unsafe fn simd_packed<V: F32Simd, const MR: usize, const NV: usize, c
     if isa == crate::format::ISA_REFERENCE {
         return;
     }
-    // The compiler packed for the register tile the table runs on `oc`
-    // channels; a disagreement would read the weights in the wrong order.
-    let oc = out_shape[3];
-    let nr = crate::packing::Packing::of_f32(isa, oc).map(|l| l.nr);
-    let tile = if oc <= V::LANES { 1 } else { NV };
-    assert!(nr == Some(tile * V::LANES), "packing mismatch");
+    tiled::assert_packing::<V, NV>(isa, out_shape[3]);
     let b = BSource::Packed(weights);
     // SAFETY: forwarded from the caller.
     unsafe { dense::<V, MR, NV, MR1>(p, input, in_shape, b, bias, output, out_shape) }

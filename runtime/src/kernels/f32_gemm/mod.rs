@@ -105,12 +105,13 @@ pub(crate) unsafe fn simd_packed<V: F32Simd, const MR: usize, const NV: usize, c
     if isa == crate::format::ISA_REFERENCE {
         return;
     }
-    // The compiler packed for the register tile the table runs on `n`
-    // columns; a disagreement would read the weights in the wrong order.
-    let nr = crate::packing::Packing::of_f32(isa, n).map_or(0, |l| l.nr);
-    let tile = if n <= V::LANES { 1 } else { NV };
-    assert!(nr == tile * V::LANES, "packing mismatch");
+    tiled::assert_packing::<V, NV>(isa, n);
     if m <= GEMV_ROWS && k > 0 {
+        let nr = if n <= V::LANES {
+            V::LANES
+        } else {
+            NV * V::LANES
+        };
         return gemv_packed(m, k, n, nr, a, b, bias, act, c);
     }
     let g = tiled::Geometry::matmul(m, k, n);

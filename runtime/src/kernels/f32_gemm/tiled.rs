@@ -33,6 +33,20 @@ const MC_ROWS: usize = 96;
 /// Zeros read by the padding rows of A (at most one K chunk per segment).
 static ZEROS: [f32; KC] = [0.0; KC];
 
+/// Panics unless packing `isa` lays out the f32 weights of `n` channels
+/// for the register tile the SIMD drivers run on them (`MR1 x 1` up to one
+/// vector of channels, else `MR x NV`): the compiler packed for that tile,
+/// and another would read the weights in the wrong order.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) fn assert_packing<V: F32Simd, const NV: usize>(isa: u32, n: usize) {
+    let tile = if n <= V::LANES { 1 } else { NV };
+    let nr = crate::packing::Packing::of_f32(isa, n).map(|l| l.nr);
+    assert!(nr == Some(tile * V::LANES), "packing mismatch");
+}
+
 /// Where the output-channel weights come from.
 #[derive(Clone, Copy)]
 pub(crate) enum BSource<'a> {

@@ -614,6 +614,12 @@ pub fn lut_any(table: &[i8], input: Option<&[i8]>, out: &mut [i8]) {
         // `out` (a unique one), or is `out` itself.
         return unsafe { lut_x86::lut(table, x, out.as_mut_ptr(), n) };
     }
+    lut_reference(table, input, out)
+}
+
+/// [`lut`] of `input`, or [`lut_inplace`] when `None` (the `REFERENCE`
+/// table's `Lut`).
+pub fn lut_reference(table: &[i8], input: Option<&[i8]>, out: &mut [i8]) {
     match input {
         Some(x) => lut(table, x, out),
         None => lut_inplace(table, out),
