@@ -82,8 +82,28 @@ fn try_fold(g: &mut Graph, i: usize) -> bool {
     {
         return false;
     }
-    let Some(p) = g.producer(x) else { return false };
+    let Some(mut p) = g.producer(x) else {
+        return false;
+    };
     let shape = g.tensors[x].shape.clone();
+    // A `Reshape` that keeps the last axis may sit between a `MatMul` and
+    // the op (`[m, n] -> [1, m, n]`): the op folds into the `MatMul`, and the
+    // `Reshape` then writes the op's output.
+    let mut reshape = None;
+    if matches!(g.nodes[p].op, Op::Reshape) {
+        let y = g.nodes[p].inputs[0];
+        let q = g.producer(y);
+        let keeps_last = g.tensors[y].shape.last() == shape.last();
+        if let Some(q) = q.filter(|&q| {
+            matches!(g.nodes[q].op, Op::MatMul { act: Act::None })
+                && keeps_last
+                && g.use_count(y) == 1
+                && !g.outputs.contains(&y)
+        }) {
+            reshape = Some(p);
+            p = q;
+        }
+    }
     let axis = match g.nodes[p].op {
         Op::Conv { act: Act::None, .. } | Op::ConvTranspose { act: Act::None, .. }
             if shape.len() == 4 =>
@@ -154,8 +174,9 @@ fn try_fold(g: &mut Graph, i: usize) -> bool {
     } else {
         g.nodes[p].inputs.push(bias_id);
     }
-    // The producer now writes the affine node's output.
-    g.nodes[p].output = out_t;
+    // The producer (or the `Reshape` after it) now writes the affine node's
+    // output.
+    g.nodes[reshape.unwrap_or(p)].output = out_t;
     g.nodes.remove(i);
     true
 }
@@ -250,6 +271,53 @@ mod tests {
             vec![1, 1, 2, 2],
         );
         g.outputs.push(o);
+        assert!(!fold_affine(&mut g).unwrap());
+    }
+
+    /// `MatMul [2, 4] -> Reshape [to] -> Add c[4]`.
+    fn matmul_reshape_add(to: Vec<usize>) -> (Graph, TensorId) {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x", vec![2, 3], None);
+        g.inputs.push(x);
+        let w = g.add_const("w", vec![3, 4], vec![1.0; 12]);
+        let y = node(
+            &mut g,
+            Op::MatMul { act: Act::None },
+            vec![x, w],
+            vec![2, 4],
+        );
+        let r = node(&mut g, Op::Reshape, vec![y], to.clone());
+        let c = g.add_const("c", vec![4], vec![1.0, 2.0, 3.0, 4.0]);
+        let o = node(
+            &mut g,
+            Op::Binary {
+                kind: BinaryKind::Add,
+                act: Act::None,
+            },
+            vec![r, c],
+            to,
+        );
+        g.outputs.push(o);
+        (g, o)
+    }
+
+    #[test]
+    fn add_after_a_reshape_keeping_the_last_axis_folds_into_the_matmul() {
+        let (mut g, o) = matmul_reshape_add(vec![1, 2, 4]);
+        assert!(fold_affine(&mut g).unwrap());
+        assert_eq!(g.nodes.len(), 2);
+        let (mm, reshape) = (&g.nodes[0], &g.nodes[1]);
+        assert!(matches!(mm.op, Op::MatMul { .. }));
+        assert_eq!(
+            g.tensors[mm.inputs[2]].const_f32().unwrap(),
+            &[1.0, 2.0, 3.0, 4.0]
+        );
+        assert_eq!((reshape.inputs[0], reshape.output), (mm.output, o));
+    }
+
+    #[test]
+    fn add_after_a_reshape_of_the_last_axis_is_not_folded() {
+        let (mut g, _) = matmul_reshape_add(vec![1, 8]);
         assert!(!fold_affine(&mut g).unwrap());
     }
 }

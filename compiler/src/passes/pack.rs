@@ -160,7 +160,9 @@ fn pack_matmul(g: &mut Graph, ni: usize, isa: u32, uses: &[usize]) -> Result<boo
             g.nodes[ni].inputs[1] = b_new;
         }
         (Op::QMatMul { .. }, Some(Data::I8(bd))) => {
-            if bt.quant.is_none_or(|q| q.zero_point != 0) {
+            // Per-channel weights carry no tensor quantization: zero point 0
+            // (the writer's default).
+            if bt.quant.is_some_and(|q| q.zero_point != 0) {
                 return Ok(false);
             }
             let zp = g.tensors[a]
@@ -332,11 +334,9 @@ mod tests {
             scale: 0.5,
             zero_point: -3,
         });
+        // Per-channel weights, as the quantizer writes them: no tensor
+        // quantization (zero point 0).
         let qb = g.add_tensor("qb", vec![2, 3], Some(Data::I8(vec![1, 2, 3, 4, 5, 6])));
-        g.tensors[qb].quant = Some(Quant {
-            scale: 0.1,
-            zero_point: 0,
-        });
         let bias = g.add_tensor("bias", vec![3], Some(Data::I32(vec![100, 200, 300])));
         let rq = g.add_tensor("rq", vec![1, 2], Some(Data::I32(vec![1 << 30, 0])));
         let qmm = Op::QMatMul {
