@@ -220,7 +220,14 @@ fn exp_reduced(x: f32) -> (i32, f32) {
         0.0013933642,
         0.00019890981,
     ];
-    let k = (x * LOG2_E + copysign(0.5, x)) as i32; // round half away
+    // Round half away from zero. Both callers pass `x` in
+    // `[EXP_UNDERFLOW, EXP_OVERFLOW]`, so `t` lies in `[-150.5, 128.5]`.
+    let t = x * LOG2_E + copysign(0.5, x);
+    debug_assert!(t.abs() <= 151.0, "exp_reduced: {x} out of range");
+    // SAFETY: `t` is finite and within `i32` (above). The unchecked
+    // truncation is the checked `as i32`'s on such values, and lets loops
+    // over `exp_lane` vectorize (`as` saturates lane by lane in scalar code).
+    let k: i32 = unsafe { t.to_int_unchecked() };
     let kf = k as f32;
     let r = (x - kf * LN2_HI) - kf * LN2_LO; // x - kf*LN2_HI is exact
     let p = horner(&P, r);

@@ -11,11 +11,47 @@
 //! ```
 //!
 //! `exp`/`ln` are [`math::exp`](crate::math::exp) /
-//! [`math::ln`](crate::math::ln). Rounding: the max uses `f32::max`, the
-//! sum is accumulated sequentially over `k = 0..axis_len` from `0.0`, and
-//! each softmax value is one division by the sum.
+//! [`math::ln`](crate::math::ln). Rounding: the max uses `f32::max`; each
+//! softmax value is one division by the sum. The sum runs in [`LANES`]
+//! interleaved partial sums, as a vector unit adds: with `full = axis_len −
+//! axis_len % LANES`, lane `l` adds `e[k]` for `k ≡ l (mod LANES)`, `k <
+//! full`, in ascending `k` from `0.0`; the lanes are combined pairwise
+//! (`s[l] += s[l + w]` for `w = 8, 4, 2, 1`, `l < w`), then `e[full..]` are
+//! added to `s[0]` in order. Every path and kernel table sums in this order,
+//! so all give the same bits.
 
 use crate::math;
+
+/// Partial sums of the softmax denominator (see the module docs).
+pub const LANES: usize = 16;
+
+/// The denominator of `e[0..len]`, `e(k)` read through `at`, in the order
+/// of the module docs.
+#[inline(always)]
+fn lane_sum(len: usize, at: impl Fn(usize) -> f32) -> f32 {
+    let full = len - len % LANES;
+    let mut s = [0.0f32; LANES];
+    for k0 in (0..full).step_by(LANES) {
+        for (l, v) in s.iter_mut().enumerate() {
+            *v += at(k0 + l);
+        }
+    }
+    combine(&mut s);
+    (full..len).fold(s[0], |sum, k| sum + at(k))
+}
+
+/// `s[l] += s[l + w]` for `w = 8, 4, 2, 1`: the pairwise combination of the
+/// lanes, left in `s[0]`.
+#[inline(always)]
+fn combine(s: &mut [f32; LANES]) {
+    let mut w = LANES / 2;
+    while w > 0 {
+        for l in 0..w {
+            s[l] += s[l + w];
+        }
+        w /= 2;
+    }
+}
 
 /// Softmax (or LogSoftmax when `log`) of `input` along the middle dim of
 /// `[outer, axis_len, inner]`; see the module docs.
@@ -50,14 +86,14 @@ pub fn reference(
             for j in 0..axis_len {
                 max = max.max(input[at(j)]);
             }
-            let mut sum = 0.0f32;
-            for j in 0..axis_len {
-                let e = math::exp_lane(input[at(j)] - max);
-                sum += e;
-                if !log {
-                    out[at(j)] = e;
+            let sum = if log {
+                lane_sum(axis_len, |j| math::exp_lane(input[at(j)] - max))
+            } else {
+                for j in 0..axis_len {
+                    out[at(j)] = math::exp_lane(input[at(j)] - max);
                 }
-            }
+                lane_sum(axis_len, |j| out[at(j)])
+            };
             if log {
                 let l = math::ln(sum);
                 for j in 0..axis_len {
@@ -75,10 +111,10 @@ pub fn reference(
 /// Softmax of one contiguous row `x` into `y`, the loops of [`reference`]
 /// in forms that vectorize: the maximum in 16 lanes (exact: NaNs are
 /// skipped either way, and which zero it returns does not change `v − max`
-/// for any `v`), the exponentials, the same sequential sum, the divisions.
+/// for any `v`), the exponentials, the same lane sums, the divisions.
 #[inline(always)]
 fn contiguous(x: &[f32], y: &mut [f32]) {
-    const L: usize = 16;
+    const L: usize = LANES;
     let mut lanes = [f32::NEG_INFINITY; L];
     let chunks = x.chunks_exact(L);
     let rest = chunks.remainder();
@@ -94,10 +130,16 @@ fn contiguous(x: &[f32], y: &mut [f32]) {
     for (e, &v) in y.iter_mut().zip(x) {
         *e = math::exp_lane(v - max);
     }
-    let mut sum = 0.0f32;
-    for &e in y.iter() {
-        sum += e;
+    let mut s = [0.0f32; L];
+    let chunks = y.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (v, &e) in s.iter_mut().zip(c) {
+            *v += e;
+        }
     }
+    combine(&mut s);
+    let sum = rest.iter().fold(s[0], |sum, &e| sum + e);
     for e in y.iter_mut() {
         *e /= sum;
     }
@@ -165,6 +207,37 @@ mod tests {
                     y2[2 * j + 1]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn denominator_sums_in_interleaved_lanes() {
+        // 2^24 then 34 ones: a sequential sum keeps 2^24 (each `+ 1` rounds
+        // back to even), the lane order of the module docs does not.
+        let big = 16_777_216.0f32;
+        let mut e = [1.0f32; 35];
+        e[0] = big;
+        let mut s = [0.0f32; 16];
+        for (k, &v) in e[..32].iter().enumerate() {
+            s[k % 16] += v;
+        }
+        for w in [8, 4, 2, 1] {
+            for l in 0..w {
+                s[l] += s[l + w];
+            }
+        }
+        let want = s[0] + e[32] + e[33] + e[34];
+        assert_eq!(want, big + 32.0);
+        assert_eq!(e.iter().fold(0.0f32, |a, &v| a + v), big);
+        assert_eq!(lane_sum(35, |k| e[k]).to_bits(), want.to_bits());
+        // Softmax over ln-values of `e` divides by the same sum on both paths.
+        let x: Vec<f32> = e.iter().map(|&v| crate::math::ln(v)).collect();
+        let (mut y1, mut y2) = (vec![0.0; 35], vec![0.0; 70]);
+        reference(&x, 1, 35, 1, false, &mut y1);
+        let x2: Vec<f32> = x.iter().flat_map(|&v| [v, v]).collect();
+        reference(&x2, 1, 35, 2, false, &mut y2);
+        for j in 0..35 {
+            assert_eq!(y1[j].to_bits(), y2[2 * j].to_bits());
         }
     }
 
