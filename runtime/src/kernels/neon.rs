@@ -82,6 +82,7 @@ pub(crate) struct NeonI32(int32x4_t);
 // SAFETY (every method): NEON is part of the aarch64 base ISA; for loads
 // and stores callers guarantee the lanes at the pointer are in bounds.
 impl I32Simd for NeonI32 {
+    type Half = NeonI32;
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {

@@ -21,6 +21,7 @@ use super::Act;
 pub(crate) struct I32x4([i32; 4]);
 
 impl I32Simd for I32x4 {
+    type Half = I32x4;
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {

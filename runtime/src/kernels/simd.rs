@@ -37,6 +37,10 @@ pub(crate) trait F32Simd: Copy {
 pub(crate) trait I32Simd: Copy {
     /// Number of i32 lanes (at most 16).
     const LANES: usize;
+    /// The narrowest vector of the same ISA family (itself when there is
+    /// none narrower), for data narrower than `LANES`: its instructions
+    /// run wherever `Self`'s do.
+    type Half: I32Simd;
     /// All lanes `x`.
     unsafe fn splat(x: i32) -> Self;
     /// `LANES` i8 values at `p`, sign-extended.
@@ -90,6 +94,20 @@ pub(crate) trait I32Simd: Copy {
             self.store(a.as_mut_ptr());
             for (j, &v) in a[..Self::LANES].iter().enumerate() {
                 p.add(j).write(v as i8);
+            }
+        }
+    }
+    /// Stores the first `n < LANES` lanes, each in `[-128, 127]`, as `n`
+    /// bytes at `p`.
+    #[inline(always)]
+    unsafe fn store_i8_partial(self, p: *mut i8, n: usize) {
+        let mut t = [0i8; 16];
+        // SAFETY: `LANES <= 16` bytes of `t`; the caller guarantees `n <
+        // LANES` bytes at `p`.
+        unsafe {
+            self.store_i8(t.as_mut_ptr());
+            for (j, &v) in t[..n].iter().enumerate() {
+                p.add(j).write(v);
             }
         }
     }
@@ -148,9 +166,7 @@ pub(crate) unsafe fn requant_store<V: I32Simd>(
             if c + V::LANES <= n {
                 r.store_i8(y.as_mut_ptr().add(c));
             } else {
-                let mut t = [0i8; 16];
-                r.store_i8(t.as_mut_ptr());
-                y[c..].copy_from_slice(&t[..n - c]);
+                r.store_i8_partial(y.as_mut_ptr().add(c), n - c);
             }
         }
     }

@@ -117,6 +117,7 @@ pub(crate) struct Avx2I32(__m256i);
 // SAFETY (every method): callers guarantee AVX2 (the trait's contract)
 // and, for loads and stores, that the lanes at the pointer are in bounds.
 impl I32Simd for Avx2I32 {
+    type Half = Avx2I32;
     const LANES: usize = 8;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {
@@ -206,10 +207,11 @@ impl I32Simd for Avx2I32 {
 
 /// Sixteen i32 lanes (AVX-512F).
 #[derive(Clone, Copy)]
-pub(crate) struct Avx512I32(__m512i);
+pub(crate) struct Avx512I32(pub(crate) __m512i);
 
 // SAFETY (every method): as for `Avx2I32`, with AVX-512F.
 impl I32Simd for Avx512I32 {
+    type Half = Avx2I32;
     #[inline(always)]
     unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
         // As `Avx2I32::requant_clamp`, with mask registers.
@@ -253,6 +255,12 @@ impl I32Simd for Avx512I32 {
     unsafe fn store_i8(self, p: *mut i8) {
         // SAFETY: AVX-512F (caller); 16 bytes at `p` (caller).
         unsafe { _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn store_i8_partial(self, p: *mut i8, n: usize) {
+        // SAFETY: AVX-512F (caller); `n < 16` bytes at `p` (caller), the
+        // masked-off ones not written.
+        unsafe { _mm512_mask_cvtepi32_storeu_epi8(p.cast(), ((1u32 << n) - 1) as u16, self.0) }
     }
     const LANES: usize = 16;
     #[inline(always)]

@@ -105,6 +105,15 @@ impl Geometry {
         }
     }
 
+    /// Whether this is [`Geometry::matmul`]'s (rows of A are the
+    /// contiguous rows of the input).
+    pub fn is_matmul(&self) -> bool {
+        self.kernel == [1, 1]
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && self.in_shape[..2] == [1, 1]
+    }
+
     /// Reduction length `kh·kw·ic`.
     pub fn k(&self) -> usize {
         self.kernel[0] * self.kernel[1] * self.in_shape[3]

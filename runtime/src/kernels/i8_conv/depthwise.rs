@@ -26,7 +26,8 @@ pub(crate) fn applies(p: &QConvParams, in_shape: [usize; 4], out_shape: [usize; 
 /// Depthwise int8 conv, NHWC, weights `[c, kh, kw, 1]`; see the module docs.
 /// Channels go in blocks of `NV` vectors of `V`, then single vectors (the
 /// last one overlapping), and only fewer channels than a vector in scalar
-/// blocks.
+/// blocks; fewer channels than `V` has lanes but at least `V::Half`'s go
+/// in vectors of `V::Half` the same way.
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions.
@@ -43,6 +44,14 @@ pub(crate) unsafe fn depthwise<V: I32Simd, const NV: usize>(
     out_shape: [usize; 4],
 ) {
     let ch = in_shape[3];
+    let half = <V::Half as I32Simd>::LANES;
+    if ch < V::LANES && half < V::LANES && ch >= half {
+        // Fewer channels than a vector: the ISA's narrower vectors.
+        // SAFETY: forwarded from the caller (`V::Half` runs where `V` does).
+        return unsafe {
+            depthwise::<V::Half, 1>(p, x, in_shape, w, bias, requant, out, out_shape)
+        };
+    }
     let mut c0 = 0;
     // SAFETY (both): forwarded from the caller.
     while c0 + NV * V::LANES <= ch {

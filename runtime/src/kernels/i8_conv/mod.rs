@@ -230,6 +230,7 @@ fn q_out<'a>(p: &QConvParams, requant: &'a [i32]) -> QOut<'a> {
         act_min: p.act_min,
         act_max: p.act_max,
         requant,
+        b_zp: 0,
     }
 }
 

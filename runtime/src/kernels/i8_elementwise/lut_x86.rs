@@ -47,12 +47,7 @@ pub(crate) unsafe fn lut(table: &[i8], x: *const i8, out: *mut i8, n: usize) {
         let flip = _mm512_set1_epi8(-128);
         let mut i = 0;
         while i < n {
-            let len = (n - i).min(64);
-            let mask = if len == 64 {
-                u64::MAX
-            } else {
-                (1u64 << len) - 1
-            };
+            let (len, mask) = block(n - i);
             let idx = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x.add(i)), flip);
             let lo = _mm512_permutex2var_epi8(t0, idx, t1);
             let hi = _mm512_permutex2var_epi8(t2, idx, t3);
@@ -61,4 +56,17 @@ pub(crate) unsafe fn lut(table: &[i8], x: *const i8, out: *mut i8, n: usize) {
             i += len;
         }
     }
+}
+
+/// The next block of a byte loop with `left > 0` bytes to go: its length
+/// (at most 64) and the mask of its bytes.
+#[inline(always)]
+pub(super) fn block(left: usize) -> (usize, u64) {
+    let len = left.min(64);
+    let mask = if len == 64 {
+        u64::MAX
+    } else {
+        (1u64 << len) - 1
+    };
+    (len, mask)
 }

@@ -36,6 +36,8 @@
 //! elementwise.
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
+mod add_x86;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod lut_x86;
 
 use super::simd::{requant_block, I32Simd};
@@ -292,6 +294,29 @@ pub(crate) enum Operand<'a> {
     Output,
 }
 
+/// An operand as [`binary_blocked`]'s rows read it.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    /// As [`Operand::Tensor`].
+    Tensor(&'a [i8], [usize; MAX_RANK]),
+    /// As [`Operand::Output`].
+    Output,
+    /// A row repeated along a flattened output: element `j` is
+    /// `pattern[j % period]`, and `pattern` holds `period + N` values, so
+    /// an `N`-lane block at any phase is one contiguous slice of it.
+    Periodic(&'a [i8], usize),
+}
+
+impl<'a> From<Operand<'a>> for Src<'a> {
+    #[inline(always)]
+    fn from(o: Operand<'a>) -> Self {
+        match o {
+            Operand::Tensor(t, st) => Src::Tensor(t, st),
+            Operand::Output => Src::Output,
+        }
+    }
+}
+
 /// [`binary_reference`] / [`binary_inplace`] computed `N` lanes at a time
 /// along the innermost dimension with the lane-parallel forms of the same
 /// arithmetic ([`mbqm_block`]; the output stage in the table's vectors `V`,
@@ -313,22 +338,124 @@ pub(crate) unsafe fn binary_blocked<V: I32Simd, const N: usize>(
     // Operands that are dense or a single value make the whole tensor one
     // row (blocks then span what were many short rows).
     let total: usize = out_shape.iter().product();
+    let mut one_row = [1; MAX_RANK];
+    one_row[MAX_RANK - 1] = total;
+    // One operand dense and the other one row repeated (a per-channel
+    // scale or bias): short rows become one long row too, the repeated
+    // operand read from a pattern of its row.
+    let inner = out_shape[MAX_RANK - 1];
+    let mut pattern = [0i8; PATTERN];
+    let (a, b) = (Src::from(a), Src::from(b));
     let (a, b, out_shape) = match (flat(a, &out_shape), flat(b, &out_shape)) {
-        (Some(fa), Some(fb)) if total > 0 => {
-            let mut s = [1; MAX_RANK];
-            s[MAX_RANK - 1] = total;
-            (fa, fb, s)
+        (Some(fa), Some(fb)) if total > 0 => (fa, fb, one_row),
+        (Some(fa), None) if periodic(&b, &out_shape, N) => {
+            let b = repeat(&b, inner, &mut pattern, N);
+            (fa, b, one_row)
+        }
+        (None, Some(fb)) if periodic(&a, &out_shape, N) => {
+            let a = repeat(&a, inner, &mut pattern, N);
+            (a, fb, one_row)
         }
         _ => (a, b, out_shape),
     };
     // SAFETY (all): forwarded from the caller.
     match op {
-        QBinary::Add(p) if total >= ADD_TABLE_MIN => unsafe {
-            rows::<V, N, _>(&AddTableBlock::new(p), a, b, out, out_shape)
-        },
+        QBinary::Add(p) if total >= ADD_TABLE_MIN => {
+            let tables = AddTableBlock::new(p);
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            if add_dense_vbmi(&tables, &a, &b, out, &out_shape) {
+                return;
+            }
+            unsafe { rows::<V, N, _>(&tables, a, b, out, out_shape) }
+        }
         QBinary::Add(p) => unsafe { rows::<V, N, _>(&AddBlock::new(p), a, b, out, out_shape) },
         QBinary::Mul(p) => unsafe { rows::<V, N, _>(&MulBlock::new(p), a, b, out, out_shape) },
     }
+}
+
+/// [`add_x86::add`] when both operands are dense over an output flattened
+/// to one row and the CPU has AVX-512 VBMI; false (nothing written)
+/// otherwise.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn add_dense_vbmi(
+    tables: &AddTableBlock,
+    a: &Src<'_>,
+    b: &Src<'_>,
+    out: &mut [i8],
+    out_shape: &[usize; MAX_RANK],
+) -> bool {
+    let total: usize = out_shape.iter().product();
+    let flattened = out_shape[MAX_RANK - 1] == total;
+    let (da, db) = (dense(a, out, total), dense(b, out, total));
+    let (Some(pa), Some(pb), true) = (da, db, flattened && lut_x86::available()) else {
+        return false;
+    };
+    let p = &tables.p;
+    let o = add_x86::Out {
+        sub: p.sub,
+        mult: p.out_mult,
+        shift: p.out_shift,
+        zp: p.out_zp,
+        lo: p.act_min,
+        hi: p.act_max,
+    };
+    let (ta, tb) = (
+        add_x86::Planes::of(&tables.ta),
+        add_x86::Planes::of(&tables.tb),
+    );
+    // SAFETY: the CPU has the features (`available`); `pa` and `pb` hold
+    // `total` values (`dense`), `out` at least that many (the caller of
+    // `binary_blocked`), and each is `out` itself or a shared borrow that
+    // cannot overlap it.
+    unsafe { add_x86::add(&ta, &tb, o, pa, pb, out.as_mut_ptr(), total) };
+    true
+}
+
+/// The start of operand `o` when, in an output flattened to one row of
+/// `total` values, it is read with unit stride (or is the output itself).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn dense(o: &Src<'_>, out: &[i8], total: usize) -> Option<*const i8> {
+    match o {
+        Src::Output => Some(out.as_ptr()),
+        Src::Tensor(t, st) if st[MAX_RANK - 1] == 1 && t.len() >= total => Some(t.as_ptr()),
+        _ => None,
+    }
+}
+
+/// Room for [`Src::Periodic`]'s pattern: a row of `period` values plus
+/// one block.
+const PATTERN: usize = 256;
+
+/// Whether `o` is one row (innermost stride 1) repeated over every outer
+/// dim, and its rows are worth joining: they do not split into whole
+/// `n`-lane blocks, and row plus block fit the pattern.
+#[inline(always)]
+fn periodic(o: &Src<'_>, out_shape: &[usize; MAX_RANK], n: usize) -> bool {
+    let inner = out_shape[MAX_RANK - 1];
+    match o {
+        Src::Tensor(_, st) => {
+            st[MAX_RANK - 1] == 1
+                && (0..MAX_RANK - 1).all(|d| out_shape[d] == 1 || st[d] == 0)
+                && !inner.is_multiple_of(n)
+                && inner + n <= PATTERN
+        }
+        _ => false,
+    }
+}
+
+/// [`Src::Periodic`] of `o`'s row of `period` values, written to
+/// `pattern` (`period + n` values).
+#[inline(always)]
+fn repeat<'p>(o: &Src<'_>, period: usize, pattern: &'p mut [i8; PATTERN], n: usize) -> Src<'p> {
+    if let Src::Tensor(t, _) = o {
+        let row = &t[..period];
+        for (i, v) in pattern[..period + n].iter_mut().enumerate() {
+            *v = row[i % period];
+        }
+    }
+    Src::Periodic(&pattern[..period + n], period)
 }
 
 /// Elements from which ADD/SUB rescales its operands through tables: 512
@@ -339,22 +466,20 @@ const ADD_TABLE_MIN: usize = 2048;
 /// output itself) or a single broadcast value; `None` otherwise. Strides of
 /// dims of extent 1 do not matter.
 #[inline(always)]
-fn flat<'a>(o: Operand<'a>, out_shape: &[usize; MAX_RANK]) -> Option<Operand<'a>> {
+fn flat<'a>(o: Src<'a>, out_shape: &[usize; MAX_RANK]) -> Option<Src<'a>> {
     let dense = super::contiguous_strides(*out_shape);
     let live = |st: &[usize; MAX_RANK], want: &[usize; MAX_RANK]| {
         (0..MAX_RANK).all(|d| out_shape[d] == 1 || st[d] == want[d])
     };
     match o {
-        Operand::Output => Some(Operand::Output),
-        Operand::Tensor(t, st) if live(&st, &dense) => {
+        Src::Output => Some(Src::Output),
+        Src::Tensor(t, st) if live(&st, &dense) => {
             let mut s = [0; MAX_RANK];
             s[MAX_RANK - 1] = 1;
-            Some(Operand::Tensor(t, s))
+            Some(Src::Tensor(t, s))
         }
-        Operand::Tensor(t, st) if live(&st, &[0; MAX_RANK]) => {
-            Some(Operand::Tensor(t, [0; MAX_RANK]))
-        }
-        Operand::Tensor(..) => None,
+        Src::Tensor(t, st) if live(&st, &[0; MAX_RANK]) => Some(Src::Tensor(t, [0; MAX_RANK])),
+        Src::Tensor(..) | Src::Periodic(..) => None,
     }
 }
 
@@ -495,10 +620,10 @@ impl<const N: usize> Block<N> for MulBlock {
 
 /// Element offset of the current row of `o` (0 for the output itself).
 #[inline(always)]
-fn row_base(o: &Operand<'_>, idx: &[usize; MAX_RANK - 1]) -> usize {
+fn row_base(o: &Src<'_>, idx: &[usize; MAX_RANK - 1]) -> usize {
     match o {
-        Operand::Tensor(_, st) => offset(idx, st),
-        Operand::Output => 0,
+        Src::Tensor(_, st) => offset(idx, st),
+        Src::Output | Src::Periodic(..) => 0,
     }
 }
 
@@ -506,7 +631,7 @@ fn row_base(o: &Operand<'_>, idx: &[usize; MAX_RANK - 1]) -> usize {
 /// [`Operand::Output`]), zeros past `n`.
 #[inline(always)]
 fn load_block<const N: usize>(
-    o: &Operand<'_>,
+    o: &Src<'_>,
     base: usize,
     row: &[i8],
     j0: usize,
@@ -522,8 +647,9 @@ fn load_block<const N: usize>(
         }
     };
     match o {
-        Operand::Output => copy(&mut v, &row[j0..]),
-        Operand::Tensor(t, st) => match st[MAX_RANK - 1] {
+        Src::Output => copy(&mut v, &row[j0..]),
+        Src::Periodic(pattern, period) => copy(&mut v, &pattern[j0 % period..]),
+        Src::Tensor(t, st) => match st[MAX_RANK - 1] {
             1 => copy(&mut v, &t[base + j0..]),
             0 => v = [t[base]; N],
             s => {
@@ -543,8 +669,8 @@ fn load_block<const N: usize>(
 /// The CPU supports `V`; `N` is a multiple of its lanes.
 unsafe fn rows<V: I32Simd, const N: usize, B: Block<N>>(
     f: &B,
-    a: Operand<'_>,
-    b: Operand<'_>,
+    a: Src<'_>,
+    b: Src<'_>,
     out: &mut [i8],
     out_shape: [usize; MAX_RANK],
 ) {

@@ -94,8 +94,7 @@ pub fn reference(
 }
 
 /// The SIMD int8 `MatMul` of one kernel table: [`tiled`] with micro-kernel
-/// `Q` (`QN` for narrow outputs) when `b` is symmetric (`b_zp == 0`, the compiler's weights), else
-/// [`reference`]. Bit-identical to [`reference`].
+/// `Q` (`QN` for narrow outputs). Bit-identical to [`reference`].
 ///
 /// # Safety
 /// The CPU supports `Q`'s instructions.
@@ -112,9 +111,6 @@ pub(crate) unsafe fn simd<Q: tiled::QMicro, QN: tiled::QMicro>(
     p: &QGemmParams,
     c: &mut [i8],
 ) {
-    if p.b_zp != 0 {
-        return reference(m, k, n, a, b, bias, requant, p, c);
-    }
     let b = tiled::QBSource::PerK(b);
     // SAFETY: forwarded from the caller.
     unsafe { tiled_matmul::<Q, QN>(None, (m, k, n), a, b, bias, requant, p, c) }
@@ -145,6 +141,7 @@ unsafe fn tiled_matmul<Q: tiled::QMicro, QN: tiled::QMicro>(
         act_min: p.act_min,
         act_max: p.act_max,
         requant,
+        b_zp: p.b_zp,
     };
     // SAFETY (both): forwarded from the caller.
     if n <= QN::NR {

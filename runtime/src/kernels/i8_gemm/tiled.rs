@@ -1,7 +1,6 @@
 //! Register-blocked int8 GEMM with int32 accumulation and fused
 //! requantization over an indirect (im2col-free) A operand: the SIMD form
-//! of int8 `Conv2d` with `groups == 1` and of int8 `MatMul` with symmetric
-//! weights (`b_zp == 0`). Generic over the micro-kernel ([`QMicro`]); the
+//! of int8 `Conv2d` with `groups == 1` and of int8 `MatMul`. Generic over the micro-kernel ([`QMicro`]); the
 //! ISA files supply those (`x86.rs`: AVX-512 VNNI `vpdpbusd`, AVX2
 //! `vpmaddwd`; `neon.rs`: `sdot`, `smull` + `sadalp`; `neon32.rs`: armv7
 //! `vmull.s8` + `vpadal.s16`).
@@ -27,6 +26,9 @@
 //! accumulator starts at `bias[o] − offset·Σ_k b[k, o]`, so the result is the
 //! reference's `bias[o] + Σ_k b·(x − zp)` mod 2^32 bit for bit; padding taps
 //! read `x = zp` and contribute 0, as the reference's skipped taps.
+//! A `MatMul` whose `b` has a zero point (two activations multiplied) gets
+//! `− b_zp · Σ_k (a[i, k] − a_zp)` added per row of A, the term that
+//! `Σ (a − a_zp)·(b − b_zp)` has beyond `Σ (a − a_zp)·b` (all mod 2^32).
 //! Requantization is [`requantize_clamp`](crate::quant::requantize_clamp), in
 //! its lane-parallel form [`requantize_clamp_block`].
 
@@ -133,6 +135,9 @@ pub(crate) struct QOut<'a> {
     pub act_max: i32,
     /// `(mult, shift)` pairs: one (per tensor) or one per output channel.
     pub requant: &'a [i32],
+    /// Zero point of B: nonzero only for `MatMul`'s plain `b`
+    /// ([`QBSource::PerK`] over [`Geometry::matmul`]).
+    pub b_zp: i32,
 }
 
 /// `out = clamp(requant(A·B + bias))`; see the module docs.
@@ -166,6 +171,11 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
     assert!(
         q.requant.len() == 2 || q.requant.len() >= 2 * oc,
         "requant too short"
+    );
+    // Rows of A are the contiguous rows of `x` only for `MatMul`.
+    assert!(
+        q.b_zp == 0 || (matches!(b, QBSource::PerK(_)) && g.is_matmul()),
+        "a B zero point only for MatMul"
     );
     let kp_all = k_total.div_ceil(Q::KSTEP) * Q::KSTEP;
     let packed = match b {
@@ -219,6 +229,17 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
         for m0 in (0..m_total).step_by(mc) {
             let rows = mc.min(m_total - m0);
             acc[..rows * Q::NR].fill(0);
+            // `− b_zp · Σ_k (a[i, k] − a_zp)` of each row (0 when `b_zp == 0`).
+            let mut row_fix = [0i32; MC];
+            if q.b_zp != 0 {
+                for (r, fix) in row_fix[..rows].iter_mut().enumerate() {
+                    let row = &x[(m0 + r) * k_total..][..k_total];
+                    let s = row
+                        .iter()
+                        .fold(0i32, |s, &v| s.wrapping_add(v as i32 - q.in_zp));
+                    *fix = s.wrapping_mul(q.b_zp).wrapping_neg();
+                }
+            }
             for c in 0..n_chunks {
                 let (k0, k1) = (c * KC, ((c + 1) * KC).min(k_total));
                 let kp = (k1 - k0).div_ceil(Q::KSTEP) * Q::KSTEP;
@@ -262,7 +283,15 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
             for r in 0..rows {
                 let y = &mut out[(m0 + r) * oc + n0..][..nv];
                 let a = &acc[r * Q::NR..][..Q::NR];
-                requant_row::<Q>(a, &init, &mult, &shift, q, y);
+                if row_fix[r] == 0 {
+                    requant_row::<Q>(a, &init, &mult, &shift, q, y);
+                } else {
+                    let mut row_init = init;
+                    for v in &mut row_init {
+                        *v = v.wrapping_add(row_fix[r]);
+                    }
+                    requant_row::<Q>(a, &row_init, &mult, &shift, q, y);
+                }
             }
         }
     }

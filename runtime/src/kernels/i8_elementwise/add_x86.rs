@@ -1,0 +1,136 @@
+//! int8 ADD/SUB of two dense operands on AVX-512 VBMI: the same values as
+//! the table form of the op ([`AddTableBlock`](super::AddTableBlock)), 64
+//! elements at a time.
+//!
+//! Each operand's rescale `s(q) = mbqm((q − zp)·2^left, m, s)` is a table
+//! of 256 `i32`. Its four bytes are four 256-byte planes; `vpermi2b` looks
+//! 64 indices up in each half of a plane and the index's top bit picks the
+//! half, as in [`lut_x86`](super::lut_x86). Unpacking the planes byte by
+//! byte and then word by word gives four vectors of 16 `i32`, each 128-bit
+//! lane holding 4 consecutive elements of its lane's 16. Both operands are
+//! laid out alike, so the sum and its requantization
+//! ([`Avx512I32::requant_clamp`], the reference's arithmetic) are lane for
+//! lane; the saturating packs `i32 → i16 → i8` invert the unpacking (every
+//! value is already clamped into `[-128, 127]`).
+
+use core::arch::x86_64::*;
+
+use crate::kernels::simd::I32Simd;
+use crate::kernels::x86::Avx512I32;
+
+/// The byte planes of a 256-entry `i32` table: `planes[p][e]` is byte `p`
+/// (little-endian) of entry `e`.
+pub(crate) struct Planes([[u8; 256]; 4]);
+
+impl Planes {
+    /// The planes of `table`.
+    #[inline(always)]
+    pub(crate) fn of(table: &[i32; 256]) -> Self {
+        let mut planes = [[0u8; 256]; 4];
+        for (e, v) in table.iter().enumerate() {
+            for (p, b) in v.to_le_bytes().into_iter().enumerate() {
+                planes[p][e] = b;
+            }
+        }
+        Planes(planes)
+    }
+}
+
+/// The output stage: `clamp(mbqm(sa ± sb, mult, shift) + zp, lo, hi)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Out {
+    pub sub: bool,
+    pub mult: i32,
+    pub shift: i32,
+    pub zp: i32,
+    pub lo: i32,
+    pub hi: i32,
+}
+
+/// Looks the 64 byte indices `idx` up in `planes`: four vectors of `i32`
+/// in the unpacked lane order of the module docs.
+///
+/// # Safety
+/// The CPU has AVX-512F/BW/VBMI.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn lookup(planes: &Planes, idx: __m512i) -> [__m512i; 4] {
+    // SAFETY: the features are the caller's; each load reads 64 bytes
+    // inside a 256-byte plane.
+    unsafe {
+        let top = _mm512_movepi8_mask(idx);
+        let plane = |p: &[u8; 256]| {
+            let t = p.as_ptr();
+            let lo = _mm512_permutex2var_epi8(
+                _mm512_loadu_si512(t.cast()),
+                idx,
+                _mm512_loadu_si512(t.add(64).cast()),
+            );
+            let hi = _mm512_permutex2var_epi8(
+                _mm512_loadu_si512(t.add(128).cast()),
+                idx,
+                _mm512_loadu_si512(t.add(192).cast()),
+            );
+            _mm512_mask_blend_epi8(top, lo, hi)
+        };
+        let [p0, p1, p2, p3] = [
+            plane(&planes.0[0]),
+            plane(&planes.0[1]),
+            plane(&planes.0[2]),
+            plane(&planes.0[3]),
+        ];
+        let (lo01, hi01) = (_mm512_unpacklo_epi8(p0, p1), _mm512_unpackhi_epi8(p0, p1));
+        let (lo23, hi23) = (_mm512_unpacklo_epi8(p2, p3), _mm512_unpackhi_epi8(p2, p3));
+        [
+            _mm512_unpacklo_epi16(lo01, lo23),
+            _mm512_unpackhi_epi16(lo01, lo23),
+            _mm512_unpacklo_epi16(hi01, hi23),
+            _mm512_unpackhi_epi16(hi01, hi23),
+        ]
+    }
+}
+
+/// `out[i] = o(ta[a[i]] ± tb[b[i]])` for `i < n`, where `ta`, `tb` are the
+/// tables behind `pa`, `pb` indexed by the byte.
+///
+/// # Safety
+/// The CPU has AVX-512F/BW/VBMI ([`lut_x86::available`](super::lut_x86::available));
+/// `a` and `b` are valid for `n` reads and `out` for `n` writes; each of
+/// `a` and `b` is `out` itself or does not overlap it.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+pub(crate) unsafe fn add(
+    pa: &Planes,
+    pb: &Planes,
+    o: Out,
+    a: *const i8,
+    b: *const i8,
+    out: *mut i8,
+    n: usize,
+) {
+    // SAFETY: the features and pointer ranges are the caller's; masked-off
+    // bytes are neither read nor written; `Avx512I32` needs AVX-512F.
+    unsafe {
+        let (m, s) = (Avx512I32::splat(o.mult), Avx512I32::splat(o.shift));
+        let mut i = 0;
+        while i < n {
+            let (len, mask) = super::lut_x86::block(n - i);
+            let sa = lookup(pa, _mm512_maskz_loadu_epi8(mask, a.add(i)));
+            let sb = lookup(pb, _mm512_maskz_loadu_epi8(mask, b.add(i)));
+            // A loop rather than `array::from_fn`: a closure would not
+            // inherit this function's target features (nor be inlined).
+            let mut q = [_mm512_setzero_si512(); 4];
+            for v in 0..4 {
+                let raw = if o.sub {
+                    _mm512_sub_epi32(sa[v], sb[v])
+                } else {
+                    _mm512_add_epi32(sa[v], sb[v])
+                };
+                q[v] = Avx512I32(raw).requant_clamp(m, s, o.zp, o.lo, o.hi).0;
+            }
+            let w01 = _mm512_packs_epi32(q[0], q[1]);
+            let w23 = _mm512_packs_epi32(q[2], q[3]);
+            _mm512_mask_storeu_epi8(out.add(i), mask, _mm512_packs_epi16(w01, w23));
+            i += len;
+        }
+    }
+}
