@@ -236,6 +236,22 @@ pub(crate) mod test_util {
                     0,
                     "store_i8 wrote past its lanes"
                 );
+                // The prepared form gives the same lanes.
+                let prep = V::requant_prep(V::load(m.as_ptr()), V::load(s.as_ptr()));
+                let mut with = [0x5Ai8; 17];
+                V::load(a.as_ptr())
+                    .requant_with(&prep, zp, lo, hi)
+                    .store_i8(with.as_mut_ptr());
+                assert_eq!(with, out, "requant_with differs from requant_clamp");
+                // A partial store writes its first `n` lanes only.
+                let n = it % V::LANES;
+                let mut part = [0x5Ai8; 17];
+                r.store_i8_partial(part.as_mut_ptr(), n);
+                assert_eq!(&part[..n], &out[..n], "store_i8_partial");
+                assert!(
+                    part[n..].iter().all(|&v| v == 0x5A),
+                    "store_i8_partial wrote past {n}"
+                );
                 out
             };
             for j in 0..V::LANES {

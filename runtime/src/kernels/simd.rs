@@ -85,6 +85,15 @@ pub(crate) trait I32Simd: Copy {
         // SAFETY: as above.
         unsafe { Self::load(r.as_ptr()) }
     }
+    /// The per-lane constants of [`requant_clamp`](Self::requant_clamp)
+    /// for fixed `mult` and `shift`, set up once by
+    /// [`requant_prep`](Self::requant_prep).
+    type Requant: Copy;
+    /// `mult` and `shift` prepared for [`requant_with`](Self::requant_with).
+    unsafe fn requant_prep(mult: Self, shift: Self) -> Self::Requant;
+    /// [`requant_clamp`](Self::requant_clamp) with the constants of
+    /// `requant_prep(mult, shift)`: the same bits.
+    unsafe fn requant_with(self, r: &Self::Requant, zp: i32, lo: i32, hi: i32) -> Self;
     /// Stores the lanes, each in `[-128, 127]`, as `LANES` bytes at `p`.
     #[inline(always)]
     unsafe fn store_i8(self, p: *mut i8) {
@@ -137,32 +146,60 @@ pub(crate) unsafe fn requant_block<V: I32Simd, const N: usize>(
     out
 }
 
-/// `y[j] = requantize_clamp(acc[j] + init[j], mult[j], shift[j], zp, lo,
-/// hi)` for `j < y.len()`, `LANES` at a time.
+/// Vectors of [`requant_lanes`]: 32 lanes of the narrowest vector (4).
+pub(crate) const RQ_VECS: usize = 8;
+
+/// The prepared requantization ([`I32Simd::requant_prep`]) of 32 lanes of
+/// `mult` and `shift`, one entry per `V::LANES` lanes (entries past 32
+/// lanes repeat the last vector).
 ///
 /// # Safety
-/// The CPU supports `V`; `acc`, `init`, `mult` and `shift` hold `y.len()`
-/// rounded up to a multiple of `V::LANES` values.
+/// The CPU supports `V`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn requant_lanes<V: I32Simd>(
+    mult: &[i32; 32],
+    shift: &[i32; 32],
+) -> [V::Requant; RQ_VECS] {
+    // SAFETY (all): the CPU supports `V` (caller); each load reads `LANES
+    // <= 16` values from `c <= 32 − LANES`. Loops, not closures: a
+    // closure is not compiled with the caller's target features.
+    unsafe {
+        let zero = V::splat(0);
+        let mut out = [V::requant_prep(zero, zero); RQ_VECS];
+        for (v, r) in out.iter_mut().enumerate() {
+            let c = (v * V::LANES).min(32 - V::LANES);
+            *r = V::requant_prep(
+                V::load(mult.as_ptr().add(c)),
+                V::load(shift.as_ptr().add(c)),
+            );
+        }
+        out
+    }
+}
+
+/// `y[j] = requantize_clamp(acc[j] + init[j], mult[j], shift[j], zp, lo,
+/// hi)` for `j < y.len()`, `LANES` at a time, with `rq` the
+/// [`requant_lanes`] of `mult` and `shift`.
+///
+/// # Safety
+/// The CPU supports `V`; `acc` and `init` hold `y.len()` rounded up to a
+/// multiple of `V::LANES` values, `rq` one entry per `LANES` of them.
+#[inline(always)]
 pub(crate) unsafe fn requant_store<V: I32Simd>(
     acc: &[i32],
     init: &[i32],
-    mult: &[i32],
-    shift: &[i32],
+    rq: &[V::Requant],
     (zp, lo, hi): (i32, i32, i32),
     y: &mut [i8],
 ) {
     let n = y.len();
     let full = n.div_ceil(V::LANES) * V::LANES;
-    assert!(acc.len() >= full && init.len() >= full && mult.len() >= full && shift.len() >= full);
-    for c in (0..n).step_by(V::LANES) {
+    assert!(acc.len() >= full && init.len() >= full && rq.len() * V::LANES >= full);
+    for (i, c) in (0..n).step_by(V::LANES).enumerate() {
         // SAFETY: `c + LANES <= full` values of each input (checked above).
         unsafe {
             let a = V::load(acc.as_ptr().add(c)).add(V::load(init.as_ptr().add(c)));
-            let m = V::load(mult.as_ptr().add(c));
-            let s = V::load(shift.as_ptr().add(c));
-            let r = a.requant_clamp(m, s, zp, lo, hi);
+            let r = a.requant_with(&rq[i], zp, lo, hi);
             if c + V::LANES <= n {
                 r.store_i8(y.as_mut_ptr().add(c));
             } else {

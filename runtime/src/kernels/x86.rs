@@ -118,6 +118,16 @@ pub(crate) struct Avx2I32(__m256i);
 // and, for loads and stores, that the lanes at the pointer are in bounds.
 impl I32Simd for Avx2I32 {
     type Half = Avx2I32;
+    type Requant = (Self, Self);
+    #[inline(always)]
+    unsafe fn requant_prep(mult: Self, shift: Self) -> Self::Requant {
+        (mult, shift)
+    }
+    #[inline(always)]
+    unsafe fn requant_with(self, r: &Self::Requant, zp: i32, lo: i32, hi: i32) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.requant_clamp(r.0, r.1, zp, lo, hi) }
+    }
     const LANES: usize = 8;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {
@@ -209,9 +219,82 @@ impl I32Simd for Avx2I32 {
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512I32(pub(crate) __m512i);
 
+/// [`Avx512I32::requant_prep`]'s constants: what `requant_clamp` derives
+/// from `mult` and `shift` alone.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512Requant {
+    mult: __m512i,
+    /// `mult`'s odd lanes moved to the even ones (for `vpmuldq`).
+    mult_odd: __m512i,
+    /// `max(shift, 0)`.
+    left: __m512i,
+    /// `min(max(−shift, 0), 31)`.
+    right: __m512i,
+    /// `2^right − 1`.
+    mask: __m512i,
+    /// `mask >> 1`.
+    half: __m512i,
+    /// Lanes whose `mult` is `i32::MIN`.
+    min_mult: __mmask16,
+}
+
 // SAFETY (every method): as for `Avx2I32`, with AVX-512F.
 impl I32Simd for Avx512I32 {
     type Half = Avx2I32;
+    type Requant = Avx512Requant;
+    #[inline(always)]
+    unsafe fn requant_prep(mult: Self, shift: Self) -> Avx512Requant {
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            let (zero, one) = (_mm512_setzero_si512(), _mm512_set1_epi32(1));
+            let right = _mm512_min_epi32(
+                _mm512_max_epi32(_mm512_sub_epi32(zero, shift.0), zero),
+                _mm512_set1_epi32(31),
+            );
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+            Avx512Requant {
+                mult: mult.0,
+                mult_odd: _mm512_srli_epi64(mult.0, 32),
+                left: _mm512_max_epi32(shift.0, zero),
+                right,
+                mask,
+                half: _mm512_srai_epi32(mask, 1),
+                min_mult: _mm512_cmpeq_epi32_mask(mult.0, _mm512_set1_epi32(i32::MIN)),
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn requant_with(self, r: &Avx512Requant, zp: i32, lo: i32, hi: i32) -> Self {
+        // `requant_clamp`'s operations, those of `mult` and `shift` alone
+        // done by `requant_prep`.
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            let (zero, one) = (_mm512_setzero_si512(), _mm512_set1_epi32(1));
+            let xs = _mm512_sllv_epi32(self.0, r.left);
+            let nudge = _mm512_set1_epi64(1 << 30);
+            let even = _mm512_add_epi64(_mm512_mul_epi32(xs, r.mult), nudge);
+            let odd = _mm512_add_epi64(
+                _mm512_mul_epi32(_mm512_srli_epi64(xs, 32), r.mult_odd),
+                nudge,
+            );
+            let q = _mm512_mask_blend_epi32(
+                0xAAAA,
+                _mm512_srli_epi64(even, 31),
+                _mm512_slli_epi64(odd, 1),
+            );
+            let sat = _mm512_mask_cmpeq_epi32_mask(r.min_mult, xs, _mm512_set1_epi32(i32::MIN));
+            let q = _mm512_mask_mov_epi32(q, sat, _mm512_set1_epi32(i32::MAX));
+            let rem = _mm512_and_si512(q, r.mask);
+            let thr = _mm512_mask_add_epi32(r.half, _mm512_cmplt_epi32_mask(q, zero), r.half, one);
+            let sh = _mm512_srav_epi32(q, r.right);
+            let res = _mm512_mask_add_epi32(sh, _mm512_cmpgt_epi32_mask(rem, thr), sh, one);
+            let res = _mm512_min_epi32(
+                _mm512_max_epi32(res, _mm512_set1_epi32(lo - zp)),
+                _mm512_set1_epi32(hi - zp),
+            );
+            Avx512I32(_mm512_add_epi32(res, _mm512_set1_epi32(zp)))
+        }
+    }
     #[inline(always)]
     unsafe fn requant_clamp(self, mult: Self, shift: Self, zp: i32, lo: i32, hi: i32) -> Self {
         // As `Avx2I32::requant_clamp`, with mask registers.

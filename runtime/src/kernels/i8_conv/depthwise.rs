@@ -151,6 +151,10 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
     let b: [V; NV] = core::array::from_fn(|v| unsafe { V::load(bias[c0 + v * lanes..].as_ptr()) });
     let mult: [V; NV] = core::array::from_fn(|v| unsafe { V::load(mult[v].as_ptr()) });
     let shift: [V; NV] = core::array::from_fn(|v| unsafe { V::load(shift[v].as_ptr()) });
+    let mut rq = [unsafe { V::requant_prep(mult[0], shift[0]) }; NV];
+    for (v, r) in rq.iter_mut().enumerate().skip(1) {
+        *r = unsafe { V::requant_prep(mult[v], shift[v]) };
+    }
     let zp = unsafe { V::splat(p.in_zp) };
     let xp = x.as_ptr();
     for bi in 0..n {
@@ -179,7 +183,7 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
                 let off = ((bi * oh + oy) * ow + ox) * ch + c0;
                 for (v, a) in acc.iter().enumerate() {
                     unsafe {
-                        let r = a.requant_clamp(mult[v], shift[v], p.out_zp, p.act_min, p.act_max);
+                        let r = a.requant_with(&rq[v], p.out_zp, p.act_min, p.act_max);
                         r.store_i8(out.as_mut_ptr().add(off + v * lanes));
                     }
                 }

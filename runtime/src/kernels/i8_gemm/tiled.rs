@@ -35,7 +35,7 @@
 use core::mem::MaybeUninit;
 
 use super::super::f32_gemm::tiled::Geometry;
-use crate::kernels::simd::{requant_store, I32Simd};
+use crate::kernels::simd::{requant_lanes, requant_store, I32Simd, RQ_VECS};
 
 /// Reduction steps packed at a time (a 3x3 conv over 227 channels fits
 /// one chunk, so its weights are packed once per call).
@@ -280,17 +280,19 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
                         .wrapping_sub(off.wrapping_mul(wsum[j]));
                 }
             }
+            // SAFETY: the CPU supports Q, hence its vector type (the caller).
+            let rq = unsafe { requant_lanes::<Q::V>(&mult, &shift) };
             for r in 0..rows {
                 let y = &mut out[(m0 + r) * oc + n0..][..nv];
                 let a = &acc[r * Q::NR..][..Q::NR];
                 if row_fix[r] == 0 {
-                    requant_row::<Q>(a, &init, &mult, &shift, q, y);
+                    requant_row::<Q>(a, &init, &rq, q, y);
                 } else {
                     let mut row_init = init;
                     for v in &mut row_init {
                         *v = v.wrapping_add(row_fix[r]);
                     }
-                    requant_row::<Q>(a, &row_init, &mult, &shift, q, y);
+                    requant_row::<Q>(a, &row_init, &rq, q, y);
                 }
             }
         }
@@ -324,7 +326,7 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
     const GROUP: usize = 8;
     for g0 in (0..oc).step_by(GROUP * Q::NR) {
         let g1 = (g0 + GROUP * Q::NR).min(oc);
-        // Per block: `[init, mult, shift]`.
+        // Per block: `[init, mult, shift]`, and the prepared requantization.
         let mut consts = [[[0i32; NR_MAX]; 3]; GROUP];
         for (c, n0) in consts.iter_mut().zip((g0..g1).step_by(Q::NR)) {
             for j in 0..Q::NR.min(oc - n0) {
@@ -334,11 +336,17 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
                 c[2][j] = q.requant[r + 1];
             }
         }
+        // SAFETY (both): the CPU supports Q, hence its vector type (the
+        // caller). A loop, not a closure (target features).
+        let mut rqs = [unsafe { requant_lanes::<Q::V>(&consts[0][1], &consts[0][2]) }; GROUP];
+        for (r, c) in rqs.iter_mut().zip(&consts).skip(1) {
+            *r = unsafe { requant_lanes::<Q::V>(&c[1], &c[2]) };
+        }
         for t0 in (0..m_total).step_by(Q::MR) {
             let tr = Q::MR.min(m_total - t0);
             // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
             unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
-            for (c, n0) in consts.iter().zip((g0..g1).step_by(Q::NR)) {
+            for ((c, rq), n0) in consts.iter().zip(&rqs).zip((g0..g1).step_by(Q::NR)) {
                 let nv = Q::NR.min(oc - n0);
                 let mut acc = [0i32; MR_MAX * NR_MAX];
                 // SAFETY: the CPU supports Q (caller); the A panel was
@@ -348,7 +356,7 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
                 unsafe { Q::tile(ap, kp, wp.add(n0 * kp), kp, acc.as_mut_ptr()) };
                 for r in 0..tr {
                     let y = &mut out[(t0 + r) * oc + n0..][..nv];
-                    requant_row::<Q>(&acc[r * Q::NR..][..Q::NR], &c[0], &c[1], &c[2], q, y);
+                    requant_row::<Q>(&acc[r * Q::NR..][..Q::NR], &c[0], rq, q, y);
                 }
             }
         }
@@ -361,15 +369,14 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
 fn requant_row<Q: QMicro>(
     acc: &[i32],
     init: &[i32; NR_MAX],
-    mult: &[i32; NR_MAX],
-    shift: &[i32; NR_MAX],
+    rq: &[<Q::V as I32Simd>::Requant; RQ_VECS],
     q: &QOut<'_>,
     y: &mut [i8],
 ) {
     // SAFETY: the CPU supports Q, hence its vector type (the caller of
     // `qgemm`); `acc` holds `NR` values, a multiple of the lanes covering
     // `y`, and the arrays `NR_MAX >= NR`.
-    unsafe { requant_store::<Q::V>(acc, init, mult, shift, (q.out_zp, q.act_min, q.act_max), y) }
+    unsafe { requant_store::<Q::V>(acc, init, rq, (q.out_zp, q.act_min, q.act_max), y) }
 }
 
 /// Packs steps `k0..k1` (zero weights up to `kp`) of channels
