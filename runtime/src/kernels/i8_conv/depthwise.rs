@@ -53,32 +53,32 @@ pub(crate) unsafe fn depthwise<V: I32Simd, const NV: usize>(
         };
     }
     let mut c0 = 0;
-    // SAFETY (both): forwarded from the caller.
+    // SAFETY (all): forwarded from the caller.
     while c0 + NV * V::LANES <= ch {
-        unsafe { vblock::<V, NV>(p, x, in_shape, w, bias, requant, out, out_shape, c0) };
+        unsafe { vblock::<V, NV>(p, x, in_shape, w, bias, requant, out, out_shape, (c0, 0)) };
         c0 += NV * V::LANES;
     }
-    while c0 + V::LANES <= ch {
-        unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, requant, out, out_shape, c0) };
-        c0 += V::LANES;
-    }
-    if c0 < ch && ch >= V::LANES {
-        // The last vector overlaps the previous block: channels are
-        // independent and the output never aliases the input, so the
-        // overlapped channels are computed again to the same values.
-        unsafe {
-            vblock::<V, 1>(
-                p,
-                x,
-                in_shape,
-                w,
-                bias,
-                requant,
-                out,
-                out_shape,
-                ch - V::LANES,
-            )
-        };
+    let rest = ch - c0;
+    if rest > 0 && ch >= V::LANES {
+        // The last vector ends at the last channel, overlapping the one
+        // before it: channels are independent and the output never
+        // aliases the input, so the overlapped channels are computed again
+        // to the same values. Rest for `NV` vectors: one block, one pass.
+        let back = rest.div_ceil(V::LANES) * V::LANES - rest;
+        if rest.div_ceil(V::LANES) == NV {
+            let at = (c0, back);
+            unsafe { vblock::<V, NV>(p, x, in_shape, w, bias, requant, out, out_shape, at) };
+        } else {
+            while c0 + V::LANES <= ch {
+                let at = (c0, 0);
+                unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, requant, out, out_shape, at) };
+                c0 += V::LANES;
+            }
+            if c0 < ch {
+                let at = (ch - V::LANES, 0);
+                unsafe { vblock::<V, 1>(p, x, in_shape, w, bias, requant, out, out_shape, at) };
+            }
+        }
         c0 = ch;
     }
     while c0 + 4 <= ch {
@@ -91,8 +91,9 @@ pub(crate) unsafe fn depthwise<V: I32Simd, const NV: usize>(
     }
 }
 
-/// Channels `c0..c0 + NV·LANES` of every output pixel, in vectors: the
-/// integer operations of [`block`] (and the reference), lane for lane.
+/// Channels `c0..c0 + NV·LANES − back` of every output pixel, in vectors
+/// (the last one starting `back` channels early): the integer operations
+/// of [`block`] (and the reference), lane for lane.
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions; `V::LANES` is 4, 8 or 16.
@@ -107,25 +108,28 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
     requant: &[i32],
     out: &mut [i8],
     out_shape: [usize; 4],
-    c0: usize,
+    (c0, back): (usize, usize),
 ) {
     let [n, ih, iw, ch] = in_shape;
     let [_, oh, ow, _] = out_shape;
     let (kh, kw) = (p.kernel_h, p.kernel_w);
     let taps = kh * kw;
     let lanes = V::LANES;
-    assert!(matches!(lanes, 4 | 8 | 16) && c0 + NV * lanes <= ch);
+    assert!(matches!(lanes, 4 | 8 | 16) && c0 + NV * lanes <= ch + back && back < lanes);
+    // First channel of each vector.
+    let first: [usize; NV] =
+        core::array::from_fn(|v| c0 + v * lanes - if v + 1 == NV { back } else { 0 });
     assert!(x.len() >= n * ih * iw * ch && out.len() >= n * oh * ow * ch);
     assert!(w.len() >= ch * taps && bias.len() >= ch && requant.len() >= 2 * ch);
     // SAFETY (every vector op below): the CPU supports `V`. Loads and the
     // output stores stay in bounds: the asserts above bound every pixel
-    // offset `(pixel)·ch + c0 + v·lanes + lanes <= len`.
+    // offset `(pixel)·ch + first[v] + lanes <= len`.
     let mut panel = [[unsafe { V::splat(0) }; NV]; MAX_TAPS];
     let mut tmp = [0i32; 16];
     for (t, row) in panel.iter_mut().enumerate().take(taps) {
         for (v, r) in row.iter_mut().enumerate() {
             for (l, e) in tmp[..lanes].iter_mut().enumerate() {
-                *e = V::weight_lane(w[(c0 + v * lanes + l) * taps + t]);
+                *e = V::weight_lane(w[(first[v] + l) * taps + t]);
             }
             *r = unsafe { V::load(tmp.as_ptr()) };
         }
@@ -133,7 +137,7 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
     let mult: [[i32; 16]; NV] = core::array::from_fn(|v| {
         core::array::from_fn(|l| {
             if l < lanes {
-                requant[2 * (c0 + v * lanes + l)]
+                requant[2 * (first[v] + l)]
             } else {
                 0
             }
@@ -142,13 +146,13 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
     let shift: [[i32; 16]; NV] = core::array::from_fn(|v| {
         core::array::from_fn(|l| {
             if l < lanes {
-                requant[2 * (c0 + v * lanes + l) + 1]
+                requant[2 * (first[v] + l) + 1]
             } else {
                 0
             }
         })
     });
-    let b: [V; NV] = core::array::from_fn(|v| unsafe { V::load(bias[c0 + v * lanes..].as_ptr()) });
+    let b: [V; NV] = core::array::from_fn(|v| unsafe { V::load(bias[first[v]..].as_ptr()) });
     let mult: [V; NV] = core::array::from_fn(|v| unsafe { V::load(mult[v].as_ptr()) });
     let shift: [V; NV] = core::array::from_fn(|v| unsafe { V::load(shift[v].as_ptr()) });
     let mut rq = [unsafe { V::requant_prep(mult[0], shift[0]) }; NV];
@@ -170,21 +174,21 @@ unsafe fn vblock<V: I32Simd, const NV: usize>(
                     let row = ((bi * ih + iy) * iw) as isize;
                     for kx in kx0..kx1 {
                         let ix = x0 + (kx * p.dilation_w) as isize;
-                        let px = unsafe { xp.add((row + ix) as usize * ch + c0) };
+                        let px = unsafe { xp.add((row + ix) as usize * ch) };
                         let ws = &panel[ky * kw + kx];
                         for v in 0..NV {
                             unsafe {
-                                let xv = V::load_i8(px.add(v * lanes)).sub(zp);
+                                let xv = V::load_i8(px.add(first[v])).sub(zp);
                                 acc[v] = acc[v].add(xv.mul_weight(ws[v]));
                             }
                         }
                     }
                 }
-                let off = ((bi * oh + oy) * ow + ox) * ch + c0;
+                let off = ((bi * oh + oy) * ow + ox) * ch;
                 for (v, a) in acc.iter().enumerate() {
                     unsafe {
                         let r = a.requant_with(&rq[v], p.out_zp, p.act_min, p.act_max);
-                        r.store_i8(out.as_mut_ptr().add(off + v * lanes));
+                        r.store_i8(out.as_mut_ptr().add(off + first[v]));
                     }
                 }
             }
