@@ -46,7 +46,52 @@ pub fn transpose<T: Copy>(
     if total == 0 {
         return;
     }
-    walk(&mut out[..total], out_shape, 0, src, |o| input[o as usize]);
+    let (shape, src) = merge_dims(out_shape, src);
+    let (inner, step) = (shape[MAX_RANK - 1], src[MAX_RANK - 1]);
+    let mid = shape[MAX_RANK - 2];
+    if inner <= 4 && src[MAX_RANK - 2] == 1 && mid >= 16 {
+        // A few interleaved columns (NCHW -> NHWC of an image): per block
+        // of `mid × inner` outputs, each column copied from its contiguous
+        // input run, rather than `inner` strided reads per output row.
+        let mut idx = [0usize; MAX_RANK - 2];
+        for blk in out[..total].chunks_exact_mut(mid * inner) {
+            let off: isize = (0..MAX_RANK - 2).map(|d| idx[d] as isize * src[d]).sum();
+            for c in 0..inner {
+                let start = (off + c as isize * step) as usize;
+                for (o, &v) in blk.chunks_exact_mut(inner).zip(&input[start..start + mid]) {
+                    o[c] = v;
+                }
+            }
+            next_index(&mut idx, &shape[..MAX_RANK - 2]);
+        }
+        return;
+    }
+    walk(&mut out[..total], shape, 0, src, |o| input[o as usize]);
+}
+
+/// `shape` and `src` (an input stride per output dim) with adjacent output
+/// dims that read the input contiguously (`src[d] == src[d + 1] ·
+/// shape[d + 1]`) merged into one, right-aligned and padded with 1s: the
+/// same offsets in the same order.
+fn merge_dims(
+    shape: [usize; MAX_RANK],
+    src: [isize; MAX_RANK],
+) -> ([usize; MAX_RANK], [isize; MAX_RANK]) {
+    let (mut m_shape, mut m_src) = ([1usize; MAX_RANK], [0isize; MAX_RANK]);
+    let mut k = MAX_RANK;
+    for d in (0..MAX_RANK).rev() {
+        if shape[d] == 1 {
+            continue;
+        }
+        if k < MAX_RANK && m_src[k] * m_shape[k] as isize == src[d] {
+            m_shape[k] *= shape[d];
+        } else {
+            k -= 1;
+            m_shape[k] = shape[d];
+            m_src[k] = src[d];
+        }
+    }
+    (m_shape, m_src)
 }
 
 /// `out[idx] = input[start[d] + idx[d]*step[d]]` over `out_shape`; a
@@ -260,12 +305,19 @@ mod tests {
     #[test]
     fn transpose_random_perms() {
         let mut rng = Rng::new(51);
-        for _ in 0..iters(300) {
-            let s = random_shape(&mut rng, 5);
-            let mut perm = [0, 1, 2, 3, 4, 5];
-            for i in (1..MAX_RANK).rev() {
-                perm.swap(i, rng.below(i + 1));
-            }
+        // Images NCHW -> NHWC (a few interleaved columns: the column path),
+        // then random shapes and permutations.
+        let images = [[1, 1, 2, 3, 7, 9], [1, 1, 1, 4, 16, 16], [1, 1, 3, 1, 5, 4]];
+        for it in 0..iters(300) + images.len() {
+            let (s, perm) = if let Some(&s) = images.get(it) {
+                (s, [0, 1, 2, 4, 5, 3])
+            } else {
+                let mut perm = [0, 1, 2, 3, 4, 5];
+                for i in (1..MAX_RANK).rev() {
+                    perm.swap(i, rng.below(i + 1));
+                }
+                (random_shape(&mut rng, 5), perm)
+            };
             let total: usize = s.iter().product();
             let x: Vec<u32> = (0..total as u32).collect();
             let mut out = vec![u32::MAX; total];
