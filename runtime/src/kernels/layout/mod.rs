@@ -46,15 +46,34 @@ pub fn transpose<T: Copy>(
     if total == 0 {
         return;
     }
+    // Bare metal keeps only the generic walk below: the column path took
+    // 1 KB more flash in BlazeFace's firmware, over the 20 KB budget of
+    // `scripts/board-test`.
+    #[cfg(not(target_os = "none"))]
+    if columns(input, out_shape, src, &mut out[..total]) {
+        return;
+    }
+    walk(&mut out[..total], out_shape, 0, src, |o| input[o as usize]);
+}
+
+/// [`transpose`] of an output that, its dims merged, interleaves at most
+/// 4 columns of at least 16 values each read contiguously (NCHW -> NHWC of
+/// an image): per block of `mid × inner` outputs, each column copied from
+/// its input run rather than `inner` strided reads per output row. False
+/// (nothing written) for other shapes.
+#[cfg(not(target_os = "none"))]
+fn columns<T: Copy>(
+    input: &[T],
+    out_shape: [usize; MAX_RANK],
+    src: [isize; MAX_RANK],
+    out: &mut [T],
+) -> bool {
     let (shape, src) = merge_dims(out_shape, src);
     let (inner, step) = (shape[MAX_RANK - 1], src[MAX_RANK - 1]);
     let mid = shape[MAX_RANK - 2];
     if inner <= 4 && src[MAX_RANK - 2] == 1 && mid >= 16 {
-        // A few interleaved columns (NCHW -> NHWC of an image): per block
-        // of `mid × inner` outputs, each column copied from its contiguous
-        // input run, rather than `inner` strided reads per output row.
         let mut idx = [0usize; MAX_RANK - 2];
-        for blk in out[..total].chunks_exact_mut(mid * inner) {
+        for blk in out.chunks_exact_mut(mid * inner) {
             let off: isize = (0..MAX_RANK - 2).map(|d| idx[d] as isize * src[d]).sum();
             for c in 0..inner {
                 let start = (off + c as isize * step) as usize;
@@ -64,15 +83,16 @@ pub fn transpose<T: Copy>(
             }
             next_index(&mut idx, &shape[..MAX_RANK - 2]);
         }
-        return;
+        return true;
     }
-    walk(&mut out[..total], shape, 0, src, |o| input[o as usize]);
+    false
 }
 
 /// `shape` and `src` (an input stride per output dim) with adjacent output
 /// dims that read the input contiguously (`src[d] == src[d + 1] ·
 /// shape[d + 1]`) merged into one, right-aligned and padded with 1s: the
 /// same offsets in the same order.
+#[cfg(not(target_os = "none"))]
 fn merge_dims(
     shape: [usize; MAX_RANK],
     src: [isize; MAX_RANK],
