@@ -83,16 +83,7 @@ pub(crate) struct NeonI32(int32x4_t);
 // and stores callers guarantee the lanes at the pointer are in bounds.
 impl I32Simd for NeonI32 {
     type Half = NeonI32;
-    type Requant = (Self, Self);
-    #[inline(always)]
-    unsafe fn requant_prep(mult: Self, shift: Self) -> Self::Requant {
-        (mult, shift)
-    }
-    #[inline(always)]
-    unsafe fn requant_with(self, r: &Self::Requant, zp: i32, lo: i32, hi: i32) -> Self {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.requant_clamp(r.0, r.1, zp, lo, hi) }
-    }
+    crate::kernels::simd::requant_unprepared!();
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {

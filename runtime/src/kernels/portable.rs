@@ -22,16 +22,7 @@ pub(crate) struct I32x4([i32; 4]);
 
 impl I32Simd for I32x4 {
     type Half = I32x4;
-    type Requant = (Self, Self);
-    #[inline(always)]
-    unsafe fn requant_prep(mult: Self, shift: Self) -> Self::Requant {
-        (mult, shift)
-    }
-    #[inline(always)]
-    unsafe fn requant_with(self, r: &Self::Requant, zp: i32, lo: i32, hi: i32) -> Self {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.requant_clamp(r.0, r.1, zp, lo, hi) }
-    }
+    crate::kernels::simd::requant_unprepared!();
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {

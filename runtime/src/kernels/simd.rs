@@ -33,6 +33,25 @@ pub(crate) trait F32Simd: Copy {
     unsafe fn clamp(self, lo: Self, hi: Self) -> Self;
 }
 
+/// [`I32Simd`]'s prepared requantization for a vector type without one:
+/// `requant_prep` keeps `mult` and `shift`, `requant_with` is
+/// `requant_clamp` (items of an `impl I32Simd`).
+macro_rules! requant_unprepared {
+    () => {
+        type Requant = (Self, Self);
+        #[inline(always)]
+        unsafe fn requant_prep(mult: Self, shift: Self) -> Self::Requant {
+            (mult, shift)
+        }
+        #[inline(always)]
+        unsafe fn requant_with(self, r: &Self::Requant, zp: i32, lo: i32, hi: i32) -> Self {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.requant_clamp(r.0, r.1, zp, lo, hi) }
+        }
+    };
+}
+pub(crate) use requant_unprepared;
+
 /// A vector of `LANES` i32 values (the int8 depthwise conv's accumulators).
 pub(crate) trait I32Simd: Copy {
     /// Number of i32 lanes (at most 16).
