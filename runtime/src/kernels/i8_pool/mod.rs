@@ -27,6 +27,10 @@
 
 use crate::kernels::pool::PoolParams;
 
+/// Channels per block of [`max_reference`]'s vectorizable path.
+#[cfg(not(target_os = "none"))]
+const LANES: usize = 16;
+
 /// Max pool (padded positions ignored), then the clamp; see the module
 /// docs.
 #[allow(clippy::too_many_arguments)] // the op layer's fixed contract
@@ -40,6 +44,11 @@ pub fn max_reference(
     out_shape: [usize; 4],
 ) {
     let [_, _, _, c] = in_shape;
+    // Off on bare metal, where the flash it takes matters more.
+    #[cfg(not(target_os = "none"))]
+    if c >= LANES {
+        return max_blocks(p, act_min, act_max, input, in_shape, output, out_shape);
+    }
     // Taps outer, channels inner (contiguous): `max` is exact, so the
     // order does not change a value.
     for_each_window(p, input, in_shape, output, out_shape, |_, _, px, taps| {
@@ -53,6 +62,66 @@ pub fn max_reference(
             *y = (*y as i32).max(act_min).min(act_max) as i8;
         }
     });
+}
+
+/// [`max_reference`] for at least `LANES` channels: per output pixel, the
+/// in-image taps as a range of kernel rows and one of columns, and the
+/// channels in fixed-width blocks, the last one ending at the last channel
+/// (overlapping the one before: the overlapped channels get the same
+/// values again; the output never aliases the input).
+#[cfg(not(target_os = "none"))]
+fn max_blocks(
+    p: &PoolParams,
+    act_min: i32,
+    act_max: i32,
+    input: &[i8],
+    in_shape: [usize; 4],
+    output: &mut [i8],
+    out_shape: [usize; 4],
+) {
+    let [n, ih, iw, c] = in_shape;
+    let [_, oh, ow, _] = out_shape;
+    debug_assert!(c >= LANES && input.len() >= n * ih * iw * c);
+    // Kernel positions `k0..k1` whose coordinate `o*stride + k*dilation −
+    // pad` lies in `[0, len)` (contiguous: the coordinate grows with `k`).
+    let valid = |o: usize, stride: usize, dilation: usize, pad: usize, k: usize, len: usize| {
+        let inside = |k: usize| {
+            (o * stride + k * dilation)
+                .checked_sub(pad)
+                .is_some_and(|i| i < len)
+        };
+        let k0 = (0..k).find(|&k| inside(k)).unwrap_or(k);
+        let k1 = (k0..k).find(|&k| !inside(k)).unwrap_or(k);
+        (k0, k1)
+    };
+    for b in 0..n {
+        for oy in 0..oh {
+            let (ky0, ky1) = valid(oy, p.stride_h, p.dilation_h, p.pad_top, p.kernel_h, ih);
+            for ox in 0..ow {
+                let (kx0, kx1) = valid(ox, p.stride_w, p.dilation_w, p.pad_left, p.kernel_w, iw);
+                let px = &mut output[((b * oh + oy) * ow + ox) * c..][..c];
+                let mut c0 = 0;
+                while c0 < c {
+                    let at = c0.min(c - LANES);
+                    let mut m = [i8::MIN; LANES];
+                    for ky in ky0..ky1 {
+                        let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
+                        for kx in kx0..kx1 {
+                            let ix = ox * p.stride_w + kx * p.dilation_w - p.pad_left;
+                            let v = &input[((b * ih + iy) * iw + ix) * c + at..][..LANES];
+                            for (m, &v) in m.iter_mut().zip(v) {
+                                *m = (*m).max(v);
+                            }
+                        }
+                    }
+                    for (y, &m) in px[at..at + LANES].iter_mut().zip(&m) {
+                        *y = (m as i32).max(act_min).min(act_max) as i8;
+                    }
+                    c0 += LANES;
+                }
+            }
+        }
+    }
 }
 
 /// Average pool with TFLite's rounding whose counted padding positions

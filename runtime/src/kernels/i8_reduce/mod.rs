@@ -35,21 +35,33 @@ pub fn mean_reference(
 ) {
     if let Some((rows, cols)) = leading_rows(in_shape, axes_mask) {
         // The same sums, column-parallel: `COLS` running sums per pass over
-        // the rows (LLVM vectorizes the inner loop).
+        // the rows (LLVM vectorizes the inner loop). The raw inputs are
+        // summed in `i16` over runs of at most `RUN` rows (`|Σ x| <= 128 ·
+        // RUN` fits), each run's sums then added to the `i32` ones, and `rows
+        // · in_zp` subtracted at the end: the same integer, all exact.
         const COLS: usize = 64;
+        const RUN: usize = 256;
         debug_assert!(input.len() >= rows * cols && out.len() >= cols);
+        let zp_total = (rows as i32).wrapping_mul(in_zp);
         let mut c0 = 0;
         while c0 < cols {
             let n = (cols - c0).min(COLS);
             let mut acc = [0i32; COLS];
-            for r in 0..rows {
-                let row = &input[r * cols + c0..][..n];
-                for (a, &x) in acc.iter_mut().zip(row) {
-                    *a = a.wrapping_add(x as i32 - in_zp);
+            for r0 in (0..rows).step_by(RUN) {
+                let mut run = [0i16; COLS];
+                for r in r0..(r0 + RUN).min(rows) {
+                    let row = &input[r * cols + c0..][..n];
+                    for (a, &x) in run.iter_mut().zip(row) {
+                        *a += x as i16;
+                    }
+                }
+                for (a, &s) in acc.iter_mut().zip(&run) {
+                    *a = a.wrapping_add(s as i32);
                 }
             }
             for (y, &a) in out[c0..c0 + n].iter_mut().zip(&acc) {
-                *y = requantize_clamp(a, mult, shift, out_zp, -128, 127);
+                let s = a.wrapping_sub(zp_total);
+                *y = requantize_clamp(s, mult, shift, out_zp, -128, 127);
             }
             c0 += n;
         }
@@ -182,6 +194,8 @@ mod tests {
             [1, 1, 3, 0, 2, 2],
             [1, 2, 1, 7, 1, 15],
             [1, 1, 1, 3, 2, 70],
+            // Over two of the `i16` runs of rows, and two column blocks.
+            [1, 1, 1, 23, 29, 67],
         ];
         let mut lsb = Lsb::default();
         for s in shapes {
