@@ -105,6 +105,15 @@ impl Geometry {
         }
     }
 
+    /// Whether row `m` of A is input pixel `m` (a 1x1 conv with stride 1,
+    /// no padding, and the input's size; [`Geometry::matmul`]'s too).
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1]
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && self.out_shape[..3] == self.in_shape[..3]
+    }
+
     /// Whether this is [`Geometry::matmul`]'s (rows of A are the
     /// contiguous rows of the input).
     pub fn is_matmul(&self) -> bool {

@@ -44,6 +44,9 @@ pub(crate) const KC: usize = 2048;
 pub(crate) const NR_MAX: usize = 32;
 /// Tallest `MR` of any micro-kernel (x86-64: AVX-512 VNNI's 12).
 pub(crate) const MR_MAX: usize = if cfg!(target_arch = "x86_64") { 12 } else { 8 };
+/// Elements past its `MR · kp` that an A panel holds, for
+/// [`QMicro::a_copy_over`]'s overrun.
+pub(crate) const A_SLACK: usize = 64;
 /// Rows of A whose accumulators are kept between K chunks.
 const MC: usize = 128;
 
@@ -88,6 +91,19 @@ pub(crate) trait QMicro {
             unsafe { dst.add(i).write(Self::a_val(v, zp)) };
         }
     }
+    /// Writes `a_val(v, zp)` of each `v` of `src[..n]` to `dst[..n]`, and
+    /// possibly unspecified values to `dst[n..n + A_SLACK]`; reads no more
+    /// than `src` (all of it may be read). The default is
+    /// [`a_copy`](Self::a_copy) of `src[..n]`.
+    ///
+    /// # Safety
+    /// As [`a_copy`](Self::a_copy), with `n <= src.len()` and `dst` valid
+    /// for `n + A_SLACK` writes.
+    #[inline(always)]
+    unsafe fn a_copy_over(src: &[i8], n: usize, zp: i32, dst: *mut Self::A) {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::a_copy(&src[..n], zp, dst) }
+    }
     /// Accumulates one tile: `a` is `[MR][lda]`, `b` is the `[kp / G][NR][G]`
     /// panel, `acc` is `[MR][NR]` row-major.
     ///
@@ -95,6 +111,44 @@ pub(crate) trait QMicro {
     /// The CPU supports the micro-kernel's ISA; `kp` is a multiple of
     /// `KSTEP` and the panels hold `kp` steps.
     unsafe fn tile(a: *const Self::A, lda: usize, b: *const Self::B, kp: usize, acc: *mut i32);
+    /// One tile of the output: [`tile`](Self::tile) from the accumulators
+    /// `init` (the same `NR` values in every row), requantized
+    /// ([`requant_store`]) into row `r < rows` of `y` at `y[r·ldy..][..nv]`.
+    /// The default goes through an accumulator array; micro-kernels
+    /// override it to requantize from their registers.
+    ///
+    /// # Safety
+    /// As [`tile`](Self::tile); `rows <= MR`, `nv <= NR`, and `rq` holds
+    /// the prepared requantization of `NR` channels.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_store(
+        a: *const Self::A,
+        lda: usize,
+        b: *const Self::B,
+        kp: usize,
+        init: &[i32; NR_MAX],
+        rq: &[<Self::V as I32Simd>::Requant; RQ_VECS],
+        out: (i32, i32, i32),
+        (y, ldy, rows, nv): (&mut [i8], usize, usize, usize),
+    ) {
+        let mut acc = [0i32; MR_MAX * NR_MAX];
+        // SAFETY: forwarded from the caller; `acc` holds MR × NR values.
+        unsafe { Self::tile(a, lda, b, kp, acc.as_mut_ptr()) };
+        for r in 0..rows {
+            // SAFETY: the CPU supports the vector type (caller); `acc` and
+            // `init` hold `NR` values per row, `rq` one entry per vector.
+            unsafe {
+                requant_store::<Self::V>(
+                    &acc[r * Self::NR..],
+                    init,
+                    rq,
+                    out,
+                    &mut y[r * ldy..][..nv],
+                )
+            };
+        }
+    }
 }
 
 /// Where the output-channel weights come from.
@@ -205,7 +259,7 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
     // whole range a micro-kernel then reads, and only accessed through raw
     // pointers (never as a slice of possibly uninitialized values).
     let mut bpanel = MaybeUninit::<[Q::B; KC * NR_MAX]>::uninit();
-    let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX]>::uninit();
+    let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX + A_SLACK]>::uninit();
     let bp = bpanel.as_mut_ptr().cast::<Q::B>();
     let ap = apanel.as_mut_ptr().cast::<Q::A>();
     let mut acc = [0i32; MC * NR_MAX];
@@ -262,7 +316,7 @@ pub(crate) unsafe fn qgemm<Q: QMicro>(
                 };
                 for t0 in (0..rows).step_by(Q::MR) {
                     let tr = Q::MR.min(rows - t0);
-                    // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
+                    // SAFETY: `ap` holds KC·MR_MAX + A_SLACK elements and `kp <= KC`.
                     unsafe { pack_a::<Q>(g, x, q.in_zp, (m0 + t0, tr), (k0, k1, kp), ap) };
                     // SAFETY: the CPU supports Q (caller); both panels were
                     // written over `kp` steps, and `acc` rows `t0..t0 + MR`
@@ -318,7 +372,7 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
 ) {
     let (m_total, k_total, oc) = (g.m(), g.k(), g.out_shape[3]);
     let per_channel = q.requant.len() != 2;
-    let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX]>::uninit();
+    let mut apanel = MaybeUninit::<[Q::A; KC * MR_MAX + A_SLACK]>::uninit();
     let ap = apanel.as_mut_ptr().cast::<Q::A>();
     // The output stage's constants of up to `GROUP` channel blocks, set up
     // once per group rather than once per tile (a group wider than the
@@ -344,20 +398,18 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
         }
         for t0 in (0..m_total).step_by(Q::MR) {
             let tr = Q::MR.min(m_total - t0);
-            // SAFETY: `ap` holds KC·MR_MAX elements and `kp <= KC`.
+            // SAFETY: `ap` holds KC·MR_MAX + A_SLACK elements and `kp <= KC`.
             unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
             for ((c, rq), n0) in consts.iter().zip(&rqs).zip((g0..g1).step_by(Q::NR)) {
                 let nv = Q::NR.min(oc - n0);
-                let mut acc = [0i32; MR_MAX * NR_MAX];
+                let y = &mut out[t0 * oc + n0..(t0 + tr - 1) * oc + n0 + nv];
                 // SAFETY: the CPU supports Q (caller); the A panel was
                 // written over `kp` steps, block `n0 / NR` of the weights
-                // holds `kp` steps of `NR` channels, `acc` holds MR × NR
-                // values.
-                unsafe { Q::tile(ap, kp, wp.add(n0 * kp), kp, acc.as_mut_ptr()) };
-                for r in 0..tr {
-                    let y = &mut out[(t0 + r) * oc + n0..][..nv];
-                    requant_row::<Q>(&acc[r * Q::NR..][..Q::NR], &c[0], rq, q, y);
-                }
+                // holds `kp` steps of `NR` channels; `tr <= MR`, `nv <= NR`.
+                unsafe {
+                    let zc = (q.out_zp, q.act_min, q.act_max);
+                    Q::tile_store(ap, kp, wp.add(n0 * kp), kp, &c[0], rq, zc, (y, oc, tr, nv))
+                };
             }
         }
     }
@@ -443,7 +495,7 @@ unsafe fn pack_b<Q: QMicro>(
 /// past `k1` hold the input zero point's value.
 ///
 /// # Safety
-/// `panel` is valid for `MR · kp` writes.
+/// `panel` is valid for `MR · kp + A_SLACK` writes.
 #[inline(always)]
 unsafe fn pack_a<Q: QMicro>(
     g: &Geometry,
@@ -455,6 +507,13 @@ unsafe fn pack_a<Q: QMicro>(
 ) {
     let ic = g.in_shape[3];
     let pad = Q::a_val(zp as i8, zp);
+    if g.is_pointwise() && k0 == 0 && k1 == g.k() && kp == k1 && rows == Q::MR {
+        // Row `m` of A is input pixel `m`: the tile's rows are `MR · kp`
+        // contiguous values of the input.
+        // SAFETY: `panel` holds `MR · kp + A_SLACK` values; the CPU
+        // supports Q (the caller of `qgemm`).
+        return unsafe { Q::a_copy_over(&x[m0 * kp..], Q::MR * kp, zp, panel) };
+    }
     if k0 == 0 && k1 == g.k() && g.dilation[1] == 1 {
         // SAFETY: forwarded (`panel` holds MR rows of `kp >= K` values).
         return unsafe { pack_a_whole::<Q>(g, x, zp, (m0, rows), kp, panel) };
@@ -509,11 +568,13 @@ unsafe fn pack_a<Q: QMicro>(
 
 /// [`pack_a`] of all `K` steps with `dilation_w == 1`: per kernel row, the
 /// taps inside the image are one contiguous run of the input (`(kx_hi −
-/// kx_lo)·ic` bytes), copied in one loop, the rest padding. Output pixels
-/// are stepped through without dividing.
+/// kx_lo)·ic` bytes), copied in one go ([`QMicro::a_copy_over`]: whatever
+/// it writes past the run is overwritten next, as the panel is written in
+/// increasing order), the rest padding. Output pixels are stepped through
+/// without dividing.
 ///
 /// # Safety
-/// `panel` is valid for `MR · kp` writes, `kp >= K`.
+/// `panel` is valid for `MR · kp + A_SLACK` writes, `kp >= K`.
 #[inline(always)]
 unsafe fn pack_a_whole<Q: QMicro>(
     g: &Geometry,
@@ -528,9 +589,10 @@ unsafe fn pack_a_whole<Q: QMicro>(
     let [kh, kw] = g.kernel;
     let run = kw * ic;
     let pad = Q::a_val(zp as i8, zp);
-    let fill = |d: &mut [MaybeUninit<Q::A>]| {
-        for v in d {
-            v.write(pad);
+    // SAFETY (both): the caller keeps `p..p + n` within the panel.
+    let fill = |p: *mut Q::A, n: usize| {
+        for i in 0..n {
+            unsafe { p.add(i).write(pad) };
         }
     };
     // Output pixel of row `m0`; later rows step `ox`, then `oy`, then the batch.
@@ -547,33 +609,29 @@ unsafe fn pack_a_whole<Q: QMicro>(
                 }
             }
         }
-        // SAFETY: row `r < MR` of the panel, `kp` values from `r · kp`;
-        // `MaybeUninit` places no requirement on the values.
-        let dst = unsafe {
-            core::slice::from_raw_parts_mut(panel.add(r * kp).cast::<MaybeUninit<Q::A>>(), kp)
-        };
+        // SAFETY (every write below): row `r < MR` of the panel, values
+        // `r·kp + k` for `k < kp`, and the copies' overrun within the
+        // `A_SLACK` past the last row.
+        let dst = unsafe { panel.add(r * kp) };
         let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
         let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
         // Taps `kx_lo..kx_hi` of a kernel row lie inside the image's width.
         let kx_lo = (-x0).clamp(0, kw as isize) as usize;
         let kx_hi = (iw as isize - x0).clamp(kx_lo as isize, kw as isize) as usize;
-        let (head, tail) = dst.split_at_mut(kh * run);
-        for (ky, seg) in head.chunks_exact_mut(run).enumerate() {
+        for ky in 0..kh {
+            let seg = unsafe { dst.add(ky * run) };
             let iy = y0 + (ky * g.dilation[0]) as isize;
             if !(0..ih as isize).contains(&iy) || kx_lo == kx_hi {
-                fill(seg);
+                fill(seg, run);
                 continue;
             }
             let start = ((b * ih + iy as usize) * iw + (x0 + kx_lo as isize) as usize) * ic;
-            let src = &x[start..start + (kx_hi - kx_lo) * ic];
-            let (lo, rest) = seg.split_at_mut(kx_lo * ic);
-            let (mid, hi) = rest.split_at_mut((kx_hi - kx_lo) * ic);
-            fill(lo);
-            // SAFETY: `mid` holds `src.len()` values; the CPU supports Q
-            // (the caller of `qgemm`).
-            unsafe { Q::a_copy(src, zp, mid.as_mut_ptr().cast::<Q::A>()) };
-            fill(hi);
+            let n = (kx_hi - kx_lo) * ic;
+            fill(seg, kx_lo * ic);
+            // The CPU supports Q (the caller of `qgemm`).
+            unsafe { Q::a_copy_over(&x[start..], n, zp, seg.add(kx_lo * ic)) };
+            fill(unsafe { seg.add(kx_lo * ic + n) }, (kw - kx_hi) * ic);
         }
-        fill(tail);
+        fill(unsafe { dst.add(kh * run) }, kp - kh * run);
     }
 }

@@ -11,7 +11,9 @@
 
 use core::arch::x86_64::*;
 
-use super::tiled::QMicro;
+use super::tiled::{QMicro, NR_MAX};
+use crate::kernels::simd::{I32Simd, RQ_VECS};
+use crate::kernels::x86::{Avx512I32, Avx512Requant};
 
 /// AVX-512 VNNI, `MR` rows × `16·NV` channels, 4 `k` per `vpdpbusd`.
 pub(crate) struct Avx512Vnni<const NV: usize, const MR: usize>;
@@ -55,6 +57,41 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
         }
     }
     #[inline(always)]
+    unsafe fn a_copy_over(src: &[i8], n: usize, _zp: i32, dst: *mut u8) {
+        // SAFETY: the caller guarantees AVX-512BW, `n <= src.len()` and
+        // `n + A_SLACK` writable bytes at `dst`: whole 64-byte blocks where
+        // `src` holds them (writing at most 63 bytes past `n`), masked
+        // loads and stores otherwise.
+        unsafe {
+            // Short runs (a few taps of few channels) in one narrower
+            // vector: fewer bytes stored, fewer cache-line splits.
+            if n <= 16 && src.len() >= 16 {
+                let v = _mm_loadu_si128(src.as_ptr().cast());
+                _mm_storeu_si128(dst.cast(), _mm_xor_si128(v, _mm_set1_epi8(-128)));
+                return;
+            }
+            if n <= 32 && src.len() >= 32 {
+                let v = _mm256_loadu_si256(src.as_ptr().cast());
+                _mm256_storeu_si256(dst.cast(), _mm256_xor_si256(v, _mm256_set1_epi8(-128)));
+                return;
+            }
+            let flip = _mm512_set1_epi8(-128);
+            let mut i = 0;
+            while i < n {
+                if i + 64 <= src.len() {
+                    let v = _mm512_loadu_si512(src.as_ptr().add(i).cast());
+                    _mm512_storeu_si512(dst.add(i).cast(), _mm512_xor_si512(v, flip));
+                } else {
+                    let m = n - i;
+                    let mask = if m >= 64 { u64::MAX } else { (1u64 << m) - 1 };
+                    let v = _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(i));
+                    _mm512_mask_storeu_epi8(dst.add(i).cast(), mask, _mm512_xor_si512(v, flip));
+                }
+                i += 64;
+            }
+        }
+    }
+    #[inline(always)]
     unsafe fn tile(a: *const u8, lda: usize, b: *const i8, kp: usize, acc: *mut i32) {
         // SAFETY: the caller guarantees AVX-512F/VNNI and that the panels hold `kp`
         // steps (`[MR][lda]` values of A, `kp/4 · 4·NR` of B) and `acc`
@@ -67,6 +104,78 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
                     *cv = _mm512_loadu_si512(acc.add(r * nr + v * 16).cast());
                 }
             }
+            Self::steps(a, lda, b, kp, &mut c);
+            for (r, cr) in c.iter().enumerate() {
+                for (v, cv) in cr.iter().enumerate() {
+                    _mm512_storeu_si512(acc.add(r * nr + v * 16).cast(), *cv);
+                }
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn tile_store(
+        a: *const u8,
+        lda: usize,
+        b: *const i8,
+        kp: usize,
+        init: &[i32; NR_MAX],
+        rq: &[Avx512Requant; RQ_VECS],
+        (zp, lo, hi): (i32, i32, i32),
+        (y, ldy, rows, nv): (&mut [i8], usize, usize, usize),
+    ) {
+        assert!(rows <= MR && nv <= 16 * NV && y.len() >= (rows - 1) * ldy + nv);
+        // SAFETY: the caller guarantees AVX-512F/VNNI and the panels (as
+        // `tile`); `init` holds NR_MAX >= 16·NV values; each store writes
+        // within row `r < rows` of `y`: bytes `r·ldy + 16·v ..` up to
+        // `r·ldy + nv` (checked above).
+        unsafe {
+            let mut c = [[_mm512_setzero_si512(); NV]; MR];
+            for cr in c.iter_mut() {
+                for (v, cv) in cr.iter_mut().enumerate() {
+                    *cv = _mm512_loadu_si512(init.as_ptr().add(v * 16).cast());
+                }
+            }
+            Self::steps(a, lda, b, kp, &mut c);
+            for (r, cr) in c.iter().enumerate() {
+                if r == rows {
+                    break;
+                }
+                let row = y.as_mut_ptr().add(r * ldy);
+                for (v, cv) in cr.iter().enumerate() {
+                    let c0 = v * 16;
+                    if c0 >= nv {
+                        break;
+                    }
+                    let res = Avx512I32(*cv).requant_with(&rq[v], zp, lo, hi);
+                    if c0 + 16 <= nv {
+                        res.store_i8(row.add(c0));
+                    } else {
+                        res.store_i8_partial(row.add(c0), nv - c0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<const NV: usize, const MR: usize> Avx512Vnni<NV, MR> {
+    /// The accumulators of one tile after `kp` steps from `c` (the
+    /// K loop of [`QMicro::tile`]).
+    ///
+    /// # Safety
+    /// As [`QMicro::tile`].
+    #[inline(always)]
+    unsafe fn steps(
+        a: *const u8,
+        lda: usize,
+        b: *const i8,
+        kp: usize,
+        c: &mut [[__m512i; NV]; MR],
+    ) {
+        // SAFETY: the caller guarantees AVX-512F/VNNI and that the panels
+        // hold `kp` steps (`[MR][lda]` values of A, `kp/4 · 4·NR` of B).
+        unsafe {
+            let nr = 16 * NV;
             for kg in 0..kp / 4 {
                 let mut bv = [_mm512_setzero_si512(); NV];
                 for (v, bb) in bv.iter_mut().enumerate() {
@@ -78,11 +187,6 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
                     for (cv, &bb) in cr.iter_mut().zip(&bv) {
                         *cv = _mm512_dpbusd_epi32(*cv, av, bb);
                     }
-                }
-            }
-            for (r, cr) in c.iter().enumerate() {
-                for (v, cv) in cr.iter().enumerate() {
-                    _mm512_storeu_si512(acc.add(r * nr + v * 16).cast(), *cv);
                 }
             }
         }
