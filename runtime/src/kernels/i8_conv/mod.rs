@@ -40,6 +40,8 @@ use super::simd::I32Simd;
 use crate::quant::requantize_clamp;
 
 pub(crate) mod depthwise;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) mod depthwise_vnni;
 
 /// Geometry, zero points and fused-activation clamp of an int8 `Conv`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +174,13 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
             unsafe { tiled::qgemm::<Q>(&g, x, b, Some(bias), &q, out) }
         }
     } else if depthwise::applies(p, in_shape, out_shape) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if Q::DEPTHWISE_VNNI && depthwise_vnni::applies(p, in_shape[3]) {
+            // SAFETY: forwarded from the caller (`Q` runs on AVX-512 VNNI).
+            return unsafe {
+                depthwise_vnni::depthwise(p, x, in_shape, w, bias, requant, out, out_shape)
+            };
+        }
         // SAFETY: forwarded from the caller (whose CPU runs `Q` runs `V`).
         unsafe { depthwise::depthwise::<V, DW>(p, x, in_shape, w, bias, requant, out, out_shape) };
     } else {
