@@ -168,6 +168,18 @@ unsafe fn block(
         }
         let xp = x.as_ptr();
         let op = out.as_mut_ptr();
+        let mut geo = Taps {
+            off: [0; MAX_TAPS],
+            kx: [0; MAX_TAPS],
+            dw,
+            iw,
+            width,
+            end: xp.wrapping_add(x.len()),
+        };
+        for t in 0..taps {
+            geo.off[t] = ((t / kw) * dh * iw + (t % kw) * dw) * ch;
+            geo.kx[t] = t % kw;
+        }
         for bi in 0..n {
             for oy in 0..oh {
                 let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
@@ -187,31 +199,39 @@ unsafe fn block(
                     // Taps `kx0..kx1` have every slot inside the width.
                     let (kx0, _) = valid_taps(x0, dw, kw, iw);
                     let (_, kx1) = valid_taps(x0 + count as isize - 1, dw, kw, iw);
-                    let mut acc = acc_row;
-                    for ky in ky0..ky1 {
-                        let iy = (y0 + (ky * dh) as isize) as usize;
-                        let row = xp.wrapping_add((bi * ih + iy) * iw * ch + c0);
-                        for kx in 0..kw {
-                            let wt = &panel[ky * kw + kx];
-                            let ix = x0 + (kx * dw) as isize;
-                            let at = row.wrapping_offset(ix * ch as isize);
-                            let v = if (kx0..kx1).contains(&kx) {
-                                _mm512_maskz_loadu_epi8(mask, at)
-                            } else {
-                                // Slots `s0..s1` read pixels inside the
-                                // width (`0 <= ix + s < iw`), the others
-                                // `in_zp`.
-                                let s0 = (-ix).clamp(0, count as isize) as usize;
-                                let s1 =
-                                    (iw as isize - ix).clamp(s0 as isize, count as isize) as usize;
-                                let m = byte_mask(width * s0, width * s1);
-                                _mm512_mask_loadu_epi8(zpv, m, at)
-                            };
-                            let a = _mm512_xor_si512(v, flip);
-                            for j in 0..4 {
-                                acc[j] = _mm512_dpbusd_epi32(acc[j], a, weights(&wt[j]));
-                            }
+                    // The window's top-left input pixel (perhaps outside
+                    // the input: wrapping arithmetic, read only inside).
+                    let win = xp.wrapping_add(c0).wrapping_offset(
+                        (((bi * ih) as isize + y0) * iw as isize + x0) * ch as isize,
+                    );
+                    let g = Group {
+                        win,
+                        x0,
+                        kx: (kx0, kx1),
+                        count,
+                        mask,
+                    };
+                    // The taps of the rows inside the image, two at a time
+                    // into two sets of accumulators (independent chains).
+                    let (mut acc, mut acc2) = (acc_row, [_mm512_setzero_si512(); 4]);
+                    let (mut t, t1) = (ky0 * kw, ky1 * kw);
+                    while t + 1 < t1 {
+                        let a = tap_input(&g, &geo, t, zpv);
+                        let b = tap_input(&g, &geo, t + 1, zpv);
+                        for j in 0..4 {
+                            acc[j] = _mm512_dpbusd_epi32(acc[j], a, weights(&panel[t][j]));
+                            acc2[j] = _mm512_dpbusd_epi32(acc2[j], b, weights(&panel[t + 1][j]));
                         }
+                        t += 2;
+                    }
+                    if t < t1 {
+                        let a = tap_input(&g, &geo, t, zpv);
+                        for j in 0..4 {
+                            acc[j] = _mm512_dpbusd_epi32(acc[j], a, weights(&panel[t][j]));
+                        }
+                    }
+                    for j in 0..4 {
+                        acc[j] = _mm512_add_epi32(acc[j], acc2[j]);
                     }
                     // Requantized, and each lane's low byte back to byte
                     // `4L + j` of the block.
@@ -241,6 +261,70 @@ unsafe fn block(
                 }
             }
         }
+    }
+}
+
+/// Where each tap of a window reads.
+struct Taps {
+    /// Byte offset from the window's top-left input pixel.
+    off: [usize; MAX_TAPS],
+    /// Kernel column.
+    kx: [usize; MAX_TAPS],
+    dw: usize,
+    iw: usize,
+    /// Channels per slot.
+    width: usize,
+    /// One past the input's last byte.
+    end: *const i8,
+}
+
+/// One block of output pixels.
+struct Group {
+    /// The window's top-left input pixel, channel `c0` (wrapping).
+    win: *const i8,
+    /// Its input column.
+    x0: isize,
+    /// Kernel columns whose every slot lies inside the image's width.
+    kx: (usize, usize),
+    /// Output pixels (slots) of the block.
+    count: usize,
+    /// The bytes of those slots.
+    mask: u64,
+}
+
+/// Tap `t`'s input block of group `g`, as `x + 128`: slots reading
+/// outside the image's width read `in_zp` (the bytes of `zpv`).
+///
+/// # Safety
+/// The CPU supports AVX-512F/BW; tap `t` lies in a kernel row inside the
+/// image, and `g` and `geo` describe the conv's input (the bytes of the
+/// slots inside the width are in bounds).
+#[inline(always)]
+unsafe fn tap_input(g: &Group, geo: &Taps, t: usize, zpv: __m512i) -> __m512i {
+    let kx = geo.kx[t];
+    let at = g.win.wrapping_add(geo.off[t]);
+    // SAFETY: masked to the slots inside the image (caller); masked-off
+    // bytes are not accessed.
+    unsafe {
+        let v = if (g.kx.0..g.kx.1).contains(&kx) {
+            if (geo.end as usize).saturating_sub(at as usize) >= 64 {
+                // A whole 64-byte block inside the input: a plain load
+                // (the bytes past the slots are other pixels' inputs,
+                // multiplied by weights of 0 or in lanes not stored).
+                _mm512_loadu_si512(at.cast())
+            } else {
+                _mm512_maskz_loadu_epi8(g.mask, at)
+            }
+        } else {
+            // Slots `s0..s1` read pixels inside the width (`0 <= ix + s <
+            // iw`).
+            let ix = g.x0 + (kx * geo.dw) as isize;
+            let n = g.count as isize;
+            let s0 = (-ix).clamp(0, n) as usize;
+            let s1 = (geo.iw as isize - ix).clamp(s0 as isize, n) as usize;
+            _mm512_mask_loadu_epi8(zpv, byte_mask(geo.width * s0, geo.width * s1), at)
+        };
+        _mm512_xor_si512(v, _mm512_set1_epi8(-128))
     }
 }
 
