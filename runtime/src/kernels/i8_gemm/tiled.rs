@@ -623,6 +623,17 @@ unsafe fn pack_a_whole<Q: QMicro>(
         // Taps `kx_lo..kx_hi` of a kernel row lie inside the image's width.
         let kx_lo = (-x0).clamp(0, kw as isize) as usize;
         let kx_hi = (iw as isize - x0).clamp(kx_lo as isize, kw as isize) as usize;
+        if kx_lo == 0 && kx_hi == kw && y0 >= 0 && y0 as usize + (kh - 1) * g.dilation[0] < ih {
+            // The whole window inside the image: a run per kernel row.
+            let src = ((b * ih + y0 as usize) * iw + x0 as usize) * ic;
+            let step = g.dilation[0] * iw * ic;
+            for ky in 0..kh {
+                // The CPU supports Q (the caller of `qgemm`).
+                unsafe { Q::a_copy_over(&x[src + ky * step..], run, zp, dst.add(ky * run)) };
+            }
+            fill(unsafe { dst.add(kh * run) }, kp - kh * run);
+            continue;
+        }
         for ky in 0..kh {
             let seg = unsafe { dst.add(ky * run) };
             let iy = y0 + (ky * g.dilation[0]) as isize;
