@@ -103,19 +103,22 @@ fn max_blocks(
                 let mut c0 = 0;
                 while c0 < c {
                     let at = c0.min(c - LANES);
-                    let mut m = [i8::MIN; LANES];
+                    // As `x ^ 0x80` (order-preserving onto `u8`, whose
+                    // vector max every x86-64 has).
+                    let mut m = [0u8; LANES];
                     for ky in ky0..ky1 {
                         let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
                         for kx in kx0..kx1 {
                             let ix = ox * p.stride_w + kx * p.dilation_w - p.pad_left;
                             let v = &input[((b * ih + iy) * iw + ix) * c + at..][..LANES];
                             for (m, &v) in m.iter_mut().zip(v) {
-                                *m = (*m).max(v);
+                                *m = (*m).max(v as u8 ^ 0x80);
                             }
                         }
                     }
+                    let (lo, hi) = ((act_min as u8) ^ 0x80, (act_max as u8) ^ 0x80);
                     for (y, &m) in px[at..at + LANES].iter_mut().zip(&m) {
-                        *y = (m as i32).max(act_min).min(act_max) as i8;
+                        *y = (m.max(lo).min(hi) ^ 0x80) as i8;
                     }
                     c0 += LANES;
                 }
