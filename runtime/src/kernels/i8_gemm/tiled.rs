@@ -119,6 +119,9 @@ pub(crate) trait QMicro {
     /// One tile of the output: [`tile`](Self::tile) from the accumulators
     /// `init` (the same `NR` values in every row), requantized
     /// ([`requant_store`]) into row `r < rows` of `y` at `y[r·ldy..][..nv]`.
+    /// `pair` is the prepared requantization of the first `LANES / 2`
+    /// channels of the last vector that `nv` reaches, twice (two rows of a
+    /// vector at most half used, requantized as one).
     /// The default goes through an accumulator array; micro-kernels
     /// override it to requantize from their registers.
     ///
@@ -133,7 +136,10 @@ pub(crate) trait QMicro {
         b: *const Self::B,
         kp: usize,
         init: &[i32; NR_MAX],
-        rq: &[<Self::V as I32Simd>::Requant; RQ_VECS],
+        (rq, _pair): (
+            &[<Self::V as I32Simd>::Requant; RQ_VECS],
+            &<Self::V as I32Simd>::Requant,
+        ),
         out: (i32, i32, i32),
         (y, ldy, rows, nv): (&mut [i8], usize, usize, usize),
     ) {
@@ -401,11 +407,25 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
         for (r, c) in rqs.iter_mut().zip(&consts).skip(1) {
             *r = unsafe { requant_lanes::<Q::V>(&c[1], &c[2]) };
         }
+        // The `pair` of `tile_store`: the first half of the last vector a
+        // block's channels reach, twice.
+        let lanes = <Q::V as I32Simd>::LANES;
+        let mut pairs = [rqs[0][0]; GROUP];
+        for ((pr, c), n0) in pairs.iter_mut().zip(&consts).zip((g0..g1).step_by(Q::NR)) {
+            let last = (Q::NR.min(oc - n0) - 1) / lanes * lanes;
+            let (mut m, mut sh) = ([0i32; NR_MAX], [0i32; NR_MAX]);
+            for j in 0..lanes {
+                m[j] = c[1][last + j % (lanes / 2).max(1)];
+                sh[j] = c[2][last + j % (lanes / 2).max(1)];
+            }
+            *pr = unsafe { requant_lanes::<Q::V>(&m, &sh)[0] };
+        }
         for t0 in (0..m_total).step_by(Q::MR) {
             let tr = Q::MR.min(m_total - t0);
             // SAFETY: `ap` holds KC·MR_MAX + A_SLACK elements and `kp <= KC`.
             unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
-            for ((c, rq), n0) in consts.iter().zip(&rqs).zip((g0..g1).step_by(Q::NR)) {
+            let blocks = consts.iter().zip(&rqs).zip(&pairs);
+            for (((c, rq), pair), n0) in blocks.zip((g0..g1).step_by(Q::NR)) {
                 let nv = Q::NR.min(oc - n0);
                 let y = &mut out[t0 * oc + n0..(t0 + tr - 1) * oc + n0 + nv];
                 // SAFETY: the CPU supports Q (caller); the A panel was
@@ -413,7 +433,8 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
                 // holds `kp` steps of `NR` channels; `tr <= MR`, `nv <= NR`.
                 unsafe {
                     let zc = (q.out_zp, q.act_min, q.act_max);
-                    Q::tile_store(ap, kp, wp.add(n0 * kp), kp, &c[0], rq, zc, (y, oc, tr, nv))
+                    let yv = (y, oc, tr, nv);
+                    Q::tile_store(ap, kp, wp.add(n0 * kp), kp, &c[0], (rq, pair), zc, yv)
                 };
             }
         }

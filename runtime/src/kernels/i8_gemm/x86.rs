@@ -120,7 +120,7 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
         b: *const i8,
         kp: usize,
         init: &[i32; NR_MAX],
-        rq: &[Avx512Requant; RQ_VECS],
+        (rq, pair): (&[Avx512Requant; RQ_VECS], &Avx512Requant),
         (zp, lo, hi): (i32, i32, i32),
         (y, ldy, rows, nv): (&mut [i8], usize, usize, usize),
     ) {
@@ -137,6 +137,11 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
                 }
             }
             Self::steps(a, lda, b, kp, &mut c);
+            // The last vector `nv` reaches; at most half used, it goes two
+            // rows at a time (its first 8 lanes of row `r`, then of `r + 1`).
+            let last = (nv - 1) / 16;
+            let rest = nv - 16 * last;
+            let paired = rest <= 8;
             for (r, cr) in c.iter().enumerate() {
                 if r == rows {
                     break;
@@ -144,7 +149,7 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
                 let row = y.as_mut_ptr().add(r * ldy);
                 for (v, cv) in cr.iter().enumerate() {
                     let c0 = v * 16;
-                    if c0 >= nv {
+                    if c0 >= nv || (paired && v == last) {
                         break;
                     }
                     let res = Avx512I32(*cv).requant_with(&rq[v], zp, lo, hi);
@@ -153,6 +158,35 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
                     } else {
                         res.store_i8_partial(row.add(c0), nv - c0);
                     }
+                }
+            }
+            if paired {
+                let c0 = 16 * last;
+                let m = ((1u32 << rest) - 1) as u16;
+                for r in (0..MR).step_by(2) {
+                    if r >= rows {
+                        break;
+                    }
+                    let row = y.as_mut_ptr().add(r * ldy + c0);
+                    let a = if last == 0 { c[r][0] } else { c[r][NV - 1] };
+                    if r + 1 == rows {
+                        let res = Avx512I32(a).requant_with(&rq[last], zp, lo, hi);
+                        res.store_i8_partial(row, rest);
+                        break;
+                    }
+                    let b = if last == 0 {
+                        c[r + 1][0]
+                    } else {
+                        c[r + 1][NV - 1]
+                    };
+                    // Lanes 0..8 of row `r`, then 0..8 of row `r + 1`.
+                    let ab = _mm512_shuffle_i64x2(a, b, 0b01_00_01_00);
+                    let res = Avx512I32(ab).requant_with(pair, zp, lo, hi);
+                    _mm512_mask_cvtepi32_storeu_epi8(row.cast(), m, res.0);
+                    // Lane `8 + j` to row `r + 1`'s byte `c0 + j` (the base
+                    // may lie before `y`: only the masked lanes are written).
+                    let next = row.wrapping_add(ldy).wrapping_sub(8);
+                    _mm512_mask_cvtepi32_storeu_epi8(next.cast(), m << 8, res.0);
                 }
             }
         }
