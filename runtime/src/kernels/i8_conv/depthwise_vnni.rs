@@ -25,6 +25,7 @@
 //! are computed from whatever was loaded there and not stored.
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use super::depthwise::MAX_TAPS;
 use super::QConvParams;
@@ -111,12 +112,18 @@ unsafe fn block(
     }
     // Weights of accumulator `j` per tap: byte `b ≡ j (mod 4)` holds
     // `w[chan[b], t]`, the others 0; bytes past `used` are 0.
-    let mut panel = [[[0i8; 64]; 4]; MAX_TAPS];
-    for (t, tw) in panel.iter_mut().enumerate().take(taps) {
+    // (Only the `taps` entries used are written: no 16 KB memset per call.)
+    let mut panel_mem = [const { MaybeUninit::<[[i8; 64]; 4]>::uninit() }; MAX_TAPS];
+    for (t, slot) in panel_mem.iter_mut().enumerate().take(taps) {
+        let mut tw = [[0i8; 64]; 4];
         for (b, &c) in chan.iter().enumerate().take(used) {
             tw[b % 4][b] = w[c * taps + t];
         }
+        slot.write(tw);
     }
+    // SAFETY: the first `taps <= MAX_TAPS` entries were written above.
+    let panel: &[[[i8; 64]; 4]] =
+        unsafe { core::slice::from_raw_parts(panel_mem.as_ptr().cast(), taps) };
     // Lane `L` of accumulator `j` is byte `4L + j`: its start `bias −
     // (128 + in_zp)·Σ_t w` and its requantization.
     let off = 128i32.wrapping_add(p.in_zp);
@@ -158,14 +165,18 @@ unsafe fn block(
         let zpx = _mm512_xor_si512(zpv, flip);
         // Per kernel row: `Σ_kx w·(in_zp + 128)`, what the row adds when
         // it lies outside the image.
-        let mut rowc = [[_mm512_setzero_si512(); 4]; MAX_TAPS];
-        for (ky, rc) in rowc.iter_mut().enumerate().take(kh) {
+        let mut rowc_mem = [const { MaybeUninit::<[__m512i; 4]>::uninit() }; MAX_TAPS];
+        for (ky, slot) in rowc_mem.iter_mut().enumerate().take(kh) {
+            let mut rc = [_mm512_setzero_si512(); 4];
             for tw in &panel[ky * kw..(ky + 1) * kw] {
                 for j in 0..4 {
                     rc[j] = _mm512_dpbusd_epi32(rc[j], zpx, weights(&tw[j]));
                 }
             }
+            slot.write(rc);
         }
+        // The first `kh <= MAX_TAPS` entries were written above.
+        let rowc: &[[__m512i; 4]] = core::slice::from_raw_parts(rowc_mem.as_ptr().cast(), kh);
         let xp = x.as_ptr();
         let op = out.as_mut_ptr();
         let mut geo = Taps {
@@ -187,7 +198,7 @@ unsafe fn block(
                 // The kernel rows outside the image read `in_zp` at
                 // every tap: their constant contribution.
                 let mut acc_row = acc0;
-                for rc in rowc.iter().take(kh).skip(ky1).chain(rowc.iter().take(ky0)) {
+                for rc in rowc[ky1..].iter().chain(&rowc[..ky0]) {
                     for j in 0..4 {
                         acc_row[j] = _mm512_add_epi32(acc_row[j], rc[j]);
                     }

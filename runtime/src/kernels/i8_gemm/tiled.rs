@@ -401,30 +401,42 @@ unsafe fn qgemm_packed_one_chunk<Q: QMicro>(
                 c[2][j] = q.requant[r + 1];
             }
         }
-        // SAFETY (both): the CPU supports Q, hence its vector type (the
-        // caller). A loop, not a closure (target features).
-        let mut rqs = [unsafe { requant_lanes::<Q::V>(&consts[0][1], &consts[0][2]) }; GROUP];
-        for (r, c) in rqs.iter_mut().zip(&consts).skip(1) {
-            *r = unsafe { requant_lanes::<Q::V>(&c[1], &c[2]) };
-        }
+        // The prepared requantization of the group's blocks only (a conv
+        // of few channels has one): no copies for the others. A loop, not
+        // a closure (target features); SAFETY (both calls): the CPU
+        // supports Q, hence its vector type (the caller).
+        let blocks = (g1 - g0).div_ceil(Q::NR);
+        type Rq<Q> = <<Q as QMicro>::V as I32Simd>::Requant;
+        let mut rq_mem = [const { MaybeUninit::<[Rq<Q>; RQ_VECS]>::uninit() }; GROUP];
         // The `pair` of `tile_store`: the first half of the last vector a
         // block's channels reach, twice.
+        let mut pair_mem = [const { MaybeUninit::<Rq<Q>>::uninit() }; GROUP];
         let lanes = <Q::V as I32Simd>::LANES;
-        let mut pairs = [rqs[0][0]; GROUP];
-        for ((pr, c), n0) in pairs.iter_mut().zip(&consts).zip((g0..g1).step_by(Q::NR)) {
+        let slots = rq_mem.iter_mut().zip(&mut pair_mem).zip(&consts);
+        for (((rq, pr), c), n0) in slots.zip((g0..g1).step_by(Q::NR)) {
+            rq.write(unsafe { requant_lanes::<Q::V>(&c[1], &c[2]) });
             let last = (Q::NR.min(oc - n0) - 1) / lanes * lanes;
-            let (mut m, mut sh) = ([0i32; NR_MAX], [0i32; NR_MAX]);
+            let (mut m, mut sh) = ([0i32; 16], [0i32; 16]);
             for j in 0..lanes {
                 m[j] = c[1][last + j % (lanes / 2).max(1)];
                 sh[j] = c[2][last + j % (lanes / 2).max(1)];
             }
-            *pr = unsafe { requant_lanes::<Q::V>(&m, &sh)[0] };
+            pr.write(unsafe {
+                Q::V::requant_prep(Q::V::load(m.as_ptr()), Q::V::load(sh.as_ptr()))
+            });
         }
+        // SAFETY: the first `blocks <= GROUP` entries were written above.
+        let (rqs, pairs) = unsafe {
+            (
+                core::slice::from_raw_parts(rq_mem.as_ptr().cast::<[Rq<Q>; RQ_VECS]>(), blocks),
+                core::slice::from_raw_parts(pair_mem.as_ptr().cast::<Rq<Q>>(), blocks),
+            )
+        };
         for t0 in (0..m_total).step_by(Q::MR) {
             let tr = Q::MR.min(m_total - t0);
             // SAFETY: `ap` holds KC·MR_MAX + A_SLACK elements and `kp <= KC`.
             unsafe { pack_a::<Q>(g, x, q.in_zp, (t0, tr), (0, k_total, kp), ap) };
-            let blocks = consts.iter().zip(&rqs).zip(&pairs);
+            let blocks = consts.iter().zip(rqs).zip(pairs);
             for (((c, rq), pair), n0) in blocks.zip((g0..g1).step_by(Q::NR)) {
                 let nv = Q::NR.min(oc - n0);
                 let y = &mut out[t0 * oc + n0..(t0 + tr - 1) * oc + n0 + nv];
