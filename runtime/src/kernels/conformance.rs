@@ -26,9 +26,10 @@ use std::vec;
 use std::vec::Vec;
 
 /// Edges of every register tile (MR 4/6/8/12, NR 8/16/32) and their
-/// neighbours, and whole 64-channel blocks (the VNNI depthwise).
-const EDGES: [usize; 24] = [
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 64, 65, 128,
+/// neighbours, whole 64-channel blocks (the VNNI depthwise), and 42 (three
+/// AVX-512 vectors, the last overlapping, in the depthwise kernel).
+const EDGES: [usize; 25] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 42, 64, 65, 128,
 ];
 
 fn tables() -> Vec<&'static Kernels> {

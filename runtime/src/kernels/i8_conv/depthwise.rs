@@ -53,6 +53,13 @@ pub(crate) unsafe fn depthwise<V: I32Simd, const NV: usize>(
         };
     }
     let mut c0 = 0;
+    if NV == 2 && ch > 2 * V::LANES && ch < 3 * V::LANES {
+        // Between two and three vectors (36, 42 channels on AVX-512): one
+        // pass of three, the last overlapping, rather than two passes.
+        let at = (0, 3 * V::LANES - ch);
+        // SAFETY: forwarded from the caller.
+        return unsafe { vblock::<V, 3>(p, x, in_shape, w, bias, requant, out, out_shape, at) };
+    }
     // SAFETY (all): forwarded from the caller.
     while c0 + NV * V::LANES <= ch {
         unsafe { vblock::<V, NV>(p, x, in_shape, w, bias, requant, out, out_shape, (c0, 0)) };
