@@ -219,6 +219,13 @@ pub fn pad<T: Copy>(
             .chunks_exact_mut(inner)
             .zip(input[..total / inner * len].chunks_exact(len))
         {
+            if (16..=128).contains(&inner) && len >= 16 {
+                // The whole row filled, then the middle copied over it, both
+                // in fixed-size blocks (short `fill`s are `memset` calls).
+                fill_short(row, value);
+                copy_short(&mut row[pre..pre + len], src);
+                continue;
+            }
             let (left, rest) = row.split_at_mut(pre);
             let (mid, right) = rest.split_at_mut(len);
             left.fill(value);
@@ -272,6 +279,22 @@ fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
         let at = i.min(n - B);
         // Both sides are `B` long: a fixed-size copy, inlined.
         dst[at..at + B].copy_from_slice(&src[at..at + B]);
+        i += B;
+    }
+}
+
+/// `dst.fill(value)` for `16 <= dst.len() <= 128`, in blocks of 16, the
+/// last ending at the last element.
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+fn fill_short<T: Copy>(dst: &mut [T], value: T) {
+    const B: usize = 16;
+    let n = dst.len();
+    let block = [value; B];
+    let mut i = 0;
+    while i < n {
+        let at = i.min(n - B);
+        dst[at..at + B].copy_from_slice(&block);
         i += B;
     }
 }
