@@ -78,17 +78,14 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
             }
             let flip = _mm512_set1_epi8(-128);
             let mut i = 0;
-            while i < n {
-                if i + 64 <= src.len() {
-                    let v = _mm512_loadu_si512(src.as_ptr().add(i).cast());
-                    _mm512_storeu_si512(dst.add(i).cast(), _mm512_xor_si512(v, flip));
-                } else {
-                    let m = n - i;
-                    let mask = if m >= 64 { u64::MAX } else { (1u64 << m) - 1 };
-                    let v = _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(i));
-                    _mm512_mask_storeu_epi8(dst.add(i).cast(), mask, _mm512_xor_si512(v, flip));
-                }
+            while i < n && i + 64 <= src.len() {
+                let v = _mm512_loadu_si512(src.as_ptr().add(i).cast());
+                _mm512_storeu_si512(dst.add(i).cast(), _mm512_xor_si512(v, flip));
                 i += 64;
+            }
+            if i < n {
+                // Near the end of `src`: `a_copy`'s masked blocks.
+                Self::a_copy(&src[i..n], 0, dst.add(i));
             }
         }
     }
