@@ -84,8 +84,13 @@ impl BinaryRun for Copying<'_, '_> {
     fn run(self, f: impl Fn(f32, f32) -> f32) {
         // Without an activation the loops have nothing to branch on, so
         // they vectorize; bare-metal builds keep one copy (flash).
+        // A clamp (ReLU, ReLU6: most fused activations) gets its own
+        // branch-free copy too.
         match self.act {
             Act::None if !cfg!(target_os = "none") => binary(self.v, self.out, |x| x, f),
+            Act::Clamp(lo, hi) if !cfg!(target_os = "none") => {
+                binary(self.v, self.out, |x| Act::Clamp(lo, hi).apply(x), f)
+            }
             act => binary(self.v, self.out, |x| act.apply(x), f),
         }
     }
@@ -153,11 +158,16 @@ struct InPlace<'a, 'b> {
 impl BinaryRun for InPlace<'_, '_> {
     #[inline(always)]
     fn run(self, f: impl Fn(f32, f32) -> f32) {
-        // As `Copying::run`: the loops without an activation vectorize.
+        // As `Copying::run`: the loops without an activation or with a
+        // clamp vectorize.
         let bare = cfg!(target_os = "none");
         match (self.act, self.data_is_lhs) {
             (Act::None, true) if !bare => self.walk(|x| x, f),
             (Act::None, false) if !bare => self.walk(|x| x, |x, y| f(y, x)),
+            (Act::Clamp(lo, hi), true) if !bare => self.walk(|x| Act::Clamp(lo, hi).apply(x), f),
+            (Act::Clamp(lo, hi), false) if !bare => {
+                self.walk(|x| Act::Clamp(lo, hi).apply(x), |x, y| f(y, x))
+            }
             (act, lhs) => self.walk(|x| act.apply(x), |x, y| if lhs { f(x, y) } else { f(y, x) }),
         }
     }
