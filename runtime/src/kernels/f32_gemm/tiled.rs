@@ -147,6 +147,36 @@ impl Geometry {
         )
     }
 
+    /// The window origins of rows `m0, m0+1, ..` ([`Geometry::origin`]),
+    /// rows at and past `rows` repeating row `m0 + rows - 1`: one division
+    /// for the first, then stepping along the output row.
+    #[inline(always)]
+    pub fn origins<const MR: usize>(&self, m0: usize, rows: usize) -> [(usize, isize, isize); MR] {
+        let [_, oh, ow, _] = self.out_shape;
+        let (mut b, rem) = (m0 / (oh * ow), m0 % (oh * ow));
+        let (mut oy, mut ox) = (rem / ow, rem % ow);
+        let mut out = [(0, 0, 0); MR];
+        for (r, o) in out.iter_mut().enumerate() {
+            if r > 0 && r < rows {
+                ox += 1;
+                if ox == ow {
+                    ox = 0;
+                    oy += 1;
+                    if oy == oh {
+                        oy = 0;
+                        b += 1;
+                    }
+                }
+            }
+            *o = (
+                b,
+                (oy * self.stride[0]) as isize - self.pad[0] as isize,
+                (ox * self.stride[1]) as isize - self.pad[1] as isize,
+            );
+        }
+        out
+    }
+
     /// Element offset in the input of kernel tap `(ky, kx)` for a window
     /// starting at `origin`, or `None` in the padding.
     #[inline(always)]
@@ -395,6 +425,35 @@ struct Chunk {
     last: bool,
 }
 
+/// `acc += A·B` over `seg` values of `k`: row `r` of A at `rp[r]`, B's
+/// `NV` vectors per `k` at `bp`. The accumulators pass by value so that
+/// they stay in registers across the loop.
+///
+/// # Safety
+/// The CPU supports `V`; `rp[r]` has `seg` values, `bp` `seg·NV·LANES`.
+#[inline(always)]
+unsafe fn segment<V: F32Simd, const MR: usize, const NV: usize>(
+    mut acc: [[V; NV]; MR],
+    rp: &[*const f32; MR],
+    mut bp: *const f32,
+    seg: usize,
+) -> [[V; NV]; MR] {
+    // SAFETY: the reads stay within the ranges the caller vouches for.
+    unsafe {
+        for i in 0..seg {
+            let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
+            for r in 0..MR {
+                let a = V::splat(*rp[r].add(i));
+                for v in 0..NV {
+                    acc[r][v] = acc[r][v].fma(a, bv[v]);
+                }
+            }
+            bp = bp.add(NV * V::LANES);
+        }
+    }
+    acc
+}
+
 /// One `MR x NR` output tile over one K chunk.
 ///
 /// # Safety
@@ -447,29 +506,39 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             }
         }
         // Rows past `rows` repeat the last valid row (computed, not stored).
-        let origins: [_; MR] = core::array::from_fn(|r| g.origin(m0 + r.min(rows - 1)));
+        let pointwise = g.is_pointwise();
+        let origins: [_; MR] = if pointwise {
+            [(0, 0, 0); MR]
+        } else {
+            g.origins::<MR>(m0, rows)
+        };
         let mut k = c.k0;
         let mut bp = panel.as_ptr();
+        // Tap `(ky, kx)` and channel `i0` of `k`, stepped per segment.
+        let (t, mut i0) = (k / ic, k % ic);
+        let (mut ky, mut kx) = (t / g.kernel[1], t % g.kernel[1]);
         while k < c.k1 {
-            let (t, i0) = (k / ic, k % ic);
-            let (ky, kx) = (t / g.kernel[1], t % g.kernel[1]);
             let seg = (ic - i0).min(c.k1 - k);
-            let rp: [*const f32; MR] =
-                core::array::from_fn(|r| match g.tap_offset(origins[r], ky, kx) {
-                    Some(off) => x.as_ptr().add(off + i0),
-                    None => ZEROS.as_ptr(),
-                });
-            for i in 0..seg {
-                let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
-                for r in 0..MR {
-                    let a = V::splat(*rp[r].add(i));
-                    for v in 0..NV {
-                        acc[r][v] = acc[r][v].fma(a, bv[v]);
-                    }
+            let mut rp = [ZEROS.as_ptr(); MR];
+            for (r, p) in rp.iter_mut().enumerate() {
+                let off = if pointwise {
+                    Some((m0 + r.min(rows - 1)) * ic)
+                } else {
+                    g.tap_offset(origins[r], ky, kx)
+                };
+                if let Some(off) = off {
+                    *p = x.as_ptr().add(off + i0);
                 }
-                bp = bp.add(nr);
             }
+            acc = segment::<V, MR, NV>(acc, &rp, bp, seg);
+            bp = bp.add(seg * nr);
             k += seg;
+            i0 = 0;
+            kx += 1;
+            if kx == g.kernel[1] {
+                kx = 0;
+                ky += 1;
+            }
         }
         let clamp = match act {
             Act::Clamp(lo, hi) => Some((V::splat(lo), V::splat(hi))),
