@@ -177,6 +177,17 @@ impl Geometry {
         out
     }
 
+    /// Whether every tap of kernel row `ky` of the window at `origin` lies
+    /// inside the image (then, with `dilation[1] == 1`, the row's taps are
+    /// `kernel[1]·ic` contiguous values).
+    #[inline(always)]
+    pub fn row_inside(&self, origin: (usize, isize, isize), ky: usize) -> bool {
+        let [_, ih, iw, _] = self.in_shape;
+        let iy = origin.1 + (ky * self.dilation[0]) as isize;
+        let last = origin.2 + ((self.kernel[1] - 1) * self.dilation[1]) as isize;
+        (0..ih as isize).contains(&iy) && origin.2 >= 0 && last < iw as isize
+    }
+
     /// Element offset in the input of kernel tap `(ky, kx)` for a window
     /// starting at `origin`, or `None` in the padding.
     #[inline(always)]
@@ -480,7 +491,8 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     let mut tmp = [0.0f32; NR_MAX];
     // SAFETY (whole body): the CPU supports V (caller). Every pointer read
     // below is in bounds: A rows come from `tap_offset` (an in-image pixel's
-    // `ic` values) or `ZEROS` (`seg <= KC`); the panel holds `(k1-k0)·nr`
+    // `ic` values, or the rest of a kernel row that `row_inside` found in
+    // the image) or `ZEROS` (`seg <= KC`); the panel holds `(k1-k0)·nr`
     // values; output rows `m0..m0+rows`, channels `n0..n0+nv` exist, and
     // partial tiles go through `tmp`.
     unsafe {
@@ -517,8 +529,16 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
         // Tap `(ky, kx)` and channel `i0` of `k`, stepped per segment.
         let (t, mut i0) = (k / ic, k % ic);
         let (mut ky, mut kx) = (t / g.kernel[1], t % g.kernel[1]);
+        // With a dense kernel row inside the image for every row of the
+        // tile, the rest of that kernel row is one contiguous segment.
+        let dense_rows = !pointwise && g.dilation[1] == 1 && g.kernel[1] > 1;
         while k < c.k1 {
-            let seg = (ic - i0).min(c.k1 - k);
+            let whole_row = dense_rows && origins.iter().all(|&o| g.row_inside(o, ky));
+            let seg = if whole_row {
+                (g.kernel[1] * ic - kx * ic - i0).min(c.k1 - k)
+            } else {
+                (ic - i0).min(c.k1 - k)
+            };
             let mut rp = [ZEROS.as_ptr(); MR];
             for (r, p) in rp.iter_mut().enumerate() {
                 let off = if pointwise {
@@ -535,7 +555,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             k += seg;
             i0 = 0;
             kx += 1;
-            if kx == g.kernel[1] {
+            if whole_row || kx == g.kernel[1] {
                 kx = 0;
                 ky += 1;
             }
