@@ -110,20 +110,56 @@ unsafe fn vblock<V: F32Simd, const NV: usize>(
         Some(b) => unsafe { V::load(b[c0 + v * lanes..].as_ptr()) },
         None => unsafe { V::zero() },
     });
-    // `Act::None` stores as is (NaN included), `Clamp` in vectors, the
-    // other activations lane by lane.
     let clamp = match p.act {
         Act::Clamp(lo, hi) => Some(unsafe { (V::splat(lo), V::splat(hi)) }),
         _ => None,
     };
     let xp = x.as_ptr();
     let yp = out.as_mut_ptr();
+    let ep = Epilogue {
+        bias: bias.map(|_| b),
+        act: p.act,
+        clamp,
+    };
+    let (sw, dw) = (p.stride_w as isize, p.dilation_w as isize);
     for bi in 0..n {
         for oy in 0..oh {
             let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
             let (ky0, ky1) = valid_taps(y0, p.dilation_h, kh, ih);
-            for ox in 0..ow {
-                let x0 = (ox * p.stride_w) as isize - p.pad_left as isize;
+            let out_row = (bi * oh + oy) * ow;
+            let mut ox = 0;
+            while ox < ow {
+                let x0 = ox as isize * sw - p.pad_left as isize;
+                // `PIX` pixels whose windows lie inside the row at once:
+                // independent sums, so the adds overlap (each pixel's
+                // sum is a chain of dependent adds).
+                let last = x0 + (PIX as isize - 1) * sw + (kw as isize - 1) * dw;
+                if ox + PIX <= ow && x0 >= 0 && last < iw as isize {
+                    let mut acc = [[unsafe { V::zero() }; NV]; PIX];
+                    for ky in ky0..ky1 {
+                        let iy = (y0 + (ky * p.dilation_h) as isize) as usize;
+                        let row = ((bi * ih + iy) * iw) as isize;
+                        for kx in 0..kw {
+                            let ws = &panel[ky * kw + kx];
+                            for (q, acc_q) in acc.iter_mut().enumerate() {
+                                let ix = x0 + q as isize * sw + kx as isize * dw;
+                                let px = unsafe { xp.add((row + ix) as usize * ch + c0) };
+                                for v in 0..NV {
+                                    unsafe {
+                                        let xv = V::load(px.add(v * lanes));
+                                        acc_q[v] = acc_q[v].add(xv.mul(ws[v]));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for (q, acc_q) in acc.iter().enumerate() {
+                        let dst = unsafe { yp.add((out_row + ox + q) * ch + c0) };
+                        unsafe { ep.store(acc_q, dst, &mut tmp) };
+                    }
+                    ox += PIX;
+                    continue;
+                }
                 let (kx0, kx1) = valid_taps(x0, p.dilation_w, kw, iw);
                 let mut acc = [unsafe { V::zero() }; NV];
                 for ky in ky0..ky1 {
@@ -141,21 +177,51 @@ unsafe fn vblock<V: F32Simd, const NV: usize>(
                         }
                     }
                 }
-                let off = ((bi * oh + oy) * ow + ox) * ch + c0;
-                for v in 0..NV {
-                    let mut a = acc[v];
-                    if bias.is_some() {
-                        a = unsafe { a.add(b[v]) };
-                    }
-                    let dst = unsafe { yp.add(off + v * lanes) };
-                    match (p.act, clamp) {
-                        (Act::None, _) => unsafe { a.store(dst) },
-                        (_, Some((lo, hi))) => unsafe { a.clamp(lo, hi).store(dst) },
-                        _ => {
-                            unsafe { a.store(tmp.as_mut_ptr()) };
-                            for (l, &t) in tmp[..lanes].iter().enumerate() {
-                                unsafe { *dst.add(l) = p.act.apply(t) };
-                            }
+                let dst = unsafe { yp.add((out_row + ox) * ch + c0) };
+                unsafe { ep.store(&acc, dst, &mut tmp) };
+                ox += 1;
+            }
+        }
+    }
+}
+
+/// Output pixels [`vblock`] sums at once where their windows lie inside
+/// the input row.
+const PIX: usize = 4;
+
+/// The end of a depthwise output: `+ bias`, then the activation.
+struct Epilogue<V: F32Simd, const NV: usize> {
+    bias: Option<[V; NV]>,
+    act: Act,
+    /// `act`'s bounds when it is a clamp.
+    clamp: Option<(V, V)>,
+}
+
+impl<V: F32Simd, const NV: usize> Epilogue<V, NV> {
+    /// Stores `NV` vectors of sums at `dst` after the bias and activation
+    /// (`Act::None` as is, NaN included; `Clamp` in vectors; the others
+    /// lane by lane through `tmp`).
+    ///
+    /// # Safety
+    /// The CPU supports `V`; `dst` has `NV·LANES` values; `LANES <= 16`.
+    #[inline(always)]
+    unsafe fn store(&self, acc: &[V; NV], dst: *mut f32, tmp: &mut [f32; 16]) {
+        let lanes = V::LANES;
+        // SAFETY: as the caller vouches.
+        unsafe {
+            for v in 0..NV {
+                let mut a = acc[v];
+                if let Some(b) = &self.bias {
+                    a = a.add(b[v]);
+                }
+                let d = dst.add(v * lanes);
+                match (self.act, self.clamp) {
+                    (Act::None, _) => a.store(d),
+                    (_, Some((lo, hi))) => a.clamp(lo, hi).store(d),
+                    _ => {
+                        a.store(tmp.as_mut_ptr());
+                        for (l, &t) in tmp[..lanes].iter().enumerate() {
+                            *d.add(l) = self.act.apply(t);
                         }
                     }
                 }
