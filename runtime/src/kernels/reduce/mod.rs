@@ -70,19 +70,20 @@ pub fn reference(
             *s = 0;
         }
     }
-    let (init, f): (f32, fn(f32, f32) -> f32) = match kind {
-        ReduceKind::Sum | ReduceKind::Mean => (0.0, |acc, x| acc + x),
-        ReduceKind::Max => (f32::NEG_INFINITY, f32::max),
-        ReduceKind::Min => (f32::INFINITY, f32::min),
-        ReduceKind::Prod => (1.0, |acc, x| acc * x),
-        ReduceKind::SumSquare | ReduceKind::L2 => (0.0, |acc, x| acc + x * x),
-        ReduceKind::L1 => (0.0, |acc, x| acc + math::abs(x)),
-    };
-    out.fill(init);
     let total: usize = in_shape.iter().product();
     debug_assert!(input.len() >= total, "input too short");
-    if total > 0 {
-        fold(&input[..total], in_shape, ostr, out, f);
+    let input = &input[..total];
+    // One monomorphized walk per formula (a function pointer would be an
+    // indirect call per element).
+    match kind {
+        ReduceKind::Sum | ReduceKind::Mean => fold(input, in_shape, ostr, out, 0.0, |a, x| a + x),
+        ReduceKind::Max => fold(input, in_shape, ostr, out, f32::NEG_INFINITY, f32::max),
+        ReduceKind::Min => fold(input, in_shape, ostr, out, f32::INFINITY, f32::min),
+        ReduceKind::Prod => fold(input, in_shape, ostr, out, 1.0, |a, x| a * x),
+        ReduceKind::SumSquare | ReduceKind::L2 => {
+            fold(input, in_shape, ostr, out, 0.0, |a, x| a + x * x)
+        }
+        ReduceKind::L1 => fold(input, in_shape, ostr, out, 0.0, |a, x| a + math::abs(x)),
     }
     match kind {
         ReduceKind::Mean => {
@@ -94,16 +95,22 @@ pub fn reference(
     }
 }
 
-/// Walks the input in row-major order, folding each element into the
-/// output element at `sum_d idx[d] * ostr[d]`.
+/// Fills `out` with `init`, then walks the input in row-major order,
+/// folding each element into the output element at
+/// `sum_d idx[d] * ostr[d]`.
 #[inline(always)]
 fn fold(
     input: &[f32],
     in_shape: [usize; MAX_RANK],
     ostr: [usize; MAX_RANK],
     out: &mut [f32],
+    init: f32,
     f: impl Fn(f32, f32) -> f32,
 ) {
+    out.fill(init);
+    if input.is_empty() {
+        return;
+    }
     let inner = in_shape[MAX_RANK - 1];
     let si = ostr[MAX_RANK - 1];
     let mut idx = [0usize; MAX_RANK - 1];
