@@ -22,6 +22,28 @@ pub(crate) trait F32Simd: Copy {
     unsafe fn load(p: *const f32) -> Self;
     /// Unaligned store of `LANES` values.
     unsafe fn store(self, p: *mut f32);
+    /// The first `n` values (`n <= LANES <= 16`) at `p`, the other lanes
+    /// `0.0`; nothing past `p + n` is read.
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        let mut t = [0.0f32; 16];
+        // SAFETY: `n` values at `p` are readable (caller); `t` holds 16.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
+            Self::load(t.as_ptr())
+        }
+    }
+    /// Stores the first `n` lanes (`n <= LANES <= 16`) at `p`; nothing past
+    /// `p + n` is written.
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        let mut t = [0.0f32; 16];
+        // SAFETY: `n` values at `p` are writable (caller); `t` holds 16.
+        unsafe {
+            self.store(t.as_mut_ptr());
+            core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
+        }
+    }
     /// `self + a * b` with one rounding (fused multiply-add).
     unsafe fn fma(self, a: Self, b: Self) -> Self;
     /// `self + b`.

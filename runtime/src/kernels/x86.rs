@@ -40,6 +40,17 @@ impl F32Simd for Avx2F32 {
         unsafe { _mm256_storeu_ps(p, self.0) }
     }
     #[inline(always)]
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        // SAFETY: the caller guarantees AVX and `n <= 8` readable values;
+        // masked-off lanes are not accessed (no fault).
+        Avx2F32(unsafe { _mm256_maskload_ps(p, first_lanes_avx2(n)) })
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        // SAFETY: as `load_first`, for writable values.
+        unsafe { _mm256_maskstore_ps(p, first_lanes_avx2(n), self.0) }
+    }
+    #[inline(always)]
     unsafe fn fma(self, a: Self, b: Self) -> Self {
         // SAFETY: the caller guarantees FMA.
         Avx2F32(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
@@ -59,6 +70,19 @@ impl F32Simd for Avx2F32 {
         // SAFETY: as `zero`. `maxps` returns its second operand when either
         // is NaN, so a NaN lane becomes `lo`.
         Avx2F32(unsafe { _mm256_min_ps(_mm256_max_ps(self.0, lo.0), hi.0) })
+    }
+}
+
+/// The mask of `vmaskmovps` for lanes `0..n`: all ones there, zeros after.
+///
+/// # Safety
+/// The CPU supports AVX.
+#[inline(always)]
+unsafe fn first_lanes_avx2(n: usize) -> __m256i {
+    // SAFETY: AVX (caller).
+    unsafe {
+        let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
     }
 }
 
@@ -87,6 +111,17 @@ impl F32Simd for Avx512F32 {
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller guarantees AVX-512F and 16 writable values.
         unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        // SAFETY: the caller guarantees AVX-512F and `n <= 16` readable
+        // values; masked-off lanes are not accessed (no fault).
+        Avx512F32(unsafe { _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p) })
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        // SAFETY: as `load_first`, for writable values.
+        unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, self.0) }
     }
     #[inline(always)]
     unsafe fn fma(self, a: Self, b: Self) -> Self {

@@ -487,14 +487,14 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     scatter: Option<Scatter>,
 ) {
     let nr = NV * V::LANES;
-    let full = rows == MR && nv == nr;
-    let mut tmp = [0.0f32; NR_MAX];
+    // Lanes of vector `v` that hold channels (`LANES`, fewer, or none).
+    let lanes_of = |v: usize| nv.saturating_sub(v * V::LANES).min(V::LANES);
     // SAFETY (whole body): the CPU supports V (caller). Every pointer read
     // below is in bounds: A rows come from `tap_offset` (an in-image pixel's
     // `ic` values, or the rest of a kernel row that `row_inside` found in
     // the image) or `ZEROS` (`seg <= KC`); the panel holds `(k1-k0)·nr`
     // values; output rows `m0..m0+rows`, channels `n0..n0+nv` exist, and
-    // partial tiles go through `tmp`.
+    // a vector with fewer channels than lanes loads and stores only those.
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
         if !c.first {
@@ -505,14 +505,12 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
                     continue;
                 }
                 let o = out.as_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
-                if nv == nr {
-                    for (v, a) in acc_r.iter_mut().enumerate() {
+                for (v, a) in acc_r.iter_mut().enumerate() {
+                    let n = lanes_of(v);
+                    if n == V::LANES {
                         *a = V::load(o.add(v * V::LANES));
-                    }
-                } else {
-                    tmp[..nv].copy_from_slice(core::slice::from_raw_parts(o, nv));
-                    for (v, a) in acc_r.iter_mut().enumerate() {
-                        *a = V::load(tmp.as_ptr().add(v * V::LANES));
+                    } else if n > 0 {
+                        *a = V::load_first(o.add(v * V::LANES), n);
                     }
                 }
             }
@@ -569,11 +567,6 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
                 continue;
             }
             let o = out.as_mut_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
-            let dst = if full || nv == nr {
-                o
-            } else {
-                tmp.as_mut_ptr()
-            };
             for (v, &a) in acc_r.iter().enumerate() {
                 let mut a = a;
                 if c.last {
@@ -584,10 +577,12 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
                         a = a.clamp(lo, hi);
                     }
                 }
-                a.store(dst.add(v * V::LANES));
-            }
-            if dst != o {
-                core::ptr::copy_nonoverlapping(dst, o, nv);
+                let n = lanes_of(v);
+                if n == V::LANES {
+                    a.store(o.add(v * V::LANES));
+                } else if n > 0 {
+                    a.store_first(o.add(v * V::LANES), n);
+                }
             }
             if c.last && !matches!(act, Act::None | Act::Clamp(..)) {
                 for v in core::slice::from_raw_parts_mut(o, nv) {
