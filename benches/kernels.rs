@@ -91,8 +91,10 @@ fn gemm(c: &mut Criterion) {
             let Some(layout) = ferrite::packing::Packing::of(t.packing(), n) else {
                 continue;
             };
-            let mut bp = vec![0i8; layout.len(n, k).unwrap()];
-            layout.pack(&bt, n, k, &mut bp);
+            let mut buf = vec![0i8; layout.len(n, k).unwrap() + 64];
+            let bp = cache_line(&mut buf, layout.len(n, k).unwrap());
+            layout.pack(&bt, n, k, bp);
+            let bp = &*bp;
             let mut bias = vec![0; n];
             layout.bias(&vec![1000; n], &bt, k, p.a_zp, &mut bias);
             g.bench_with_input(
@@ -101,7 +103,7 @@ fn gemm(c: &mut Criterion) {
                 |bch, _| {
                     bch.iter(|| {
                         let out = black_box(&mut out);
-                        t.i8_gemm_packed(m, k, n, &a, &bp, Some(&bias), &rq, &p, out)
+                        t.i8_gemm_packed(m, k, n, &a, bp, Some(&bias), &rq, &p, out)
                     })
                 },
             );
@@ -140,21 +142,30 @@ fn gemm(c: &mut Criterion) {
             let Some(layout) = ferrite::packing::Packing::of_f32(t.packing(), n) else {
                 continue;
             };
-            let mut bp = vec![0f32; layout.len(n, k).unwrap()];
-            layout.pack(&bt, n, k, &mut bp);
+            let mut buf = vec![0f32; layout.len(n, k).unwrap() + 16];
+            let bp = cache_line(&mut buf, layout.len(n, k).unwrap());
+            layout.pack(&bt, n, k, bp);
+            let bp = &*bp;
             g.bench_with_input(
                 BenchmarkId::new(t.name(), format!("{m}x{k}x{n}")),
                 &(),
                 |bch, _| {
                     bch.iter(|| {
                         let out = black_box(&mut out);
-                        t.f32_gemm_packed(m, k, n, &a, &bp, Some(&bias), Act::None, out)
+                        t.f32_gemm_packed(m, k, n, &a, bp, Some(&bias), Act::None, out)
                     })
                 },
             );
         }
     }
     g.finish();
+}
+
+/// `len` elements of `buf` from a 64-byte boundary, where the compiler puts
+/// packed weights in a `.fer` (`buf` has 64 bytes to spare).
+fn cache_line<T>(buf: &mut [T], len: usize) -> &mut [T] {
+    let off = buf.as_ptr().align_offset(64);
+    &mut buf[off..off + len]
 }
 
 /// Row-major `[k, n]` as `n` rows of `k` (the order packings read).

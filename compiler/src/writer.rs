@@ -320,10 +320,20 @@ pub fn encode_op(op: &Op) -> Result<(OpCode, Vec<u32>)> {
 }
 
 fn pad_to_align(v: &mut Vec<u8>) {
-    while !v.len().is_multiple_of(format::ALIGN) {
+    pad_to(v, format::ALIGN);
+}
+
+fn pad_to(v: &mut Vec<u8>, align: usize) {
+    while !v.len().is_multiple_of(align) {
         v.push(0);
     }
 }
+
+/// Alignment the writer gives the `CONSTS` section and every constant of
+/// at least this many bytes (the format asks for 16): a cache line, so
+/// that the kernels' 64-byte weight loads never straddle two lines when
+/// the image itself lies on a 64-byte boundary (an mmap, `ferrite::Aligned`).
+const CONST_ALIGN: usize = 64;
 
 /// Builds the `.fer` image of a planned graph.
 pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
@@ -348,7 +358,15 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
         }
         let byte_len = u(t.byte_len(), &format!("size of '{}'", t.name))?;
         let (storage, offset) = if let Some(d) = &t.data {
-            pad_to_align(&mut consts);
+            let bytes = t.byte_len();
+            pad_to(
+                &mut consts,
+                if bytes >= CONST_ALIGN {
+                    CONST_ALIGN
+                } else {
+                    format::ALIGN
+                },
+            );
             let off = consts.len();
             consts.extend_from_slice(&d.to_le_bytes());
             (format::Storage::Const, off)
@@ -424,7 +442,14 @@ pub fn write(g: &Graph, plan: &Plan) -> Result<Vec<u8>> {
     let mut img = vec![0u8; format::PAYLOAD_START];
     let mut table = Vec::new();
     for (i, s) in sections.iter().enumerate() {
-        pad_to_align(&mut img);
+        pad_to(
+            &mut img,
+            if i == format::section::CONSTS {
+                CONST_ALIGN
+            } else {
+                format::ALIGN
+            },
+        );
         table.push((img.len(), s.len()));
         img.extend_from_slice(s);
         debug_assert_eq!(i, table.len() - 1);

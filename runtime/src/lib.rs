@@ -44,8 +44,10 @@ pub use kernels::threads::ThreadPool;
 pub use model::{LoadOptions, Model, OpInfo, TensorInfo};
 pub use ops::OpCode;
 
-/// Wrapper that gives its contents 16-byte alignment, for model images and
+/// Wrapper that gives its contents 64-byte alignment, for model images and
 /// arenas declared as statics: `static M: &Aligned<[u8]> = &Aligned(*include_bytes!("m.fer"));`.
-#[repr(C, align(16))]
+/// The format needs 16; on a cache line, the compiler's 64-byte aligned
+/// weights stay on cache lines too.
+#[repr(C, align(64))]
 #[derive(Clone, Copy, Debug)]
 pub struct Aligned<T: ?Sized>(pub T);
