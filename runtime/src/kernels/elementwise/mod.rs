@@ -49,8 +49,8 @@ pub enum BinaryKind {
 /// Broadcasting binary op with a fused activation; see the module docs.
 ///
 /// Fast paths (same results as the general walk): both operands
-/// contiguous; `b` a scalar; `b` broadcast along all but the innermost dim
-/// (per-channel).
+/// contiguous; one contiguous and the other a scalar or broadcast along
+/// all but the innermost dim (per-channel).
 #[allow(clippy::too_many_arguments)] // the op layer's fixed contract
 pub fn binary_reference(
     kind: BinaryKind,
@@ -84,13 +84,15 @@ impl BinaryRun for Copying<'_, '_> {
     fn run(self, f: impl Fn(f32, f32) -> f32) {
         // Without an activation the loops have nothing to branch on, so
         // they vectorize; bare-metal builds keep one copy (flash).
-        // A clamp (ReLU, ReLU6: most fused activations) gets its own
-        // branch-free copy too.
+        // A clamp (ReLU, ReLU6) and hard-swish, the usual fused
+        // activations, get their own branch-free copies too.
+        let bare = cfg!(target_os = "none");
         match self.act {
-            Act::None if !cfg!(target_os = "none") => binary(self.v, self.out, |x| x, f),
-            Act::Clamp(lo, hi) if !cfg!(target_os = "none") => {
+            Act::None if !bare => binary(self.v, self.out, |x| x, f),
+            Act::Clamp(lo, hi) if !bare => {
                 binary(self.v, self.out, |x| Act::Clamp(lo, hi).apply(x), f)
             }
+            Act::HardSwish if !bare => binary(self.v, self.out, |x| Act::HardSwish.apply(x), f),
             act => binary(self.v, self.out, |x| act.apply(x), f),
         }
     }
@@ -159,8 +161,8 @@ struct InPlace<'a, 'b> {
 impl BinaryRun for InPlace<'_, '_> {
     #[inline(always)]
     fn run(self, f: impl Fn(f32, f32) -> f32) {
-        // As `Copying::run`: the loops without an activation or with a
-        // clamp vectorize.
+        // As `Copying::run`: the loops without an activation, with a
+        // clamp or with hard-swish vectorize.
         let bare = cfg!(target_os = "none");
         match (self.act, self.data_is_lhs) {
             (Act::None, true) if !bare => self.walk(|x| x, f),
@@ -168,6 +170,10 @@ impl BinaryRun for InPlace<'_, '_> {
             (Act::Clamp(lo, hi), true) if !bare => self.walk(|x| Act::Clamp(lo, hi).apply(x), f),
             (Act::Clamp(lo, hi), false) if !bare => {
                 self.walk(|x| Act::Clamp(lo, hi).apply(x), |x, y| f(y, x))
+            }
+            (Act::HardSwish, true) if !bare => self.walk(|x| Act::HardSwish.apply(x), f),
+            (Act::HardSwish, false) if !bare => {
+                self.walk(|x| Act::HardSwish.apply(x), |x, y| f(y, x))
             }
             (act, lhs) => self.walk(|x| act.apply(x), |x, y| if lhs { f(x, y) } else { f(y, x) }),
         }
@@ -280,6 +286,28 @@ fn binary(
                 .zip(v.a[..total].chunks_exact(inner))
             {
                 for ((o, &x), &y) in o_row.iter_mut().zip(a_row).zip(b) {
+                    *o = act(f(x, y));
+                }
+            }
+            return;
+        }
+    }
+    // The same with the operands' roles swapped (`a` the broadcast one).
+    if strides_match(&v.b_strides, &dense, &shape) {
+        if strides_match(&v.a_strides, &zero, &shape) {
+            let x = v.a[0];
+            for (o, &y) in out.iter_mut().zip(&v.b[..total]) {
+                *o = act(f(x, y));
+            }
+            return;
+        }
+        if strides_match(&v.a_strides, &per_channel, &shape) {
+            let a = &v.a[..inner];
+            for (o_row, b_row) in out
+                .chunks_exact_mut(inner)
+                .zip(v.b[..total].chunks_exact(inner))
+            {
+                for ((o, &x), &y) in o_row.iter_mut().zip(a).zip(b_row) {
                     *o = act(f(x, y));
                 }
             }
@@ -604,6 +632,8 @@ mod tests {
             (&[2, 3, 4], &[2, 3, 4]),                // contiguous
             (&[2, 3, 4], &[1]),                      // scalar
             (&[2, 3, 4], &[]),                       // rank-0 scalar
+            (&[1], &[2, 3, 4]),                      // scalar a
+            (&[1, 1, 8], &[2, 5, 8]),                // per-channel a
             (&[1, 5, 5, 8], &[8]),                   // per-channel
             (&[2, 5, 8], &[1, 1, 8]),                // per-channel
             (&[8], &[3, 8]),                         // a broadcast
@@ -614,7 +644,12 @@ mod tests {
             (&[4, 1], &[4, 6]),                      // a broadcast along the inner dim
             (&[0, 3], &[3]),                         // empty
         ];
-        let acts = [Act::None, Act::Clamp(-0.5, 0.5), Act::LeakyRelu(0.1)];
+        let acts = [
+            Act::None,
+            Act::Clamp(-0.5, 0.5),
+            Act::HardSwish,
+            Act::LeakyRelu(0.1),
+        ];
         let mut rng = Rng::new(21);
         for &(ash, bsh) in shapes {
             for (kind, act) in KINDS.into_iter().flat_map(|k| acts.map(|a| (k, a))) {
