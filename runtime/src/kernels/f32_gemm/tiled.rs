@@ -148,33 +148,29 @@ impl Geometry {
     }
 
     /// The window origins of rows `m0, m0+1, ..` ([`Geometry::origin`]),
-    /// rows at and past `rows` repeating row `m0 + rows - 1`: one division
-    /// for the first, then stepping along the output row.
+    /// rows at and past `rows` repeating row `m0 + rows - 1`.
     #[inline(always)]
     pub fn origins<const MR: usize>(&self, m0: usize, rows: usize) -> [(usize, isize, isize); MR] {
-        let [_, oh, ow, _] = self.out_shape;
-        let (mut b, rem) = (m0 / (oh * ow), m0 % (oh * ow));
-        let (mut oy, mut ox) = (rem / ow, rem % ow);
+        let mut walk = self.origins_from(m0, rows);
         let mut out = [(0, 0, 0); MR];
-        for (r, o) in out.iter_mut().enumerate() {
-            if r > 0 && r < rows {
-                ox += 1;
-                if ox == ow {
-                    ox = 0;
-                    oy += 1;
-                    if oy == oh {
-                        oy = 0;
-                        b += 1;
-                    }
-                }
-            }
-            *o = (
-                b,
-                (oy * self.stride[0]) as isize - self.pad[0] as isize,
-                (ox * self.stride[1]) as isize - self.pad[1] as isize,
-            );
+        for o in out.iter_mut() {
+            *o = walk.next_origin();
         }
         out
+    }
+
+    /// [`Geometry::origins`] one row at a time: one division for the
+    /// first, then stepping along the output row.
+    #[inline(always)]
+    pub fn origins_from(&self, m0: usize, rows: usize) -> Origins<'_> {
+        let [_, oh, ow, _] = self.out_shape;
+        let (b, rem) = (m0 / (oh * ow), m0 % (oh * ow));
+        Origins {
+            g: self,
+            pixel: (b, rem / ow, rem % ow),
+            left: rows,
+            started: false,
+        }
     }
 
     /// Whether every tap of kernel row `ky` of the window at `origin` lies
@@ -197,6 +193,45 @@ impl Geometry {
         let ix = origin.2 + (kx * self.dilation[1]) as isize;
         ((0..ih as isize).contains(&iy) && (0..iw as isize).contains(&ix))
             .then(|| ((origin.0 * ih + iy as usize) * iw + ix as usize) * ic)
+    }
+}
+
+/// The window origins of consecutive A rows ([`Geometry::origins_from`]).
+pub(crate) struct Origins<'a> {
+    g: &'a Geometry,
+    /// Output pixel `(b, oy, ox)` of the current row.
+    pixel: (usize, usize, usize),
+    /// Rows still to step to (then the last one repeats).
+    left: usize,
+    started: bool,
+}
+
+impl Origins<'_> {
+    /// The origin of the next row (of the first, on the first call).
+    #[inline(always)]
+    pub fn next_origin(&mut self) -> (usize, isize, isize) {
+        let [_, oh, ow, _] = self.g.out_shape;
+        if self.started && self.left > 1 {
+            self.left -= 1;
+            let (b, oy, ox) = &mut self.pixel;
+            *ox += 1;
+            if *ox == ow {
+                *ox = 0;
+                *oy += 1;
+                if *oy == oh {
+                    *oy = 0;
+                    *b += 1;
+                }
+            }
+        }
+        self.started = true;
+        let (b, oy, ox) = self.pixel;
+        let g = self.g;
+        (
+            b,
+            (oy * g.stride[0]) as isize - g.pad[0] as isize,
+            (ox * g.stride[1]) as isize - g.pad[1] as isize,
+        )
     }
 }
 

@@ -623,7 +623,6 @@ unsafe fn pack_a_whole<Q: QMicro>(
     panel: *mut Q::A,
 ) {
     let [_, ih, iw, ic] = g.in_shape;
-    let [_, oh, ow, _] = g.out_shape;
     let [kh, kw] = g.kernel;
     let run = kw * ic;
     let pad = Q::a_val(zp as i8, zp);
@@ -633,26 +632,14 @@ unsafe fn pack_a_whole<Q: QMicro>(
             unsafe { p.add(i).write(pad) };
         }
     };
-    // Output pixel of row `m0`; later rows step `ox`, then `oy`, then the batch.
-    let (mut b, mut oy, mut ox) = (m0 / (oh * ow), m0 % (oh * ow) / ow, m0 % ow);
+    // Rows past `rows` repeat the last one (computed, not stored).
+    let mut origins = g.origins_from(m0, rows);
     for r in 0..Q::MR {
-        if r > 0 && r < rows {
-            ox += 1;
-            if ox == ow {
-                ox = 0;
-                oy += 1;
-                if oy == oh {
-                    oy = 0;
-                    b += 1;
-                }
-            }
-        }
+        let (b, y0, x0) = origins.next_origin();
         // SAFETY (every write below): row `r < MR` of the panel, values
         // `r·kp + k` for `k < kp`, and the copies' overrun within the
         // `A_SLACK` past the last row.
         let dst = unsafe { panel.add(r * kp) };
-        let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
-        let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
         // Taps `kx_lo..kx_hi` of a kernel row lie inside the image's width.
         let kx_lo = (-x0).clamp(0, kw as isize) as usize;
         let kx_hi = (iw as isize - x0).clamp(kx_lo as isize, kw as isize) as usize;
