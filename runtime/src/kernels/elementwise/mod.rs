@@ -261,58 +261,22 @@ fn binary(
     }
     let out = &mut out[..total];
     let dense = contiguous_strides(shape);
-    let zero = [0; MAX_RANK];
     let inner = shape[MAX_RANK - 1];
-    let mut per_channel = zero;
-    per_channel[MAX_RANK - 1] = 1;
-    if strides_match(&v.a_strides, &dense, &shape) {
-        if strides_match(&v.b_strides, &dense, &shape) {
-            for ((o, &x), &y) in out.iter_mut().zip(&v.a[..total]).zip(&v.b[..total]) {
-                *o = act(f(x, y));
-            }
-            return;
-        }
-        if strides_match(&v.b_strides, &zero, &shape) {
-            let y = v.b[0];
-            for (o, &x) in out.iter_mut().zip(&v.a[..total]) {
-                *o = act(f(x, y));
-            }
-            return;
-        }
-        if strides_match(&v.b_strides, &per_channel, &shape) {
-            let b = &v.b[..inner];
-            for (o_row, a_row) in out
-                .chunks_exact_mut(inner)
-                .zip(v.a[..total].chunks_exact(inner))
-            {
-                for ((o, &x), &y) in o_row.iter_mut().zip(a_row).zip(b) {
-                    *o = act(f(x, y));
-                }
-            }
-            return;
-        }
+    // One operand dense, the other dense, a scalar or one row per channel
+    // (`f`'s operand order kept when `b` is the dense one).
+    if strides_match(&v.a_strides, &dense, &shape)
+        && dense_with(&v.a[..total], v.b, &v.b_strides, &shape, out, |x, y| {
+            act(f(x, y))
+        })
+    {
+        return;
     }
-    // The same with the operands' roles swapped (`a` the broadcast one).
-    if strides_match(&v.b_strides, &dense, &shape) {
-        if strides_match(&v.a_strides, &zero, &shape) {
-            let x = v.a[0];
-            for (o, &y) in out.iter_mut().zip(&v.b[..total]) {
-                *o = act(f(x, y));
-            }
-            return;
-        }
-        if strides_match(&v.a_strides, &per_channel, &shape) {
-            let a = &v.a[..inner];
-            for (o_row, b_row) in out
-                .chunks_exact_mut(inner)
-                .zip(v.b[..total].chunks_exact(inner))
-            {
-                for ((o, &x), &y) in o_row.iter_mut().zip(a).zip(b_row) {
-                    *o = act(f(x, y));
-                }
-            }
-            return;
-        }
+    if strides_match(&v.b_strides, &dense, &shape)
+        && dense_with(&v.b[..total], v.a, &v.a_strides, &shape, out, |y, x| {
+            act(f(x, y))
+        })
+    {
+        return;
     }
     // General walk: odometer over the outer dims, strided inner loop.
     let (sa, sb) = (v.a_strides[MAX_RANK - 1], v.b_strides[MAX_RANK - 1]);
@@ -325,6 +289,44 @@ fn binary(
         }
         next_index(&mut idx, &shape[..MAX_RANK - 1]);
     }
+}
+
+/// `out[i] = g(d[i], o at i)` when `o` (strides `o_strides`) is dense, a
+/// scalar or one row per channel; false (nothing written) otherwise.
+#[inline(always)]
+fn dense_with(
+    d: &[f32],
+    o: &[f32],
+    o_strides: &[usize; MAX_RANK],
+    shape: &[usize; MAX_RANK],
+    out: &mut [f32],
+    g: impl Fn(f32, f32) -> f32,
+) -> bool {
+    let total = d.len();
+    let inner = shape[MAX_RANK - 1];
+    let zero = [0; MAX_RANK];
+    let mut per_channel = zero;
+    per_channel[MAX_RANK - 1] = 1;
+    if strides_match(o_strides, &contiguous_strides(*shape), shape) {
+        for ((r, &x), &y) in out.iter_mut().zip(d).zip(&o[..total]) {
+            *r = g(x, y);
+        }
+    } else if strides_match(o_strides, &zero, shape) {
+        let y = o[0];
+        for (r, &x) in out.iter_mut().zip(d) {
+            *r = g(x, y);
+        }
+    } else if strides_match(o_strides, &per_channel, shape) {
+        let row = &o[..inner];
+        for (r_row, d_row) in out.chunks_exact_mut(inner).zip(d.chunks_exact(inner)) {
+            for ((r, &x), &y) in r_row.iter_mut().zip(d_row).zip(row) {
+                *r = g(x, y);
+            }
+        }
+    } else {
+        return false;
+    }
+    true
 }
 
 /// An elementwise unary function.
