@@ -162,7 +162,8 @@ fn gemm(c: &mut Criterion) {
 }
 
 /// `len` elements of `buf` from a 64-byte boundary, where the compiler puts
-/// packed weights in a `.fer` (`buf` has 64 bytes to spare).
+/// packed weights in a `.fer` (`buf` has 64 bytes to spare; also the L1
+/// panels of `peak`).
 fn cache_line<T>(buf: &mut [T], len: usize) -> &mut [T] {
     let off = buf.as_ptr().align_offset(64);
     &mut buf[off..off + len]

@@ -152,13 +152,6 @@ mod x86_l1 {
     }
 }
 
-/// `len` elements from a 64-byte boundary of `buf` (64 bytes to spare).
-#[cfg(target_arch = "x86_64")]
-fn on_line<T>(buf: &[T], len: usize) -> &[T] {
-    let off = buf.as_ptr().align_offset(64);
-    &buf[off..off + len]
-}
-
 pub fn peak(c: &mut Criterion) {
     let mut g = c.benchmark_group("peak");
     #[cfg(target_arch = "x86_64")]
@@ -186,8 +179,11 @@ pub fn peak(c: &mut Criterion) {
             });
         }
         if is_x86_feature_detected!("avx512f") {
-            let (a, b) = (vec![0.5f32; L1_K * 8 + 16], vec![0.25f32; L1_K * 32 + 16]);
-            let (a, b) = (on_line(&a, L1_K * 8), on_line(&b, L1_K * 32));
+            let (mut a, mut b) = (vec![0.5f32; L1_K * 8 + 16], vec![0.25f32; L1_K * 32 + 16]);
+            let (a, b) = (
+                &*super::cache_line(&mut a, L1_K * 8),
+                &*super::cache_line(&mut b, L1_K * 32),
+            );
             g.throughput(Throughput::Elements((L1_PASSES * L1_K * 8 * 32) as u64));
             // SAFETY: AVX-512F detected.
             g.bench_function("fma_avx512_l1", |bch| {
@@ -195,8 +191,11 @@ pub fn peak(c: &mut Criterion) {
             });
         }
         if is_x86_feature_detected!("avx512vnni") {
-            let (a, b) = (vec![3u8; L1_K * 48 + 64], vec![5u8; L1_K * 128 + 64]);
-            let (a, b) = (on_line(&a, L1_K * 48), on_line(&b, L1_K * 128));
+            let (mut a, mut b) = (vec![3u8; L1_K * 48 + 64], vec![5u8; L1_K * 128 + 64]);
+            let (a, b) = (
+                &*super::cache_line(&mut a, L1_K * 48),
+                &*super::cache_line(&mut b, L1_K * 128),
+            );
             g.throughput(Throughput::Elements(
                 (L1_PASSES * L1_K * 12 * 32 * 4) as u64,
             ));
