@@ -243,6 +243,21 @@ pub(crate) mod test_util {
                     .requant_with(&prep, zp, lo, hi)
                     .store_i8(with.as_mut_ptr());
                 assert_eq!(with, out, "requant_with differs from requant_clamp");
+                // The uniform form, with lane 0's multiplier and shift in
+                // every lane.
+                let u = V::uniform_prep(m[0], s[0]);
+                let mut uni = [0x5Ai8; 17];
+                V::load(a.as_ptr())
+                    .requant_uniform(&u, zp, lo, hi)
+                    .store_i8(uni.as_mut_ptr());
+                for j in 0..V::LANES {
+                    let want = requantize_clamp(a[j], m[0], s[0], zp, lo, hi);
+                    assert_eq!(
+                        uni[j], want,
+                        "requant_uniform: acc {} mult {} shift {} zp {zp} [{lo}, {hi}]",
+                        a[j], m[0], s[0]
+                    );
+                }
                 // A partial store writes its first `n` lanes only.
                 let n = it % V::LANES;
                 let mut part = [0x5Ai8; 17];

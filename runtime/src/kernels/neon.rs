@@ -84,6 +84,7 @@ pub(crate) struct NeonI32(int32x4_t);
 impl I32Simd for NeonI32 {
     type Half = NeonI32;
     crate::kernels::simd::requant_unprepared!();
+    crate::kernels::simd::uniform_as_lanes!();
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {

@@ -23,6 +23,7 @@ pub(crate) struct I32x4([i32; 4]);
 impl I32Simd for I32x4 {
     type Half = I32x4;
     crate::kernels::simd::requant_unprepared!();
+    crate::kernels::simd::uniform_as_lanes!();
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {

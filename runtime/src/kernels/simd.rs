@@ -74,6 +74,26 @@ macro_rules! requant_unprepared {
 }
 pub(crate) use requant_unprepared;
 
+/// [`I32Simd::uniform_prep`] and [`I32Simd::requant_uniform`] as the
+/// prepared per-lane form with every lane alike (items of an `impl
+/// I32Simd`, for ISAs without a cheaper one).
+macro_rules! uniform_as_lanes {
+    () => {
+        type Uniform = Self::Requant;
+        #[inline(always)]
+        unsafe fn uniform_prep(mult: i32, shift: i32) -> Self::Uniform {
+            // SAFETY: forwarded from the caller.
+            unsafe { Self::requant_prep(Self::splat(mult), Self::splat(shift)) }
+        }
+        #[inline(always)]
+        unsafe fn requant_uniform(self, u: &Self::Uniform, zp: i32, lo: i32, hi: i32) -> Self {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.requant_with(u, zp, lo, hi) }
+        }
+    };
+}
+pub(crate) use uniform_as_lanes;
+
 /// A vector of `LANES` i32 values (the int8 depthwise conv's accumulators).
 pub(crate) trait I32Simd: Copy {
     /// Number of i32 lanes (at most 16).
@@ -135,6 +155,15 @@ pub(crate) trait I32Simd: Copy {
     /// [`requant_clamp`](Self::requant_clamp) with the constants of
     /// `requant_prep(mult, shift)`: the same bits.
     unsafe fn requant_with(self, r: &Self::Requant, zp: i32, lo: i32, hi: i32) -> Self;
+    /// [`requant_clamp`](Self::requant_clamp) with one `mult` and `shift`
+    /// for every lane (a per-tensor output stage), set up once by
+    /// [`uniform_prep`](Self::uniform_prep).
+    type Uniform: Copy;
+    /// `mult` and `shift` prepared for [`requant_uniform`](Self::requant_uniform).
+    unsafe fn uniform_prep(mult: i32, shift: i32) -> Self::Uniform;
+    /// `requant_clamp(splat(mult), splat(shift), …)` with the constants of
+    /// `uniform_prep(mult, shift)`: the same bits.
+    unsafe fn requant_uniform(self, u: &Self::Uniform, zp: i32, lo: i32, hi: i32) -> Self;
     /// Stores the lanes, each in `[-128, 127]`, as `LANES` bytes at `p`.
     #[inline(always)]
     unsafe fn store_i8(self, p: *mut i8) {
@@ -164,23 +193,23 @@ pub(crate) trait I32Simd: Copy {
 }
 
 /// [`requantize_clamp_block`](crate::quant::requantize_clamp_block) with
-/// one multiplier and shift, `LANES` at a time (`N` a multiple of them).
+/// one multiplier and shift (`u`, their [`I32Simd::uniform_prep`]),
+/// `LANES` at a time (`N` a multiple of them).
 ///
 /// # Safety
 /// The CPU supports `V`.
 #[inline(always)]
 pub(crate) unsafe fn requant_block<V: I32Simd, const N: usize>(
     acc: &[i32; N],
-    (mult, shift): (i32, i32),
+    u: &V::Uniform,
     (zp, lo, hi): (i32, i32, i32),
 ) -> [i8; N] {
     assert!(N.is_multiple_of(V::LANES));
     let mut out = [0i8; N];
     // SAFETY: the caller; `c + LANES <= N` values of `acc` and `out`.
     unsafe {
-        let (m, s) = (V::splat(mult), V::splat(shift));
         for c in (0..N).step_by(V::LANES) {
-            let r = V::load(acc.as_ptr().add(c)).requant_clamp(m, s, zp, lo, hi);
+            let r = V::load(acc.as_ptr().add(c)).requant_uniform(u, zp, lo, hi);
             r.store_i8(out.as_mut_ptr().add(c));
         }
     }

@@ -154,6 +154,7 @@ pub(crate) struct Avx2I32(__m256i);
 impl I32Simd for Avx2I32 {
     type Half = Avx2I32;
     crate::kernels::simd::requant_unprepared!();
+    crate::kernels::simd::uniform_as_lanes!();
     const LANES: usize = 8;
     #[inline(always)]
     unsafe fn splat(x: i32) -> Self {
@@ -264,9 +265,92 @@ pub(crate) struct Avx512Requant {
     min_mult: __mmask16,
 }
 
+/// [`Avx512I32::uniform_prep`]'s constants: one `mult` and `shift` for
+/// every lane, applied with one rounding.
+///
+/// `mbqm` rounds twice: `q = ⌊(p + 2^30) / 2^31⌋` of the product `p = (x
+/// << left)·mult` (SRDHM), then `⌊(q + 2^(e−1) − [q < 0]) / 2^e⌋` for `e =
+/// right ≥ 1` (RDBPOT; `q` itself for `e = 0`). As `⌊(⌊a / m⌋ + c) / n⌋ =
+/// ⌊(a + c·m) / (m·n)⌋` for integers, that is one arithmetic shift of the
+/// 64-bit product: `(p + 2^30 + 2^(30+e) − [p < −2^30]·2^31) >> (31 + e)`,
+/// the `2^(30+e)` and `2^31` terms only for `e ≥ 1` (`q < 0` exactly when
+/// `p < −2^30`). `|p| <= 2^62`, so nothing overflows, and the result is
+/// `mbqm` exactly and fits an `i32`, except for `MIN · MIN` with `e = 0`,
+/// which SRDHM saturates: a `mult` of `i32::MIN` with `e = 0` takes the
+/// two-rounding form instead.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512Uniform {
+    /// `mult` in every lane (`vpmuldq` reads the even ones).
+    mult: __m512i,
+    /// `left`, and `31 + e`, as shift counts.
+    left: __m128i,
+    total: __m128i,
+    /// The rounding constant `2^30 (+ 2^(30+e))` in every 64-bit lane.
+    round: __m512i,
+    /// All 64-bit lanes when `e >= 1` (the `[p < −2^30]` term), none
+    /// otherwise.
+    fix: __mmask8,
+    /// The per-lane form, when the one-rounding form does not apply.
+    general: Option<Avx512Requant>,
+}
+
 // SAFETY (every method): as for `Avx2I32`, with AVX-512F.
 impl I32Simd for Avx512I32 {
     type Half = Avx2I32;
+    type Uniform = Avx512Uniform;
+    #[inline(always)]
+    unsafe fn uniform_prep(mult: i32, shift: i32) -> Avx512Uniform {
+        let left = shift.clamp(0, 32) as i64;
+        let e = (-shift).clamp(0, 31) as i64;
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            // Not `bool::then`: a closure would not get the target features.
+            let general = if mult == i32::MIN && e == 0 {
+                let (m, s) = (_mm512_set1_epi32(mult), _mm512_set1_epi32(shift));
+                Some(Self::requant_prep(Avx512I32(m), Avx512I32(s)))
+            } else {
+                None
+            };
+            Avx512Uniform {
+                mult: _mm512_set1_epi32(mult),
+                left: _mm_set_epi64x(0, left),
+                total: _mm_set_epi64x(0, 31 + e),
+                round: _mm512_set1_epi64((1 << 30) + if e >= 1 { 1 << (30 + e) } else { 0 }),
+                fix: if e >= 1 { 0xFF } else { 0 },
+                general,
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn requant_uniform(self, u: &Avx512Uniform, zp: i32, lo: i32, hi: i32) -> Self {
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            if let Some(r) = &u.general {
+                return self.requant_with(r, zp, lo, hi);
+            }
+            let xs = _mm512_sll_epi32(self.0, u.left);
+            // The odd lanes in the even ones, where `vpmuldq` reads.
+            let xs_odd = _mm512_shuffle_epi32::<0b10_11_00_01>(xs);
+            let (below, fix) = (_mm512_set1_epi64(-(1 << 30)), _mm512_set1_epi64(1 << 31));
+            let p_even = _mm512_mul_epi32(xs, u.mult);
+            let p_odd = _mm512_mul_epi32(xs_odd, u.mult);
+            let n_even = _mm512_mask_cmplt_epi64_mask(u.fix, p_even, below);
+            let n_odd = _mm512_mask_cmplt_epi64_mask(u.fix, p_odd, below);
+            let t_even = _mm512_add_epi64(p_even, u.round);
+            let t_odd = _mm512_add_epi64(p_odd, u.round);
+            let t_even = _mm512_mask_sub_epi64(t_even, n_even, t_even, fix);
+            let t_odd = _mm512_mask_sub_epi64(t_odd, n_odd, t_odd, fix);
+            let q_even = _mm512_sra_epi64(t_even, u.total);
+            let q_odd = _mm512_sra_epi64(t_odd, u.total);
+            // Each result's low half: the odd ones back to the odd lanes.
+            let q = _mm512_mask_shuffle_epi32::<0b10_11_00_01>(q_even, 0xAAAA, q_odd);
+            let res = _mm512_min_epi32(
+                _mm512_max_epi32(q, _mm512_set1_epi32(lo - zp)),
+                _mm512_set1_epi32(hi - zp),
+            );
+            Avx512I32(_mm512_add_epi32(res, _mm512_set1_epi32(zp)))
+        }
+    }
     type Requant = Avx512Requant;
     #[inline(always)]
     unsafe fn requant_prep(mult: Self, shift: Self) -> Avx512Requant {

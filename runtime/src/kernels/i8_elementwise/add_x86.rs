@@ -9,8 +9,8 @@
 //! byte and then word by word gives four vectors of 16 `i32`, each 128-bit
 //! lane holding 4 consecutive elements of its lane's 16. Both operands are
 //! laid out alike, so the sum and its requantization
-//! ([`Avx512I32::requant_clamp`], the reference's arithmetic) are lane for
-//! lane; the saturating packs `i32 → i16 → i8` invert the unpacking (every
+//! ([`Avx512I32::requant_uniform`], the reference's arithmetic) are lane
+//! for lane; the saturating packs `i32 → i16 → i8` invert the unpacking (every
 //! value is already clamped into `[-128, 127]`).
 
 use core::arch::x86_64::*;
@@ -110,7 +110,7 @@ pub(crate) unsafe fn add(
     // SAFETY: the features and pointer ranges are the caller's; masked-off
     // bytes are neither read nor written; `Avx512I32` needs AVX-512F.
     unsafe {
-        let (m, s) = (Avx512I32::splat(o.mult), Avx512I32::splat(o.shift));
+        let u = Avx512I32::uniform_prep(o.mult, o.shift);
         let mut i = 0;
         while i < n {
             let (len, mask) = super::lut_x86::block(n - i);
@@ -125,7 +125,7 @@ pub(crate) unsafe fn add(
                 } else {
                     _mm512_add_epi32(sa[v], sb[v])
                 };
-                q[v] = Avx512I32(raw).requant_clamp(m, s, o.zp, o.lo, o.hi).0;
+                q[v] = Avx512I32(raw).requant_uniform(&u, o.zp, o.lo, o.hi).0;
             }
             let w01 = _mm512_packs_epi32(q[0], q[1]);
             let w23 = _mm512_packs_epi32(q[2], q[3]);

@@ -320,7 +320,7 @@ impl<'a> From<Operand<'a>> for Src<'a> {
 /// [`binary_reference`] / [`binary_inplace`] computed `N` lanes at a time
 /// along the innermost dimension with the lane-parallel forms of the same
 /// arithmetic ([`mbqm_block`]; the output stage in the table's vectors `V`,
-/// `I32Simd::requant_clamp`): the same bytes, in a form LLVM vectorizes
+/// `I32Simd::requant_uniform`, prepared once per call): the same bytes, in a form LLVM vectorizes
 /// (the kernel tables instantiate it per ISA; everything here is
 /// `#[inline(always)]`, no closures, so that it is compiled with the
 /// table's target features). `N` is a multiple of `V::LANES`.
@@ -485,9 +485,12 @@ fn flat<'a>(o: Src<'a>, out_shape: &[usize; MAX_RANK]) -> Option<Src<'a>> {
 
 /// One `N`-lane step of a binary op.
 trait Block<const N: usize> {
-    /// # Safety
-    /// The CPU supports `V`; `N` is a multiple of its lanes.
-    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N];
+    /// The output stage's multiplier and shift (one for the tensor).
+    fn out_requant(&self) -> (i32, i32);
+    /// The output stage's zero point and clamp.
+    fn out_clamp(&self) -> (i32, i32, i32);
+    /// What the output stage requantizes, per lane.
+    fn raw(&self, x: &[i8; N], y: &[i8; N]) -> [i32; N];
 }
 
 struct AddBlock<const N: usize> {
@@ -515,7 +518,15 @@ impl<const N: usize> AddBlock<N> {
 
 impl<const N: usize> Block<N> for AddBlock<N> {
     #[inline(always)]
-    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+    fn out_requant(&self) -> (i32, i32) {
+        (self.p.out_mult, self.p.out_shift)
+    }
+    #[inline(always)]
+    fn out_clamp(&self) -> (i32, i32, i32) {
+        (self.p.out_zp, self.p.act_min, self.p.act_max)
+    }
+    #[inline(always)]
+    fn raw(&self, x: &[i8; N], y: &[i8; N]) -> [i32; N] {
         let p = &self.p;
         let mut dx = [0i32; N];
         let mut dy = [0i32; N];
@@ -533,14 +544,7 @@ impl<const N: usize> Block<N> for AddBlock<N> {
                 sx[j].wrapping_add(sy[j])
             };
         }
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            requant_block::<V, N>(
-                &raw,
-                (p.out_mult, p.out_shift),
-                (p.out_zp, p.act_min, p.act_max),
-            )
-        }
+        raw
     }
 }
 
@@ -572,7 +576,15 @@ impl AddTableBlock {
 
 impl<const N: usize> Block<N> for AddTableBlock {
     #[inline(always)]
-    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+    fn out_requant(&self) -> (i32, i32) {
+        (self.p.out_mult, self.p.out_shift)
+    }
+    #[inline(always)]
+    fn out_clamp(&self) -> (i32, i32, i32) {
+        (self.p.out_zp, self.p.act_min, self.p.act_max)
+    }
+    #[inline(always)]
+    fn raw(&self, x: &[i8; N], y: &[i8; N]) -> [i32; N] {
         let p = &self.p;
         let mut raw = [0i32; N];
         for j in 0..N {
@@ -583,14 +595,7 @@ impl<const N: usize> Block<N> for AddTableBlock {
                 sx.wrapping_add(sy)
             };
         }
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            requant_block::<V, N>(
-                &raw,
-                (p.out_mult, p.out_shift),
-                (p.out_zp, p.act_min, p.act_max),
-            )
-        }
+        raw
     }
 }
 
@@ -607,14 +612,21 @@ impl MulBlock {
 
 impl<const N: usize> Block<N> for MulBlock {
     #[inline(always)]
-    unsafe fn apply<V: I32Simd>(&self, x: &[i8; N], y: &[i8; N]) -> [i8; N] {
+    fn out_requant(&self) -> (i32, i32) {
+        (self.p.mult, self.p.shift)
+    }
+    #[inline(always)]
+    fn out_clamp(&self) -> (i32, i32, i32) {
+        (self.p.out_zp, self.p.act_min, self.p.act_max)
+    }
+    #[inline(always)]
+    fn raw(&self, x: &[i8; N], y: &[i8; N]) -> [i32; N] {
         let p = &self.p;
         let mut prod = [0i32; N];
         for j in 0..N {
             prod[j] = (x[j] as i32 - p.a_zp) * (y[j] as i32 - p.b_zp);
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { requant_block::<V, N>(&prod, (p.mult, p.shift), (p.out_zp, p.act_min, p.act_max)) }
+        prod
     }
 }
 
@@ -680,6 +692,9 @@ unsafe fn rows<V: I32Simd, const N: usize, B: Block<N>>(
         return;
     }
     let inner = out_shape[MAX_RANK - 1];
+    let (mult, shift) = f.out_requant();
+    // SAFETY: the CPU supports `V` (the caller).
+    let u = unsafe { V::uniform_prep(mult, shift) };
     let mut idx = [0usize; MAX_RANK - 1];
     for row in out[..total].chunks_exact_mut(inner) {
         let (ba, bb) = (row_base(&a, &idx), row_base(&b, &idx));
@@ -689,9 +704,14 @@ unsafe fn rows<V: I32Simd, const N: usize, B: Block<N>>(
             let x = load_block::<N>(&a, ba, row, j0, n);
             let y = load_block::<N>(&b, bb, row, j0, n);
             // SAFETY: forwarded from the caller.
-            let r = unsafe { f.apply::<V>(&x, &y) };
+            let r = unsafe { requant_block::<V, N>(&f.raw(&x, &y), &u, f.out_clamp()) };
             if n == N {
-                row[j0..j0 + N].copy_from_slice(&r);
+                // In the vectors' pieces: each load of `r` then reads one
+                // store of `requant_block` whole (store-to-load forwarding;
+                // a load spanning two stores waits for both to retire).
+                for c in (0..N).step_by(V::LANES) {
+                    row[j0 + c..j0 + c + V::LANES].copy_from_slice(&r[c..c + V::LANES]);
+                }
             } else {
                 row[j0..j0 + n].copy_from_slice(&r[..n]);
             }
