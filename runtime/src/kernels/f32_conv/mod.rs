@@ -282,14 +282,23 @@ unsafe fn transpose_few<V: F32Simd>(
     assert!(output.len() >= n * oh * ow * oc && bias.is_none_or(|b| b.len() >= oc));
     let mut xt = [0.0f32; 16 * FEW_MAX_IC];
     let mut tmp = [0.0f32; 16];
+    // Output value `t = (o, ky, kx)`: its channel, and its offset from the
+    // pixel's tap (0, 0) channel 0.
+    let chan: [usize; FEW_OUTPUTS] = core::array::from_fn(|t| t / taps);
+    let at: [usize; FEW_OUTPUTS] = core::array::from_fn(|t| {
+        let tap = t % taps;
+        ((tap / kw) * ow + tap % kw) * oc + t / taps
+    });
     let mut p0 = 0;
     while p0 < pixels {
         let p0c = p0.min(pixels - lanes);
-        // Block transposed: `xt[k·16 + j]` = channel `k` of pixel `p0c + j`.
-        for j in 0..lanes {
-            let px = &input[(p0c + j) * ic..][..ic];
-            for (k, &v) in px.iter().enumerate() {
-                xt[k * 16 + j] = v;
+        // Block transposed: `xt[k·16 + j]` = channel `k` of pixel `p0c + j`
+        // (written a row of `xt` at a time: strided reads gather, where
+        // strided writes would scatter).
+        let block = &input[p0c * ic..(p0c + lanes) * ic];
+        for (k, row) in xt.chunks_exact_mut(16).take(ic).enumerate() {
+            for (j, x) in row[..lanes].iter_mut().enumerate() {
+                *x = block[j * ic + k];
             }
         }
         // SAFETY (vector ops): the CPU supports `V`; every load reads
@@ -302,19 +311,39 @@ unsafe fn transpose_few<V: F32Simd>(
                 *a = unsafe { a.fma(xv, V::splat(weights[t * ic + k])) };
             }
         }
-        // Output offset of each pixel's tap (0, 0), channel 0.
-        let base: [usize; 16] = core::array::from_fn(|j| {
-            let pix = p0c + j.min(lanes - 1);
-            let (bi, y, x) = (pix / (ih * iw), pix / iw % ih, pix % iw);
-            ((bi * oh + y * kh) * ow + x * kw) * oc
-        });
-        for (t, a) in acc.iter().enumerate().take(outs) {
-            let (o, tap) = (t / taps, t % taps);
-            let at = ((tap / kw) * ow + tap % kw) * oc + o;
-            unsafe { a.store(tmp.as_mut_ptr()) };
-            let b = bias.map_or(0.0, |b| b[o]);
+        // Output offset of each pixel's tap (0, 0), channel 0: the block's
+        // first pixel divided out once, the others stepped to.
+        let mut base = [0usize; 16];
+        let (mut bi, mut y, mut x) = (p0c / (ih * iw), p0c / iw % ih, p0c % iw);
+        for b in base.iter_mut().take(lanes) {
+            *b = ((bi * oh + y * kh) * ow + x * kw) * oc;
+            x += 1;
+            if x == iw {
+                (x, y) = (0, y + 1);
+                if y == ih {
+                    (y, bi) = (0, bi + 1);
+                }
+            }
+        }
+        for ((a, &at), &o) in acc.iter().zip(&at).zip(&chan).take(outs) {
+            // SAFETY: the CPU supports `V`; `tmp` holds 16 >= LANES floats.
+            unsafe {
+                let a = bias.map_or(*a, |b| a.add(V::splat(b[o])));
+                match p.act {
+                    Act::None => a.store(tmp.as_mut_ptr()),
+                    Act::Clamp(lo, hi) => {
+                        a.clamp(V::splat(lo), V::splat(hi)).store(tmp.as_mut_ptr())
+                    }
+                    act => {
+                        a.store(tmp.as_mut_ptr());
+                        for t in &mut tmp[..lanes] {
+                            *t = act.apply(*t);
+                        }
+                    }
+                }
+            }
             for (&v, &base) in tmp[..lanes].iter().zip(&base) {
-                output[base + at] = p.act.apply(if bias.is_some() { v + b } else { v });
+                output[base + at] = v;
             }
         }
         p0 = p0c + lanes;
