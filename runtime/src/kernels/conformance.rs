@@ -816,6 +816,54 @@ fn i8_binary_tables_are_bit_exact() {
     }
 }
 
+/// Dense `Add`/`Sub` of 65,536 elements or more (x86-64 with AVX-512: every
+/// result looked up in a table of all operand pairs), at lengths off the
+/// 16-element blocks and in place, against the reference.
+#[test]
+#[cfg_attr(miri, ignore)] // hundreds of thousands of elements
+fn i8_add_of_many_elements_is_bit_exact() {
+    use super::i8_elementwise::{Operand, QAddParams, QBinary};
+    let tables = tables();
+    let mut rng = Rng::new(37);
+    for (it, len) in [(1 << 16) + 13, 1 << 16, 150_007].into_iter().enumerate() {
+        let mut out = [1usize; super::MAX_RANK];
+        out[super::MAX_RANK - 1] = len;
+        let dense = super::contiguous_strides(out);
+        let (a, b) = (vec_i8(&mut rng, len), vec_i8(&mut rng, len));
+        let scale = |rng: &mut Rng| 2f32.powf(rng.f32() * 8.0 - 6.0);
+        let zpo = zero_point(&mut rng);
+        let (lo, hi) = if it == 1 { (zpo, 127) } else { (-128, 127) };
+        let op = QBinary::Add(QAddParams::from_scales(
+            scale(&mut rng),
+            zero_point(&mut rng),
+            scale(&mut rng),
+            zero_point(&mut rng),
+            scale(&mut rng),
+            zpo,
+            lo,
+            hi,
+            it == 2,
+        ));
+        let mut want = Guarded::new(len);
+        let (ta, tb) = (Operand::Tensor(&a, dense), Operand::Tensor(&b, dense));
+        (Kernels::reference().i8_binary)(&op, ta, tb, want.out(), out);
+        for t in &tables {
+            let mut got = Guarded::new(len);
+            (t.i8_binary)(&op, ta, tb, got.out(), out);
+            assert_eq!(
+                got.body(),
+                want.body(),
+                "{}: {len} elements {op:?}",
+                t.name()
+            );
+            let mut got = Guarded::new(len);
+            got.out().copy_from_slice(&b);
+            (t.i8_binary)(&op, ta, Operand::Output, got.out(), out);
+            assert_eq!(got.body(), want.body(), "{}: {len} in place", t.name());
+        }
+    }
+}
+
 #[test]
 fn f32_conv_transpose_tables_within_bound() {
     let tables = tables();

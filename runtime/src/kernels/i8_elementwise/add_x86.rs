@@ -13,7 +13,14 @@
 //! for lane; the saturating packs `i32 → i16 → i8` invert the unpacking (every
 //! value is already clamped into `[-128, 127]`).
 
+//!
+//! Over many elements ([`PAIR_TABLE_MIN`](super::PAIR_TABLE_MIN)), [`PairTable`]
+//! holds the result of every operand pair (64 KB, built per call with the
+//! same rescales and output stage), and [`add_pairs`] looks 16 elements up
+//! at once with a `vpgatherdd` of their `a·256 + b` offsets.
+
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use crate::kernels::simd::I32Simd;
 use crate::kernels::x86::Avx512I32;
@@ -131,6 +138,92 @@ pub(crate) unsafe fn add(
             let w23 = _mm512_packs_epi32(q[2], q[3]);
             _mm512_mask_storeu_epi8(out.add(i), mask, _mm512_packs_epi16(w01, w23));
             i += len;
+        }
+    }
+}
+
+/// Entries of a [`PairTable`]: one per `(a, b)` byte pair.
+const PAIRS: usize = 256 * 256;
+
+/// The output byte of every operand pair, at `(a as u8)·256 + b as u8`,
+/// and 4 more bytes that a 4-byte gather of the last entries reads.
+#[repr(C, align(64))]
+pub(crate) struct PairTable([i8; PAIRS + 4]);
+
+impl PairTable {
+    /// Writes the table of `o(ta[a] ± tb[b])`, the values of [`add`] for the
+    /// tables behind its planes, into `slot` (every byte, the 4 past the
+    /// pairs as 0).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F/BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(crate) unsafe fn build<'t>(
+        slot: &'t mut MaybeUninit<PairTable>,
+        ta: &[i32; 256],
+        tb: &[i32; 256],
+        o: Out,
+    ) -> &'t PairTable {
+        // SAFETY: the features are the caller's; each store writes 16 bytes
+        // at `a·256 + b0` with `b0 + 16 <= 256`, inside the table, and with
+        // the last 4 bytes every byte is written before the table is read;
+        // the loads read `tb[b0..b0 + 16]`.
+        unsafe {
+            let u = Avx512I32::uniform_prep(o.mult, o.shift);
+            let t = slot.as_mut_ptr().cast::<i8>();
+            for (a, &va) in ta.iter().enumerate() {
+                let sa = _mm512_set1_epi32(va);
+                for b0 in (0..256).step_by(16) {
+                    let sb = _mm512_loadu_si512(tb.as_ptr().add(b0).cast());
+                    let raw = if o.sub {
+                        _mm512_sub_epi32(sa, sb)
+                    } else {
+                        _mm512_add_epi32(sa, sb)
+                    };
+                    let r = Avx512I32(raw).requant_uniform(&u, o.zp, o.lo, o.hi);
+                    r.store_i8(t.add(a * 256 + b0));
+                }
+            }
+            t.add(PAIRS).cast::<[i8; 4]>().write([0; 4]);
+            slot.assume_init_ref()
+        }
+    }
+}
+
+/// `out[i] = table[a[i]·256 + b[i]]` (bytes as `u8`) for `i < n`.
+///
+/// # Safety
+/// The CPU has AVX-512F/BW; `a` and `b` are valid for `n` reads and `out`
+/// for `n` writes; each of `a` and `b` is `out` itself or does not overlap
+/// it.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn add_pairs(
+    table: &PairTable,
+    a: *const i8,
+    b: *const i8,
+    out: *mut i8,
+    n: usize,
+) {
+    // SAFETY: the features and pointer ranges are the caller's; a block's
+    // 16 bytes of `a` and `b` are read before its 16 bytes of `out` are
+    // written; each gathered offset is at most `PAIRS − 1`, and its 4 bytes
+    // lie inside the table's `PAIRS + 4`.
+    unsafe {
+        let t = table.0.as_ptr();
+        let mut i = 0;
+        while i + 16 <= n {
+            let va = _mm512_cvtepu8_epi32(_mm_loadu_si128(a.add(i).cast()));
+            let vb = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.add(i).cast()));
+            let at = _mm512_or_si512(_mm512_slli_epi32::<8>(va), vb);
+            // The entry is the low byte of each gathered `i32`.
+            let g = _mm512_i32gather_epi32::<1>(at, t.cast());
+            _mm_storeu_si128(out.add(i).cast(), _mm512_cvtepi32_epi8(g));
+            i += 16;
+        }
+        while i < n {
+            let at = ((*a.add(i) as u8 as usize) << 8) | *b.add(i) as u8 as usize;
+            *out.add(i) = table.0[at];
+            i += 1;
         }
     }
 }

@@ -400,6 +400,15 @@ fn add_dense_vbmi(
         lo: p.act_min,
         hi: p.act_max,
     };
+    if total >= PAIR_TABLE_MIN {
+        let mut slot = core::mem::MaybeUninit::uninit();
+        // SAFETY: as below; the CPU has AVX-512F/BW (`available`).
+        unsafe {
+            let pairs = add_x86::PairTable::build(&mut slot, &tables.ta, &tables.tb, o);
+            add_x86::add_pairs(pairs, pa, pb, out.as_mut_ptr(), total);
+        }
+        return true;
+    }
     let (ta, tb) = (
         add_x86::Planes::of(&tables.ta),
         add_x86::Planes::of(&tables.tb),
@@ -457,6 +466,13 @@ fn repeat<'p>(o: &Src<'_>, period: usize, pattern: &'p mut [i8; PATTERN], n: usi
     }
     Src::Periodic(&pattern[..period + n], period)
 }
+
+/// Elements from which the AVX-512 ADD/SUB of two dense operands looks
+/// every result up in a table of all 65,536 operand pairs, built per call
+/// ([`add_x86::PairTable`]: 4,096 vector requantizations and 64 KB on the
+/// stack).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) const PAIR_TABLE_MIN: usize = 1 << 16;
 
 /// Elements from which ADD/SUB rescales its operands through tables: 512
 /// scalar rescales to build them, then a lookup per operand and element.
