@@ -253,5 +253,31 @@ fn conv(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, peak::peak, gemm, conv);
+/// Dense int8 `Add`s: BlazeFace's `[32, 32, 36]` and `[64, 64, 28]`,
+/// PP-OCRv4 det's `[80, 120, 96]` (uniform random bytes: every operand
+/// pair equally likely, the worst case for a table of pairs).
+fn binary(c: &mut Criterion) {
+    use ferrite::kernels::i8_elementwise::{QAddParams, QBinary};
+    use ferrite::kernels::{contiguous_strides, MAX_RANK};
+    let op = QBinary::Add(QAddParams::from_scales(
+        0.02, 3, 0.03, -7, 0.04, -2, -2, 127, false,
+    ));
+    let mut g = c.benchmark_group("i8_add");
+    for len in [32 * 32 * 36, 64 * 64 * 28, 80 * 120 * 96] {
+        let (a, b) = (bytes(len, 5), bytes(len, 6));
+        let mut shape = [1usize; MAX_RANK];
+        shape[MAX_RANK - 1] = len;
+        let st = contiguous_strides(shape);
+        let mut out = vec![0i8; len];
+        g.throughput(Throughput::Elements(len as u64));
+        for t in Kernels::available() {
+            g.bench_with_input(BenchmarkId::new(t.name(), len), &(), |bch, _| {
+                bch.iter(|| t.i8_binary(&op, (&a, st), (&b, st), black_box(&mut out), shape))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, peak::peak, gemm, conv, binary);
 criterion_main!(benches);

@@ -377,6 +377,21 @@ impl Kernels {
         (self.f32_gemm)(m, k, n, a, b, bias, act, c)
     }
 
+    /// This table's int8 `Add`/`Sub`/`Mul` of `a` and `b` broadcast to
+    /// `out_shape` with element strides (contract:
+    /// [`i8_elementwise::binary_reference`](super::i8_elementwise::binary_reference)).
+    pub fn i8_binary(
+        &self,
+        op: &QBinary,
+        (a, a_strides): (&[i8], [usize; super::MAX_RANK]),
+        (b, b_strides): (&[i8], [usize; super::MAX_RANK]),
+        out: &mut [i8],
+        out_shape: [usize; super::MAX_RANK],
+    ) {
+        let (a, b) = (Operand::Tensor(a, a_strides), Operand::Tensor(b, b_strides));
+        (self.i8_binary)(op, a, b, out, out_shape)
+    }
+
     /// This table's int8 `MatMul` (contract: [`i8_gemm::reference`](super::i8_gemm::reference)).
     #[allow(clippy::too_many_arguments)]
     pub fn i8_gemm(
