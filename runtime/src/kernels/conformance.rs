@@ -816,50 +816,81 @@ fn i8_binary_tables_are_bit_exact() {
     }
 }
 
-/// Dense `Add`/`Sub` of 65,536 elements or more (x86-64 with AVX-512: every
-/// result looked up in a table of all operand pairs), at lengths off the
-/// 16-element blocks and in place, against the reference.
+/// `Add`/`Sub`/`Mul` of 65,536 elements or more (x86-64 with AVX-512: every
+/// result looked up in a table of all operand pairs), dense and with a
+/// per-channel `b`, at lengths off the 16-element blocks and in place,
+/// against the reference.
 #[test]
 #[cfg_attr(miri, ignore)] // hundreds of thousands of elements
-fn i8_add_of_many_elements_is_bit_exact() {
-    use super::i8_elementwise::{Operand, QAddParams, QBinary};
+fn i8_binary_of_many_elements_is_bit_exact() {
+    use super::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
     let tables = tables();
     let mut rng = Rng::new(37);
-    for (it, len) in [(1 << 16) + 13, 1 << 16, 150_007].into_iter().enumerate() {
+    // (rows, channels, the operand per channel (0: none, 1: a, 2: b), op:
+    // 0 Add, 1 Sub, 2 Mul)
+    let cases = [
+        (1, (1 << 16) + 13, 0, 0),
+        (1, 1 << 16, 0, 2),
+        (1, 150_007, 0, 1),
+        (683, 96, 2, 2),
+        (700, 112, 1, 1),
+        (2731, 24, 2, 0),
+        (700, 101, 2, 2),
+    ];
+    for (it, (rows, ch, per_channel, kind)) in cases.into_iter().enumerate() {
         let mut out = [1usize; super::MAX_RANK];
-        out[super::MAX_RANK - 1] = len;
+        out[super::MAX_RANK - 2] = rows;
+        out[super::MAX_RANK - 1] = ch;
+        let len = rows * ch;
         let dense = super::contiguous_strides(out);
-        let (a, b) = (vec_i8(&mut rng, len), vec_i8(&mut rng, len));
+        let (mut ast, mut bst) = (dense, dense);
+        match per_channel {
+            1 => ast[super::MAX_RANK - 2] = 0,
+            2 => bst[super::MAX_RANK - 2] = 0,
+            _ => {}
+        }
+        let a = vec_i8(&mut rng, if per_channel == 1 { ch } else { len });
+        let b = vec_i8(&mut rng, if per_channel == 2 { ch } else { len });
         let scale = |rng: &mut Rng| 2f32.powf(rng.f32() * 8.0 - 6.0);
-        let zpo = zero_point(&mut rng);
-        let (lo, hi) = if it == 1 { (zpo, 127) } else { (-128, 127) };
-        let op = QBinary::Add(QAddParams::from_scales(
-            scale(&mut rng),
+        let (za, zb, zo) = (
             zero_point(&mut rng),
-            scale(&mut rng),
             zero_point(&mut rng),
-            scale(&mut rng),
-            zpo,
-            lo,
-            hi,
-            it == 2,
-        ));
+            zero_point(&mut rng),
+        );
+        let (lo, hi) = if it % 2 == 1 { (zo, 127) } else { (-128, 127) };
+        let (sa, sb, so) = (scale(&mut rng), scale(&mut rng), scale(&mut rng));
+        let op = match kind {
+            2 => QBinary::Mul(QMulParams::from_scales(sa, za, sb, zb, so, zo, lo, hi)),
+            k => QBinary::Add(QAddParams::from_scales(
+                sa,
+                za,
+                sb,
+                zb,
+                so,
+                zo,
+                lo,
+                hi,
+                k == 1,
+            )),
+        };
         let mut want = Guarded::new(len);
-        let (ta, tb) = (Operand::Tensor(&a, dense), Operand::Tensor(&b, dense));
+        let (ta, tb) = (Operand::Tensor(&a, ast), Operand::Tensor(&b, bst));
         (Kernels::reference().i8_binary)(&op, ta, tb, want.out(), out);
         for t in &tables {
             let mut got = Guarded::new(len);
             (t.i8_binary)(&op, ta, tb, got.out(), out);
-            assert_eq!(
-                got.body(),
-                want.body(),
-                "{}: {len} elements {op:?}",
-                t.name()
-            );
-            let mut got = Guarded::new(len);
-            got.out().copy_from_slice(&b);
-            (t.i8_binary)(&op, ta, Operand::Output, got.out(), out);
-            assert_eq!(got.body(), want.body(), "{}: {len} in place", t.name());
+            assert_eq!(got.body(), want.body(), "{}: {rows}x{ch} {op:?}", t.name());
+            if per_channel != 1 {
+                let mut got = Guarded::new(len);
+                got.out().copy_from_slice(&a);
+                (t.i8_binary)(&op, Operand::Output, tb, got.out(), out);
+                assert_eq!(
+                    got.body(),
+                    want.body(),
+                    "{}: {rows}x{ch} in place",
+                    t.name()
+                );
+            }
         }
     }
 }

@@ -188,6 +188,39 @@ impl PairTable {
             slot.assume_init_ref()
         }
     }
+
+    /// [`build`](Self::build) for `MUL`: `o((a − a_zp)·(b − b_zp))` (the
+    /// product is exact in `i32`; `o.sub` is not read).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F/BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(crate) unsafe fn build_mul(
+        slot: &mut MaybeUninit<PairTable>,
+        a_zp: i32,
+        b_zp: i32,
+        o: Out,
+    ) -> &PairTable {
+        // The byte values in table order: entry `e` is the `i8` of `e as u8`.
+        let bytes: [i8; 256] = core::array::from_fn(|e| e as u8 as i8);
+        // SAFETY: as `build`; the loads read `bytes[b0..b0 + 16]`.
+        unsafe {
+            let u = Avx512I32::uniform_prep(o.mult, o.shift);
+            let t = slot.as_mut_ptr().cast::<i8>();
+            let zb = _mm512_set1_epi32(b_zp);
+            for (a, &va) in bytes.iter().enumerate() {
+                let da = _mm512_set1_epi32(va as i32 - a_zp);
+                for b0 in (0..256).step_by(16) {
+                    let vb = _mm512_cvtepi8_epi32(_mm_loadu_si128(bytes.as_ptr().add(b0).cast()));
+                    let raw = _mm512_mullo_epi32(da, _mm512_sub_epi32(vb, zb));
+                    let r = Avx512I32(raw).requant_uniform(&u, o.zp, o.lo, o.hi);
+                    r.store_i8(t.add(a * 256 + b0));
+                }
+            }
+            t.add(PAIRS).cast::<[i8; 4]>().write([0; 4]);
+            slot.assume_init_ref()
+        }
+    }
 }
 
 /// `out[i] = table[a[i]·256 + b[i]]` (bytes as `u8`) for `i < n`.
@@ -224,6 +257,43 @@ pub(crate) unsafe fn add_pairs(
             let at = ((*a.add(i) as u8 as usize) << 8) | *b.add(i) as u8 as usize;
             *out.add(i) = table.0[at];
             i += 1;
+        }
+    }
+}
+
+/// [`add_pairs`] with one operand a row of `period` values repeated along
+/// the output (a per-channel operand): `x[i]` is `dense[i]` and `y[i]` is
+/// `row[i % period]`, `x` the left operand unless `row_is_a`.
+///
+/// # Safety
+/// As [`add_pairs`], with `dense` valid for `n` reads and `row` for
+/// `period` reads; `period` is a multiple of 16 and `n` of `period`.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn add_pairs_cyclic(
+    table: &PairTable,
+    (dense, row, period, row_is_a): (*const i8, *const i8, usize, bool),
+    out: *mut i8,
+    n: usize,
+) {
+    assert!(period.is_multiple_of(16) && n.is_multiple_of(period));
+    // SAFETY: as `add_pairs`; a block of `row` starts at a multiple of 16
+    // below `period` (a multiple of 16), so its 16 bytes lie in the row,
+    // and `n` is whole blocks.
+    unsafe {
+        let t = table.0.as_ptr();
+        let (mut i, mut ph) = (0, 0);
+        while i < n {
+            let vd = _mm512_cvtepu8_epi32(_mm_loadu_si128(dense.add(i).cast()));
+            let vr = _mm512_cvtepu8_epi32(_mm_loadu_si128(row.add(ph).cast()));
+            let (va, vb) = if row_is_a { (vr, vd) } else { (vd, vr) };
+            let at = _mm512_or_si512(_mm512_slli_epi32::<8>(va), vb);
+            let g = _mm512_i32gather_epi32::<1>(at, t.cast());
+            _mm_storeu_si128(out.add(i).cast(), _mm512_cvtepi32_epi8(g));
+            i += 16;
+            ph += 16;
+            if ph == period {
+                ph = 0;
+            }
         }
     }
 }

@@ -358,6 +358,10 @@ pub(crate) unsafe fn binary_blocked<V: I32Simd, const N: usize>(
         }
         _ => (a, b, out_shape),
     };
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if pairs_x86(op, &a, &b, out, &out_shape) {
+        return;
+    }
     // SAFETY (all): forwarded from the caller.
     match op {
         QBinary::Add(p) if total >= ADD_TABLE_MIN => {
@@ -400,15 +404,6 @@ fn add_dense_vbmi(
         lo: p.act_min,
         hi: p.act_max,
     };
-    if total >= PAIR_TABLE_MIN {
-        let mut slot = core::mem::MaybeUninit::uninit();
-        // SAFETY: as below; the CPU has AVX-512F/BW (`available`).
-        unsafe {
-            let pairs = add_x86::PairTable::build(&mut slot, &tables.ta, &tables.tb, o);
-            add_x86::add_pairs(pairs, pa, pb, out.as_mut_ptr(), total);
-        }
-        return true;
-    }
     let (ta, tb) = (
         add_x86::Planes::of(&tables.ta),
         add_x86::Planes::of(&tables.tb),
@@ -418,6 +413,107 @@ fn add_dense_vbmi(
     // `binary_blocked`), and each is `out` itself or a shared borrow that
     // cannot overlap it.
     unsafe { add_x86::add(&ta, &tb, o, pa, pb, out.as_mut_ptr(), total) };
+    true
+}
+
+/// The binary op through a table of every operand pair's result
+/// ([`add_x86::PairTable`], built per call) when it has at least
+/// [`PAIR_TABLE_MIN`] elements, the CPU has AVX-512 (with VBMI, as the
+/// other x86 paths here) and both operands' rows are read with unit stride
+/// (or are the output row): each row looked up by [`add_x86::add_pairs`].
+/// False (nothing written) otherwise.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn pairs_x86(
+    op: &QBinary,
+    a: &Src<'_>,
+    b: &Src<'_>,
+    out: &mut [i8],
+    out_shape: &[usize; MAX_RANK],
+) -> bool {
+    let total: usize = out_shape.iter().product();
+    let inner = out_shape[MAX_RANK - 1];
+    let unit = |o: &Src<'_>| match o {
+        Src::Output => true,
+        Src::Tensor(_, st) => st[MAX_RANK - 1] == 1,
+        Src::Periodic(..) => false,
+    };
+    if total < PAIR_TABLE_MIN || !unit(a) || !unit(b) || !lut_x86::available() {
+        return false;
+    }
+    let mut slot = core::mem::MaybeUninit::uninit();
+    // SAFETY (both): the CPU has AVX-512F/BW (`available`).
+    let table = match op {
+        QBinary::Add(p) => {
+            let t = AddTableBlock::new(p);
+            let o = add_x86::Out {
+                sub: p.sub,
+                mult: p.out_mult,
+                shift: p.out_shift,
+                zp: p.out_zp,
+                lo: p.act_min,
+                hi: p.act_max,
+            };
+            unsafe { add_x86::PairTable::build(&mut slot, &t.ta, &t.tb, o) }
+        }
+        QBinary::Mul(p) => {
+            let o = add_x86::Out {
+                sub: false,
+                mult: p.mult,
+                shift: p.shift,
+                zp: p.out_zp,
+                lo: p.act_min,
+                hi: p.act_max,
+            };
+            unsafe { add_x86::PairTable::build_mul(&mut slot, p.a_zp, p.b_zp, o) }
+        }
+    };
+    // One operand dense over the whole output and the other one row
+    // repeated (a per-channel scale): one pass, no per-row bookkeeping.
+    let dense_all = super::contiguous_strides(*out_shape);
+    let live = |st: &[usize; MAX_RANK], want: &[usize; MAX_RANK]| {
+        (0..MAX_RANK).all(|d| out_shape[d] == 1 || st[d] == want[d])
+    };
+    let mut one_row = [0usize; MAX_RANK];
+    one_row[MAX_RANK - 1] = 1;
+    let whole = |s: &Src<'_>| match s {
+        Src::Tensor(t, st) if live(st, &dense_all) => Some(t[..total].as_ptr()),
+        _ => None,
+    };
+    let repeated = |s: &Src<'_>| match s {
+        Src::Tensor(t, st) if live(st, &one_row) => Some(t[..inner].as_ptr()),
+        _ => None,
+    };
+    if inner.is_multiple_of(16) {
+        let cyclic = match (whole(a), repeated(b), repeated(a), whole(b)) {
+            (Some(d), Some(r), ..) => Some((d, r, false)),
+            (_, _, Some(r), Some(d)) => Some((d, r, true)),
+            _ => None,
+        };
+        if let Some((d, r, row_is_a)) = cyclic {
+            let args = (d, r, inner, row_is_a);
+            // SAFETY: the CPU has the features; `d` holds `total` values and
+            // `r` one row (sliced above), shared borrows that cannot overlap
+            // `out`, which holds `total`.
+            unsafe { add_x86::add_pairs_cyclic(table, args, out.as_mut_ptr(), total) };
+            return true;
+        }
+    }
+    let mut idx = [0usize; MAX_RANK - 1];
+    for row in out[..total].chunks_exact_mut(inner) {
+        let o = row.as_mut_ptr();
+        // A row of each operand: `inner` values, checked by slicing.
+        let start = |s: &Src<'_>| match s {
+            Src::Tensor(t, st) => t[offset(&idx, st)..][..inner].as_ptr(),
+            _ => o.cast_const(),
+        };
+        let (pa, pb) = (start(a), start(b));
+        // SAFETY: the CPU has the features; `pa` and `pb` hold `inner`
+        // values (sliced above) and `row` as many; each is the output row
+        // itself or a shared borrow that cannot overlap it.
+        unsafe { add_x86::add_pairs(table, pa, pb, o, inner) };
+        next_index(&mut idx, &out_shape[..MAX_RANK - 1]);
+    }
     true
 }
 
@@ -467,10 +563,9 @@ fn repeat<'p>(o: &Src<'_>, period: usize, pattern: &'p mut [i8; PATTERN], n: usi
     Src::Periodic(&pattern[..period + n], period)
 }
 
-/// Elements from which the AVX-512 ADD/SUB of two dense operands looks
-/// every result up in a table of all 65,536 operand pairs, built per call
-/// ([`add_x86::PairTable`]: 4,096 vector requantizations and 64 KB on the
-/// stack).
+/// Elements from which an AVX-512 ADD/SUB/MUL looks every result up in a
+/// table of all 65,536 operand pairs, built per call ([`pairs_x86`]:
+/// 4,096 vector requantizations and 64 KB on the stack).
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) const PAIR_TABLE_MIN: usize = 1 << 16;
 
