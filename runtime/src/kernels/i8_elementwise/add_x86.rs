@@ -1,6 +1,7 @@
 //! int8 ADD/SUB of two dense operands on AVX-512 VBMI: the same values as
 //! the table form of the op ([`AddTableBlock`](super::AddTableBlock)), 64
-//! elements at a time.
+//! elements at a time. Over many elements, ADD/SUB/MUL through a table of
+//! every operand pair's result ([`PairTable`], [`add_pairs`]).
 //!
 //! Each operand's rescale `s(q) = mbqm((q − zp)·2^left, m, s)` is a table
 //! of 256 `i32`. Its four bytes are four 256-byte planes; `vpermi2b` looks
@@ -52,6 +53,21 @@ pub(crate) struct Out {
     pub zp: i32,
     pub lo: i32,
     pub hi: i32,
+}
+
+impl Out {
+    /// The output stage of an ADD/SUB.
+    #[inline(always)]
+    pub(crate) fn of_add(p: &super::QAddParams) -> Self {
+        Out {
+            sub: p.sub,
+            mult: p.out_mult,
+            shift: p.out_shift,
+            zp: p.out_zp,
+            lo: p.act_min,
+            hi: p.act_max,
+        }
+    }
 }
 
 /// Looks the 64 byte indices `idx` up in `planes`: four vectors of `i32`

@@ -395,15 +395,7 @@ fn add_dense_vbmi(
     let (Some(pa), Some(pb), true) = (da, db, flattened && lut_x86::available()) else {
         return false;
     };
-    let p = &tables.p;
-    let o = add_x86::Out {
-        sub: p.sub,
-        mult: p.out_mult,
-        shift: p.out_shift,
-        zp: p.out_zp,
-        lo: p.act_min,
-        hi: p.act_max,
-    };
+    let o = add_x86::Out::of_add(&tables.p);
     let (ta, tb) = (
         add_x86::Planes::of(&tables.ta),
         add_x86::Planes::of(&tables.tb),
@@ -445,15 +437,7 @@ fn pairs_x86(
     // SAFETY (both): the CPU has AVX-512F/BW (`available`).
     let table = match op {
         QBinary::Add(p) => {
-            let t = AddTableBlock::new(p);
-            let o = add_x86::Out {
-                sub: p.sub,
-                mult: p.out_mult,
-                shift: p.out_shift,
-                zp: p.out_zp,
-                lo: p.act_min,
-                hi: p.act_max,
-            };
+            let (t, o) = (AddTableBlock::new(p), add_x86::Out::of_add(p));
             unsafe { add_x86::PairTable::build(&mut slot, &t.ta, &t.tb, o) }
         }
         QBinary::Mul(p) => {
