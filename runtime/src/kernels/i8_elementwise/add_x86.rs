@@ -56,6 +56,19 @@ pub(crate) struct Out {
 }
 
 impl Out {
+    /// The output stage of a MUL (`sub` unused).
+    #[inline(always)]
+    pub(crate) fn of_mul(p: &super::QMulParams) -> Self {
+        Out {
+            sub: false,
+            mult: p.mult,
+            shift: p.shift,
+            zp: p.out_zp,
+            lo: p.act_min,
+            hi: p.act_max,
+        }
+    }
+
     /// The output stage of an ADD/SUB.
     #[inline(always)]
     pub(crate) fn of_add(p: &super::QAddParams) -> Self {
@@ -166,35 +179,56 @@ const PAIRS: usize = 256 * 256;
 #[repr(C, align(64))]
 pub(crate) struct PairTable([i8; PAIRS + 4]);
 
+/// What a [`PairTable`] requantizes for the pair `(a, b)`.
+#[derive(Clone, Copy)]
+pub(crate) enum PairRaw<'a> {
+    /// `ta[a] ± tb[b]` (`Out::sub`): ADD/SUB's rescaled operands.
+    Add(&'a [i32; 256], &'a [i32; 256]),
+    /// `(a − a_zp)·(b − b_zp)`, exact in `i32`: MUL.
+    Mul(i32, i32),
+}
+
 impl PairTable {
-    /// Writes the table of `o(ta[a] ± tb[b])`, the values of [`add`] for the
-    /// tables behind its planes, into `slot` (every byte, the 4 past the
-    /// pairs as 0).
+    /// Writes the table of `o(raw(a, b))` into `slot` (every byte, the 4
+    /// past the pairs as 0): the values of [`add`] for the tables behind
+    /// its planes, or of MUL.
     ///
     /// # Safety
     /// The CPU has AVX-512F/BW.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(crate) unsafe fn build<'t>(
         slot: &'t mut MaybeUninit<PairTable>,
-        ta: &[i32; 256],
-        tb: &[i32; 256],
+        raw: PairRaw<'_>,
         o: Out,
     ) -> &'t PairTable {
+        // The byte values in table order: entry `e` is the `i8` of `e as u8`.
+        let bytes: [i8; 256] = core::array::from_fn(|e| e as u8 as i8);
         // SAFETY: the features are the caller's; each store writes 16 bytes
         // at `a·256 + b0` with `b0 + 16 <= 256`, inside the table, and with
         // the last 4 bytes every byte is written before the table is read;
-        // the loads read `tb[b0..b0 + 16]`.
+        // the loads read `tb[b0..b0 + 16]` or `bytes[b0..b0 + 16]`.
         unsafe {
             let u = Avx512I32::uniform_prep(o.mult, o.shift);
             let t = slot.as_mut_ptr().cast::<i8>();
-            for (a, &va) in ta.iter().enumerate() {
-                let sa = _mm512_set1_epi32(va);
+            for (a, &va) in bytes.iter().enumerate() {
                 for b0 in (0..256).step_by(16) {
-                    let sb = _mm512_loadu_si512(tb.as_ptr().add(b0).cast());
-                    let raw = if o.sub {
-                        _mm512_sub_epi32(sa, sb)
-                    } else {
-                        _mm512_add_epi32(sa, sb)
+                    let raw = match raw {
+                        PairRaw::Add(ta, tb) => {
+                            let sa = _mm512_set1_epi32(ta[a]);
+                            let sb = _mm512_loadu_si512(tb.as_ptr().add(b0).cast());
+                            if o.sub {
+                                _mm512_sub_epi32(sa, sb)
+                            } else {
+                                _mm512_add_epi32(sa, sb)
+                            }
+                        }
+                        PairRaw::Mul(a_zp, b_zp) => {
+                            let da = _mm512_set1_epi32(va as i32 - a_zp);
+                            let b = _mm_loadu_si128(bytes.as_ptr().add(b0).cast());
+                            let db =
+                                _mm512_sub_epi32(_mm512_cvtepi8_epi32(b), _mm512_set1_epi32(b_zp));
+                            _mm512_mullo_epi32(da, db)
+                        }
                     };
                     let r = Avx512I32(raw).requant_uniform(&u, o.zp, o.lo, o.hi);
                     r.store_i8(t.add(a * 256 + b0));
@@ -204,39 +238,35 @@ impl PairTable {
             slot.assume_init_ref()
         }
     }
+}
 
-    /// [`build`](Self::build) for `MUL`: `o((a − a_zp)·(b − b_zp))` (the
-    /// product is exact in `i32`; `o.sub` is not read).
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F/BW.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub(crate) unsafe fn build_mul(
-        slot: &mut MaybeUninit<PairTable>,
-        a_zp: i32,
-        b_zp: i32,
-        o: Out,
-    ) -> &PairTable {
-        // The byte values in table order: entry `e` is the `i8` of `e as u8`.
-        let bytes: [i8; 256] = core::array::from_fn(|e| e as u8 as i8);
-        // SAFETY: as `build`; the loads read `bytes[b0..b0 + 16]`.
-        unsafe {
-            let u = Avx512I32::uniform_prep(o.mult, o.shift);
-            let t = slot.as_mut_ptr().cast::<i8>();
-            let zb = _mm512_set1_epi32(b_zp);
-            for (a, &va) in bytes.iter().enumerate() {
-                let da = _mm512_set1_epi32(va as i32 - a_zp);
-                for b0 in (0..256).step_by(16) {
-                    let vb = _mm512_cvtepi8_epi32(_mm_loadu_si128(bytes.as_ptr().add(b0).cast()));
-                    let raw = _mm512_mullo_epi32(da, _mm512_sub_epi32(vb, zb));
-                    let r = Avx512I32(raw).requant_uniform(&u, o.zp, o.lo, o.hi);
-                    r.store_i8(t.add(a * 256 + b0));
-                }
-            }
-            t.add(PAIRS).cast::<[i8; 4]>().write([0; 4]);
-            slot.assume_init_ref()
-        }
+/// Stores the table entries of 16 pairs, `a` and `b` as zero-extended
+/// bytes in 32-bit lanes, as 16 bytes at `out`.
+///
+/// # Safety
+/// The CPU has AVX-512F; `out` is valid for 16 writes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn lookup16(table: &PairTable, a: __m512i, b: __m512i, out: *mut i8) {
+    // SAFETY: the caller; each gathered offset is at most `PAIRS − 1`, and
+    // its 4 bytes lie inside the table's `PAIRS + 4`; the entry is each
+    // gathered `i32`'s low byte.
+    unsafe {
+        let at = _mm512_or_si512(_mm512_slli_epi32::<8>(a), b);
+        let g = _mm512_i32gather_epi32::<1>(at, table.0.as_ptr().cast());
+        _mm_storeu_si128(out.cast(), _mm512_cvtepi32_epi8(g));
     }
+}
+
+/// 16 bytes at `p` zero-extended to 32-bit lanes.
+///
+/// # Safety
+/// The CPU has AVX-512F; `p` is valid for 16 reads.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn bytes16(p: *const i8) -> __m512i {
+    // SAFETY: the caller.
+    unsafe { _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast())) }
 }
 
 /// `out[i] = table[a[i]·256 + b[i]]` (bytes as `u8`) for `i < n`.
@@ -258,15 +288,9 @@ pub(crate) unsafe fn add_pairs(
     // written; each gathered offset is at most `PAIRS − 1`, and its 4 bytes
     // lie inside the table's `PAIRS + 4`.
     unsafe {
-        let t = table.0.as_ptr();
         let mut i = 0;
         while i + 16 <= n {
-            let va = _mm512_cvtepu8_epi32(_mm_loadu_si128(a.add(i).cast()));
-            let vb = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.add(i).cast()));
-            let at = _mm512_or_si512(_mm512_slli_epi32::<8>(va), vb);
-            // The entry is the low byte of each gathered `i32`.
-            let g = _mm512_i32gather_epi32::<1>(at, t.cast());
-            _mm_storeu_si128(out.add(i).cast(), _mm512_cvtepi32_epi8(g));
+            lookup16(table, bytes16(a.add(i)), bytes16(b.add(i)), out.add(i));
             i += 16;
         }
         while i < n {
@@ -296,15 +320,11 @@ pub(crate) unsafe fn add_pairs_cyclic(
     // below `period` (a multiple of 16), so its 16 bytes lie in the row,
     // and `n` is whole blocks.
     unsafe {
-        let t = table.0.as_ptr();
         let (mut i, mut ph) = (0, 0);
         while i < n {
-            let vd = _mm512_cvtepu8_epi32(_mm_loadu_si128(dense.add(i).cast()));
-            let vr = _mm512_cvtepu8_epi32(_mm_loadu_si128(row.add(ph).cast()));
+            let (vd, vr) = (bytes16(dense.add(i)), bytes16(row.add(ph)));
             let (va, vb) = if row_is_a { (vr, vd) } else { (vd, vr) };
-            let at = _mm512_or_si512(_mm512_slli_epi32::<8>(va), vb);
-            let g = _mm512_i32gather_epi32::<1>(at, t.cast());
-            _mm_storeu_si128(out.add(i).cast(), _mm512_cvtepi32_epi8(g));
+            lookup16(table, va, vb, out.add(i));
             i += 16;
             ph += 16;
             if ph == period {

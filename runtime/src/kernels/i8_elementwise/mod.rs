@@ -438,18 +438,12 @@ fn pairs_x86(
     let table = match op {
         QBinary::Add(p) => {
             let (t, o) = (AddTableBlock::new(p), add_x86::Out::of_add(p));
-            unsafe { add_x86::PairTable::build(&mut slot, &t.ta, &t.tb, o) }
+            let raw = add_x86::PairRaw::Add(&t.ta, &t.tb);
+            unsafe { add_x86::PairTable::build(&mut slot, raw, o) }
         }
         QBinary::Mul(p) => {
-            let o = add_x86::Out {
-                sub: false,
-                mult: p.mult,
-                shift: p.shift,
-                zp: p.out_zp,
-                lo: p.act_min,
-                hi: p.act_max,
-            };
-            unsafe { add_x86::PairTable::build_mul(&mut slot, p.a_zp, p.b_zp, o) }
+            let raw = add_x86::PairRaw::Mul(p.a_zp, p.b_zp);
+            unsafe { add_x86::PairTable::build(&mut slot, raw, add_x86::Out::of_mul(p)) }
         }
     };
     // One operand dense over the whole output and the other one row
