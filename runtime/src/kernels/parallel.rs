@@ -2,7 +2,7 @@
 //!
 //! The runtime itself has no threads: an [`Interpreter`](crate::Interpreter)
 //! given a [`Parallel`] executor (feature `parallel`; the `threads` feature's
-//! [`ThreadPool`](super::threads::ThreadPool), or the caller's own, e.g. an
+//! `ThreadPool` (`threads` feature), or the caller's own, e.g. an
 //! RTOS's tasks) runs the ops that split cleanly in parts on it. A part
 //! writes a disjoint range of the output and computes each value exactly as
 //! a single call would, so outputs are the same bits for every number of

@@ -1,6 +1,6 @@
 //! The op table and the op layer.
 //!
-//! [`op_table!`] below is the one list of opcodes. It generates [`OpCode`]
+//! `op_table!` below is the one list of opcodes. It generates [`OpCode`]
 //! and the `prepare`/`eval` dispatch; the compiler's writer maps its IR onto
 //! these opcodes with exhaustive matches. Opcodes are append-only: a number, once shipped,
 //! keeps its meaning.
@@ -509,7 +509,7 @@ pub(crate) fn decode_qact(op: &OpInfo<'_>, at: usize) -> Option<(i32, i32)> {
     (-128 <= lo && lo <= hi && hi <= 127).then_some((lo, hi))
 }
 
-/// Encodes an integer output clamp as the three words [`decode_qact`] reads.
+/// Encodes an integer output clamp as the three words `decode_qact` reads.
 pub fn encode_qact(act_min: i32, act_max: i32) -> [u32; 3] {
     [QACT_KIND, act_min as u32, act_max as u32]
 }
@@ -524,7 +524,7 @@ pub(crate) fn valid_shift(shift: i32) -> bool {
     (-31..=30).contains(&shift)
 }
 
-/// Encodes a fused activation as the three words [`decode_act`] reads.
+/// Encodes a fused activation as the three words `decode_act` reads.
 pub fn encode_act(act: Act) -> [u32; 3] {
     match act {
         Act::None => [0, 0, 0],

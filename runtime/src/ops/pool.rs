@@ -33,7 +33,7 @@ fn params(op: &OpInfo<'_>) -> PoolParams {
     }
 }
 
-/// Whether `o` is the output length of one pooled dim ([`out_len`]), checked
+/// Whether `o` is the output length of one pooled dim (`out_len`), checked
 /// with multiplications only: a 64-bit division would link a ~1 KB runtime
 /// routine into 32-bit firmware.
 #[allow(clippy::too_many_arguments)]

@@ -11,7 +11,7 @@
 //! strides are element strides, 0 along broadcast dims (strides of dims of
 //! size 1 are never used). `Div` by zero gives IEEE inf/NaN; `Max`/`Min` use
 //! `f32::max`/`f32::min` (a NaN operand yields the other one); `Pow` is
-//! [`math::powf`](crate::math::powf); `PRelu` is `a if a >= 0 else a * b`.
+//! [`math::powf`]; `PRelu` is `a if a >= 0 else a * b`.
 //!
 //! Unary (ONNX `Relu`, `Clip`, `LeakyRelu`, `Sigmoid`, `HardSigmoid`,
 //! `HardSwish`, `Tanh`, `Sqrt`, `Exp`, `Log`, `Abs`, `Neg`, `Reciprocal`,

@@ -81,8 +81,8 @@ pub fn reference(
 /// The SIMD Conv2d of one kernel table: `groups == 1` as a tiled GEMM over
 /// vector type `V` (`MR x NV` register tile; `MR1 x 1` when the output
 /// channels fit one vector), depthwise in blocks of `DW`
-/// vectors, anything else by [`reference`]. Within the bound of
-/// [`tiled`](super::f32_gemm::tiled) of the reference (depthwise: equal).
+/// vectors, anything else by [`reference()`]. Within the bound of
+/// [`tiled`] of the reference (depthwise: equal).
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions.

@@ -20,7 +20,7 @@ pub(crate) mod tiled;
 
 /// The SIMD `MatMul` of one kernel table: [`tiled`] over vector type `V`
 /// with an `MR x NV` register tile (`MR1 x 1` for narrow outputs). Within `tiled`'s bound of
-/// [`reference`].
+/// [`reference()`].
 ///
 /// # Safety
 /// The CPU supports `V`'s instructions.
@@ -71,14 +71,14 @@ unsafe fn tiled_matmul<V: F32Simd, const MR: usize, const NV: usize, const MR1: 
     }
 }
 
-/// Most rows of A that the SIMD tables multiply with [`reference`]'s loop
+/// Most rows of A that the SIMD tables multiply with [`reference()`]'s loop
 /// instead of packing B.
 const GEMV_ROWS: usize = 2;
 
 /// [`simd`] over `b` packed by the compiler for packing `isa`
 /// ([`crate::packing::Packing::of_f32`] of `n` columns, `[n/NR][k][NR]`):
 /// the same register tiles over the same panels, and for at most
-/// `GEMV_ROWS` rows [`reference`]'s loop over the packed blocks, so the
+/// `GEMV_ROWS` rows [`reference()`]'s loop over the packed blocks, so the
 /// same bits as [`simd`] on the plain `b`. Does nothing for
 /// `ISA_REFERENCE` (a table without a packing is never handed packed
 /// weights).
@@ -120,7 +120,7 @@ pub(crate) unsafe fn simd_packed<V: F32Simd, const MR: usize, const NV: usize, c
     unsafe { tiled_matmul::<V, MR, NV, MR1>(&g, a, b, bias, act, c) }
 }
 
-/// [`reference`]'s loop with `b` in blocks of `nr` columns (`[n/nr][k][nr]`):
+/// [`reference()`]'s loop with `b` in blocks of `nr` columns (`[n/nr][k][nr]`):
 /// each output is the same sequence of roundings, so the same bits.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -154,7 +154,7 @@ fn gemv_packed(
     }
 }
 
-/// `c = act(c + bias)` (bias when present), as [`reference`] ends a row.
+/// `c = act(c + bias)` (bias when present), as [`reference()`] ends a row.
 #[inline(always)]
 fn finish_row(c_row: &mut [f32], bias: Option<&[f32]>, act: Act) {
     match bias {

@@ -6,7 +6,7 @@
 //! `#[target_feature]` entry point, where LLVM vectorizes the `C`-wide
 //! loops. The integer arithmetic is the reference's (wrapping `i32` sums of
 //! `w · (x − in_zp)` over the in-image taps from `bias`, then
-//! [`requantize_clamp`], lane-parallel: `I32Simd::requant_clamp` in the
+//! [`requantize_clamp`](crate::quant::requantize_clamp), lane-parallel: `I32Simd::requant_clamp` in the
 //! vector blocks, [`requantize_clamp_block`] in the scalar ones), so the
 //! results are bit-identical to [`reference`](super::reference).
 

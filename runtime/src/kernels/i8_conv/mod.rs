@@ -147,7 +147,7 @@ pub fn reference(
 /// The SIMD int8 Conv2d of one kernel table: `groups == 1` as a tiled GEMM
 /// with micro-kernel `Q` (`QN` when the output channels fit its narrower
 /// tile), depthwise in blocks of `DW` vectors `V`, anything else
-/// by [`reference`]. Bit-identical to [`reference`].
+/// by [`reference()`]. Bit-identical to [`reference()`].
 ///
 /// # Safety
 /// The CPU supports `Q`'s and `V`'s instructions.
@@ -191,7 +191,7 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
 /// The SIMD int8 Conv2d (`groups == 1`) of a table over weights in its
 /// packing `isa` ([`crate::packing`]): `w` is the packed `[oc / NR][kp /
 /// G][NR][G]` tensor and `bias` the folded accumulator start. Bit-identical
-/// to [`reference`] over the unpacked weights and bias.
+/// to [`reference()`] over the unpacked weights and bias.
 ///
 /// # Safety
 /// The CPU supports `Q`'s instructions.

@@ -94,7 +94,7 @@ pub fn reference(
 }
 
 /// The SIMD int8 `MatMul` of one kernel table: [`tiled`] with micro-kernel
-/// `Q` (`QN` for narrow outputs). Bit-identical to [`reference`].
+/// `Q` (`QN` for narrow outputs). Bit-identical to [`reference()`].
 ///
 /// # Safety
 /// The CPU supports `Q`'s instructions.
@@ -156,7 +156,7 @@ unsafe fn tiled_matmul<Q: tiled::QMicro, QN: tiled::QMicro>(
 /// [`simd`] over `b` packed by the compiler for packing `isa`
 /// ([`crate::packing::Packing::of`] of `n` columns) with `bias` folded
 /// ([`crate::packing::Packing::bias`], `a`'s zero point); `b`'s zero point
-/// is 0. Bit-identical to [`reference`] over the plain `b` and bias. Does
+/// is 0. Bit-identical to [`reference()`] over the plain `b` and bias. Does
 /// nothing for `ISA_REFERENCE`.
 ///
 /// # Safety

@@ -30,7 +30,8 @@
 //! `− b_zp · Σ_k (a[i, k] − a_zp)` added per row of A, the term that
 //! `Σ (a − a_zp)·(b − b_zp)` has beyond `Σ (a − a_zp)·b` (all mod 2^32).
 //! Requantization is [`requantize_clamp`](crate::quant::requantize_clamp), in
-//! its lane-parallel form [`requantize_clamp_block`].
+//! its lane-parallel form
+//! [`requantize_clamp_block`](crate::quant::requantize_clamp_block).
 
 use core::mem::MaybeUninit;
 

@@ -65,7 +65,7 @@ pub fn reference(
     }
 }
 
-/// The table [`reference`] reads, built in `f64`:
+/// The table [`reference()`] reads, built in `f64`:
 /// `table[d] = round(2^24 * exp(-(scale_times_beta as f64) * d))` (half
 /// away from zero), for the compiler and tests. `scale_times_beta` is the
 /// input scale times softmax's `beta` (1 for ONNX), `>= 0`.

@@ -15,7 +15,7 @@
 //! its elements in increasing row-major input order, in `f32`, starting from
 //! the identity (`0`, `1`, `-inf`, `+inf`); `Mean` divides the sum by
 //! `count` (an empty reduction gives `0/0 = NaN`), `L2` takes
-//! [`math::sqrt`](crate::math::sqrt).
+//! [`math::sqrt`].
 
 use super::{contiguous_strides, next_index, MAX_RANK};
 use crate::math;

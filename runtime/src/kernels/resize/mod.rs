@@ -200,7 +200,7 @@ pub fn reference(
     );
 }
 
-/// [`reference`] on `i8` codes that share one scale and zero point in and
+/// [`reference()`] on `i8` codes that share one scale and zero point in and
 /// out: nearest copies codes; bilinear blends the codes in `f32` with the
 /// same weights and order as the `f32` kernel, then rounds half away from
 /// zero (exact in any IEEE `f32` implementation, so the result is the same

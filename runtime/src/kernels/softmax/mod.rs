@@ -10,8 +10,8 @@
 //! LogSoftmax: out[j] = (x[j] - m) - ln(sum_k exp(x[k] - m))
 //! ```
 //!
-//! `exp`/`ln` are [`math::exp`](crate::math::exp) /
-//! [`math::ln`](crate::math::ln). Rounding: the max uses `f32::max`; each
+//! `exp`/`ln` are [`math::exp`] /
+//! [`math::ln`]. Rounding: the max uses `f32::max`; each
 //! softmax value is one division by the sum. The sum runs in [`LANES`]
 //! interleaved partial sums, as a vector unit adds: with `full = axis_len −
 //! axis_len % LANES`, lane `l` adds `e[k]` for `k ≡ l (mod LANES)`, `k <
@@ -108,7 +108,7 @@ pub fn reference(
     }
 }
 
-/// Softmax of one contiguous row `x` into `y`, the loops of [`reference`]
+/// Softmax of one contiguous row `x` into `y`, the loops of [`reference()`]
 /// in forms that vectorize: the maximum in 16 lanes (exact: NaNs are
 /// skipped either way, and which zero it returns does not change `v − max`
 /// for any `v`), the exponentials, the same lane sums, the divisions.
