@@ -601,6 +601,141 @@ fn f32_unary_tables_equal_the_reference() {
 }
 
 #[test]
+fn f32_binary_tables_equal_the_reference() {
+    use super::elementwise::BinaryKind;
+    let tables = tables();
+    let mut rng = Rng::new(41);
+    let kinds = BinaryKind::ALL;
+    let acts = [
+        Act::None,
+        Act::Clamp(0.0, 6.0),
+        Act::Clamp(0.0, f32::INFINITY),
+        Act::HardSwish,
+        Act::LeakyRelu(0.1),
+        Act::Sigmoid,
+    ];
+    // Random bit patterns (NaNs, infinities, subnormals, ±0) among
+    // ordinary values, and repeated values (ties for Max/Min).
+    let value = |rng: &mut Rng| match rng.below(8) {
+        0 => f32::from_bits(rng.next_u64() as u32),
+        1 => [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0][rng.below(6)],
+        _ => (rng.f32() - 0.5) * 20.0,
+    };
+    for it in 0..iters(600) {
+        let out: [usize; super::MAX_RANK] = core::array::from_fn(|d| {
+            if d < 3 {
+                [1, 1, 2][rng.below(3)]
+            } else {
+                // Rows past a 16-lane vector and its multiples in the last dim.
+                let wide = d == super::MAX_RANK - 1 && !cfg!(miri);
+                [1, 2, 3, 5, 16, 17, 33, 70][rng.below(if wide { 8 } else { 7 })]
+            }
+        });
+        // Each operand keeps or broadcasts each dim; every other case
+        // keeps a dense operand (the fast paths).
+        let shape_of = |rng: &mut Rng, dense: bool| -> [usize; super::MAX_RANK] {
+            core::array::from_fn(|d| {
+                if !dense && rng.below(3) == 0 {
+                    1
+                } else {
+                    out[d]
+                }
+            })
+        };
+        let (sa, sb) = (
+            shape_of(&mut rng, it % 4 == 0),
+            shape_of(&mut rng, it % 4 == 1),
+        );
+        let (ast, bst) = (bcast_strides(sa, out), bcast_strides(sb, out));
+        let a: Vec<f32> = (0..sa.iter().product()).map(|_| value(&mut rng)).collect();
+        let b: Vec<f32> = (0..sb.iter().product()).map(|_| value(&mut rng)).collect();
+        let (kind, act) = (kinds[it % kinds.len()], acts[rng.below(acts.len())]);
+        // `f32::max`/`min` leave the sign of a zero result unspecified
+        // (IEEE maxNum), and it follows the operand order.
+        let signless = matches!(kind, BinaryKind::Max | BinaryKind::Min);
+        let same = |a: f32, b: f32| {
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) || (signless && a == b)
+        };
+        let len: usize = out.iter().product();
+        let mut want = vec![0.0; len];
+        (Kernels::reference().f32_binary)(kind, &a, ast, &b, bst, &mut want, out, act);
+        for t in &tables {
+            let what = std::format!("{} {kind:?} {act:?} {sa:?} {sb:?}", t.name());
+            let mut got = GuardedF32::new(len);
+            (t.f32_binary)(kind, &a, ast, &b, bst, got.out(), out, act);
+            let body = got.body();
+            assert!(want.iter().zip(body).all(|(&w, &g)| same(w, g)), "{what}");
+            // In place, with the dense operand as the output.
+            if sa == out {
+                let mut data = a.clone();
+                (t.f32_binary_inplace)(kind, true, &b, bst, &mut data, out, act);
+                let ok = want.iter().zip(&data).all(|(&w, &g)| same(w, g));
+                assert!(ok, "{what} in place (a)");
+            }
+            if sb == out {
+                let mut data = b.clone();
+                (t.f32_binary_inplace)(kind, false, &a, ast, &mut data, out, act);
+                let ok = want.iter().zip(&data).all(|(&w, &g)| same(w, g));
+                assert!(ok, "{what} in place (b)");
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_pool_tables_equal_the_reference() {
+    use super::pool::PoolParams;
+    let tables = tables();
+    let mut rng = Rng::new(43);
+    for it in 0..iters(300) {
+        let (kh, kw) = (1 + rng.below(3), 1 + rng.below(3));
+        let (dh, dw) = (1 + rng.below(2), 1 + rng.below(2));
+        let pad = |rng: &mut Rng, k: usize, d: usize| rng.below((k - 1) * d + 1);
+        let p = PoolParams {
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: 1 + rng.below(2),
+            stride_w: 1 + rng.below(2),
+            dilation_h: dh,
+            dilation_w: dw,
+            pad_top: pad(&mut rng, kh, dh),
+            pad_left: pad(&mut rng, kw, dw),
+            pad_bottom: pad(&mut rng, kh, dh),
+            pad_right: pad(&mut rng, kw, dw),
+        };
+        let c = channels(&mut rng);
+        let (ih, iw) = (
+            (kh - 1) * dh + 1 + rng.below(6),
+            (kw - 1) * dw + 1 + rng.below(6),
+        );
+        let xs = [1 + rng.below(2), ih, iw, c];
+        let oh = (ih + p.pad_top + p.pad_bottom - (kh - 1) * dh - 1) / p.stride_h + 1;
+        let ow = (iw + p.pad_left + p.pad_right - (kw - 1) * dw - 1) / p.stride_w + 1;
+        let ys = [xs[0], oh, ow, c];
+        // Ordinary values with NaNs, infinities and zeros of both signs.
+        let x: Vec<f32> = (0..xs.iter().product())
+            .map(|_| match rng.below(10) {
+                0 => [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY][rng.below(5)],
+                _ => (rng.f32() - 0.5) * 20.0,
+            })
+            .collect();
+        let avg = [None, Some(false), Some(true)][it % 3];
+        // `f32::max` leaves the sign of a zero result unspecified.
+        let same = |a: f32, b: f32| {
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) || (avg.is_none() && a == b)
+        };
+        let mut want = vec![0.0; ys.iter().product()];
+        (Kernels::reference().f32_pool)(&p, avg, &x, xs, &mut want, ys);
+        for t in &tables {
+            let mut got = GuardedF32::new(want.len());
+            (t.f32_pool)(&p, avg, &x, xs, got.out(), ys);
+            let ok = want.iter().zip(got.body()).all(|(&w, &g)| same(w, g));
+            assert!(ok, "{} {avg:?} {p:?} {xs:?}", t.name());
+        }
+    }
+}
+
+#[test]
 fn i8_lut_tables_are_bit_exact() {
     let tables = tables();
     let mut rng = Rng::new(35);

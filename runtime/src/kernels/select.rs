@@ -40,6 +40,34 @@ pub type F32SoftmaxFn = fn(&[f32], usize, usize, usize, bool, &mut [f32]);
 /// `i8_elementwise::quantize`'s signature.
 pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
 
+/// `elementwise::binary_reference`'s signature.
+pub type F32BinaryFn = fn(
+    super::elementwise::BinaryKind,
+    &[f32],
+    [usize; super::MAX_RANK],
+    &[f32],
+    [usize; super::MAX_RANK],
+    &mut [f32],
+    [usize; super::MAX_RANK],
+    Act,
+);
+/// `elementwise::binary_inplace`'s signature.
+pub type F32BinaryInplaceFn = fn(
+    super::elementwise::BinaryKind,
+    bool,
+    &[f32],
+    [usize; super::MAX_RANK],
+    &mut [f32],
+    [usize; super::MAX_RANK],
+    Act,
+);
+/// `pool::pool_any`'s signature.
+pub type F32PoolFn =
+    fn(&super::pool::PoolParams, Option<bool>, &[f32], [usize; 4], &mut [f32], [usize; 4]);
+
+/// A table's f32 broadcasting binary op, out of place and in place.
+pub(crate) type F32BinaryFns = (F32BinaryFn, F32BinaryInplaceFn);
+
 /// `elementwise::unary_any`'s signature (`None`: in place).
 pub type F32UnaryFn = fn(super::elementwise::UnaryKind, Option<&[f32]>, &mut [f32]);
 
@@ -86,6 +114,14 @@ pub struct Kernels {
     /// f32 unary ops: `Sigmoid` and `Exp` compiled with the table's target
     /// features (the same bits), the others as `REFERENCE`.
     pub(crate) f32_unary: F32UnaryFn,
+    /// f32 `Add`…`PRelu`: the reference compiled with the table's target
+    /// features, AVX2 on x86-64 (the same bits: one IEEE operation per
+    /// element).
+    pub(crate) f32_binary: F32BinaryFn,
+    /// The same in place (the output is one operand).
+    pub(crate) f32_binary_inplace: F32BinaryInplaceFn,
+    /// f32 `MaxPool2d` / `AveragePool2d`: as `f32_binary`.
+    pub(crate) f32_pool: F32PoolFn,
 }
 
 /// The portable reference kernels.
@@ -160,7 +196,38 @@ pub static REFERENCE: Kernels = Kernels {
         super::elementwise::unary_any,
         |_, _, _| {}
     ),
+    f32_binary: REFERENCE_F32_BINARY.0,
+    f32_binary_inplace: REFERENCE_F32_BINARY.1,
+    f32_pool: REFERENCE_F32_POOL,
 };
+
+/// The reference f32 pooling (as [`REFERENCE_F32_BINARY`]).
+pub(crate) const REFERENCE_F32_POOL: F32PoolFn = built!(
+    all(
+        feature = "f32",
+        any(feature = "op-maxpool", feature = "op-avgpool")
+    ),
+    F32PoolFn,
+    super::pool::pool_any,
+    |_, _, _, _, _, _| {}
+);
+
+/// The reference f32 binary op, or no-ops where this build leaves it out
+/// (as [`built!`]).
+pub(crate) const REFERENCE_F32_BINARY: F32BinaryFns = (
+    built!(
+        all(feature = "op-binary", feature = "f32"),
+        F32BinaryFn,
+        super::elementwise::binary_reference,
+        |_, _, _, _, _, _, _, _| {}
+    ),
+    built!(
+        all(feature = "op-binary", feature = "f32"),
+        F32BinaryInplaceFn,
+        super::elementwise::binary_inplace,
+        |_, _, _, _, _, _, _| {}
+    ),
+);
 
 /// The `i8_conv_packed` of a table that reads no packing: never called
 /// (an interpreter runs a packed model only on its packing's table).
@@ -498,6 +565,8 @@ pub(crate) const fn table(
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
     (f32_softmax, quantize, i8_lut, f32_unary): (F32SoftmaxFn, QuantizeFn, I8LutFn, F32UnaryFn),
+    (f32_binary, f32_binary_inplace): F32BinaryFns,
+    f32_pool: F32PoolFn,
 ) -> Kernels {
     Kernels {
         name,
@@ -516,6 +585,9 @@ pub(crate) const fn table(
         quantize,
         i8_lut,
         f32_unary,
+        f32_binary,
+        f32_binary_inplace,
+        f32_pool,
     }
 }
 
@@ -953,6 +1025,88 @@ macro_rules! simd_table {
                         $crate::kernels::elementwise::unary_any(kind, x, y)
                     }
                 }
+                // 256-bit vectors on x86-64, whatever the table: these loops
+                // are memory-bound, and 512-bit accesses to tensors on
+                // 16-byte arena boundaries split cache lines three times in
+                // four (det's `Add`s and `Mul`s ran 3-5% slower with them).
+                // Every x86-64 table (`avx2`, `avx512`, `avx512vnni`) is
+                // handed out only where AVX2 and FMA are.
+                #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn f32_binary_tf(
+                    kind: $crate::kernels::elementwise::BinaryKind,
+                    a: &[f32],
+                    ast: [usize; MAX_RANK],
+                    b: &[f32],
+                    bst: [usize; MAX_RANK],
+                    y: &mut [f32],
+                    ys: [usize; MAX_RANK],
+                    act: Act,
+                ) {
+                    $crate::kernels::elementwise::binary_reference(kind, a, ast, b, bst, y, ys, act)
+                }
+                #[allow(clippy::too_many_arguments)]
+                pub(super) fn f32_binary(
+                    kind: $crate::kernels::elementwise::BinaryKind,
+                    a: &[f32],
+                    ast: [usize; MAX_RANK],
+                    b: &[f32],
+                    bst: [usize; MAX_RANK],
+                    y: &mut [f32],
+                    ys: [usize; MAX_RANK],
+                    act: Act,
+                ) {
+                    // SAFETY: as `f32_conv` (on x86-64: AVX2 and FMA, which
+                    // every x86-64 table's detection implies).
+                    unsafe { f32_binary_tf(kind, a, ast, b, bst, y, ys, act) }
+                }
+                #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+                unsafe fn f32_binary_inplace_tf(
+                    kind: $crate::kernels::elementwise::BinaryKind,
+                    lhs: bool,
+                    b: &[f32],
+                    bst: [usize; MAX_RANK],
+                    y: &mut [f32],
+                    ys: [usize; MAX_RANK],
+                    act: Act,
+                ) {
+                    $crate::kernels::elementwise::binary_inplace(kind, lhs, b, bst, y, ys, act)
+                }
+                pub(super) fn f32_binary_inplace(
+                    kind: $crate::kernels::elementwise::BinaryKind,
+                    lhs: bool,
+                    b: &[f32],
+                    bst: [usize; MAX_RANK],
+                    y: &mut [f32],
+                    ys: [usize; MAX_RANK],
+                    act: Act,
+                ) {
+                    // SAFETY: as `f32_binary`.
+                    unsafe { f32_binary_inplace_tf(kind, lhs, b, bst, y, ys, act) }
+                }
+                // As `f32_binary_tf`.
+                #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+                unsafe fn f32_pool_tf(
+                    p: &$crate::kernels::pool::PoolParams,
+                    avg: Option<bool>,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    $crate::kernels::pool::pool_any(p, avg, x, xs, y, ys)
+                }
+                pub(super) fn f32_pool(
+                    p: &$crate::kernels::pool::PoolParams,
+                    avg: Option<bool>,
+                    x: &[f32],
+                    xs: [usize; 4],
+                    y: &mut [f32],
+                    ys: [usize; 4],
+                ) {
+                    // SAFETY: as `f32_binary`.
+                    unsafe { f32_pool_tf(p, avg, x, xs, y, ys) }
+                }
             }
             static TABLE: Kernels = $crate::kernels::select::table(
                 $name,
@@ -979,6 +1133,8 @@ macro_rules! simd_table {
                     $crate::kernels::i8_elementwise::lut_any,
                     entry::f32_unary,
                 ),
+                (entry::f32_binary, entry::f32_binary_inplace),
+                entry::f32_pool,
             );
             $detect.then_some(&TABLE)
         }

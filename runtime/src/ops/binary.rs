@@ -13,7 +13,7 @@
 
 use super::{bcast_strides, decode_act, pad_shape, Checked, Eval, OpCode, Prep};
 use crate::format::DType;
-use crate::kernels::elementwise::{self, BinaryKind};
+use crate::kernels::elementwise::BinaryKind;
 use crate::kernels::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
 
 fn kind(code: OpCode) -> BinaryKind {
@@ -132,6 +132,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if !cfg!(feature = "f32") {
         return; // refused by `prepare`: this build has no f32 kernels
     }
+    let (binary, inplace) = (ctx.kernels.f32_binary, ctx.kernels.f32_binary_inplace);
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -142,10 +143,8 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     );
     // In place, the aliased input's bytes are the output's.
     match alias {
-        Some(0) => elementwise::binary_inplace(k, true, inputs.f32(1), bst, out, ys, act),
-        Some(_) => elementwise::binary_inplace(k, false, inputs.f32(0), ast, out, ys, act),
-        None => {
-            elementwise::binary_reference(k, inputs.f32(0), ast, inputs.f32(1), bst, out, ys, act)
-        }
+        Some(0) => inplace(k, true, inputs.f32(1), bst, out, ys, act),
+        Some(_) => inplace(k, false, inputs.f32(0), ast, out, ys, act),
+        None => binary(k, inputs.f32(0), ast, inputs.f32(1), bst, out, ys, act),
     }
 }

@@ -14,7 +14,7 @@
 use super::{shape4, Checked, Eval, OpCode, Prep};
 use crate::format::DType;
 use crate::kernels::i8_pool;
-use crate::kernels::pool::{self, PoolParams};
+use crate::kernels::pool::PoolParams;
 use crate::model::OpInfo;
 
 fn params(op: &OpInfo<'_>) -> PoolParams {
@@ -185,17 +185,13 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if !cfg!(feature = "f32") {
         return; // refused by `prepare`: this build has no f32 kernels
     }
+    let f32_pool = ctx.kernels.f32_pool;
     let (inputs, out) = ctx.split_f32();
     let Some(xs) = inputs.info(0).and_then(|t| shape4(&t)) else {
         return;
     };
-    if code == OpCode::MaxPool2d {
-        if cfg!(feature = "op-maxpool") {
-            pool::max_reference(&p, inputs.f32(0), xs, out, ys);
-        }
-    } else if cfg!(feature = "op-avgpool") {
-        pool::avg_reference(&p, include_pad, inputs.f32(0), xs, out, ys);
-    }
+    let avg = (code != OpCode::MaxPool2d).then_some(include_pad);
+    f32_pool(&p, avg, inputs.f32(0), xs, out, ys);
 }
 
 #[cfg(test)]

@@ -46,12 +46,27 @@ pub enum BinaryKind {
     PRelu,
 }
 
+impl BinaryKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [BinaryKind; 8] = [
+        BinaryKind::Add,
+        BinaryKind::Sub,
+        BinaryKind::Mul,
+        BinaryKind::Div,
+        BinaryKind::Max,
+        BinaryKind::Min,
+        BinaryKind::Pow,
+        BinaryKind::PRelu,
+    ];
+}
+
 /// Broadcasting binary op with a fused activation; see the module docs.
 ///
 /// Fast paths (same results as the general walk): both operands
 /// contiguous; one contiguous and the other a scalar or broadcast along
 /// all but the innermost dim (per-channel).
 #[allow(clippy::too_many_arguments)] // the op layer's fixed contract
+#[inline(always)] // compiled inside each kernel table's target features
 pub fn binary_reference(
     kind: BinaryKind,
     a: &[f32],
@@ -123,6 +138,7 @@ trait BinaryRun {
 /// (row-major over `shape`); `other` broadcasts with `other_strides`.
 /// `data_is_lhs` says whether `data` is the left operand. Fast paths as
 /// [`binary_reference`].
+#[inline(always)] // compiled inside each kernel table's target features
 pub fn binary_inplace(
     kind: BinaryKind,
     data_is_lhs: bool,
@@ -616,16 +632,7 @@ mod tests {
         st
     }
 
-    const KINDS: [BinaryKind; 8] = [
-        BinaryKind::Add,
-        BinaryKind::Sub,
-        BinaryKind::Mul,
-        BinaryKind::Div,
-        BinaryKind::Max,
-        BinaryKind::Min,
-        BinaryKind::Pow,
-        BinaryKind::PRelu,
-    ];
+    const KINDS: [BinaryKind; 8] = BinaryKind::ALL;
 
     #[test]
     fn binary_broadcast_patterns() {

@@ -46,7 +46,31 @@ pub struct PoolParams {
     pub pad_right: usize,
 }
 
+/// Max pool (`avg` `None`) or average pool (`Some(count_include_pad)`):
+/// [`max_reference`] or [`avg_reference`], the entry of the kernel tables.
+#[inline(always)] // compiled inside each kernel table's target features
+pub fn pool_any(
+    p: &PoolParams,
+    avg: Option<bool>,
+    input: &[f32],
+    in_shape: [usize; 4],
+    output: &mut [f32],
+    out_shape: [usize; 4],
+) {
+    match avg {
+        None if cfg!(feature = "op-maxpool") => {
+            max_reference(p, input, in_shape, output, out_shape)
+        }
+        Some(include_pad) if cfg!(feature = "op-avgpool") => {
+            avg_reference(p, include_pad, input, in_shape, output, out_shape)
+        }
+        // The op's feature is off: `prepare` refused it.
+        _ => {}
+    }
+}
+
 /// Max pool, NHWC; padded positions are ignored. See the module docs.
+#[inline(always)]
 pub fn max_reference(
     p: &PoolParams,
     input: &[f32],
@@ -67,6 +91,7 @@ pub fn max_reference(
 }
 
 /// Average pool, NHWC. See the module docs for the divisor.
+#[inline(always)]
 pub fn avg_reference(
     p: &PoolParams,
     count_include_pad: bool,
