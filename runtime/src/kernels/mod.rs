@@ -46,6 +46,16 @@ pub use select::{Kernels, REFERENCE};
 /// Largest tensor rank the runtime handles.
 pub const MAX_RANK: usize = 6;
 
+/// Where one operand of a broadcasting binary op comes from (int8 by
+/// default, or f32).
+#[derive(Clone, Copy)]
+pub(crate) enum Operand<'a, T = i8> {
+    /// A separate tensor with broadcast element strides.
+    Tensor(&'a [T], [usize; MAX_RANK]),
+    /// The output buffer itself (in-place execution).
+    Output,
+}
+
 /// An activation fused into the producing kernel, applied to each output
 /// value after bias addition.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -259,8 +259,10 @@ pub static PORTABLE: Kernels = table(
         super::i8_elementwise::lut_any,
         super::elementwise::unary_any,
     ),
-    super::select::REFERENCE_F32_BINARY,
-    super::select::REFERENCE_F32_POOL,
+    (
+        super::select::REFERENCE_F32_BINARY,
+        super::select::REFERENCE_F32_POOL,
+    ),
 );
 
 #[cfg(test)]

@@ -40,23 +40,12 @@ pub type F32SoftmaxFn = fn(&[f32], usize, usize, usize, bool, &mut [f32]);
 /// `i8_elementwise::quantize`'s signature.
 pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
 
-/// `elementwise::binary_reference`'s signature.
-pub type F32BinaryFn = fn(
+/// `elementwise::binary_any`'s signature: the f32 broadcasting binary op
+/// over two operands, either of which may be the output (in place).
+pub(crate) type F32BinaryFn = fn(
     super::elementwise::BinaryKind,
-    &[f32],
-    [usize; super::MAX_RANK],
-    &[f32],
-    [usize; super::MAX_RANK],
-    &mut [f32],
-    [usize; super::MAX_RANK],
-    Act,
-);
-/// `elementwise::binary_inplace`'s signature.
-pub type F32BinaryInplaceFn = fn(
-    super::elementwise::BinaryKind,
-    bool,
-    &[f32],
-    [usize; super::MAX_RANK],
+    Operand<'_, f32>,
+    Operand<'_, f32>,
     &mut [f32],
     [usize; super::MAX_RANK],
     Act,
@@ -64,9 +53,6 @@ pub type F32BinaryInplaceFn = fn(
 /// `pool::pool_any`'s signature.
 pub type F32PoolFn =
     fn(&super::pool::PoolParams, Option<bool>, &[f32], [usize; 4], &mut [f32], [usize; 4]);
-
-/// A table's f32 broadcasting binary op, out of place and in place.
-pub(crate) type F32BinaryFns = (F32BinaryFn, F32BinaryInplaceFn);
 
 /// `elementwise::unary_any`'s signature (`None`: in place).
 pub type F32UnaryFn = fn(super::elementwise::UnaryKind, Option<&[f32]>, &mut [f32]);
@@ -118,8 +104,6 @@ pub struct Kernels {
     /// features, AVX2 on x86-64 (the same bits: one IEEE operation per
     /// element).
     pub(crate) f32_binary: F32BinaryFn,
-    /// The same in place (the output is one operand).
-    pub(crate) f32_binary_inplace: F32BinaryInplaceFn,
     /// f32 `MaxPool2d` / `AveragePool2d`: as `f32_binary`.
     pub(crate) f32_pool: F32PoolFn,
 }
@@ -196,8 +180,7 @@ pub static REFERENCE: Kernels = Kernels {
         super::elementwise::unary_any,
         |_, _, _| {}
     ),
-    f32_binary: REFERENCE_F32_BINARY.0,
-    f32_binary_inplace: REFERENCE_F32_BINARY.1,
+    f32_binary: REFERENCE_F32_BINARY,
     f32_pool: REFERENCE_F32_POOL,
 };
 
@@ -212,21 +195,13 @@ pub(crate) const REFERENCE_F32_POOL: F32PoolFn = built!(
     |_, _, _, _, _, _| {}
 );
 
-/// The reference f32 binary op, or no-ops where this build leaves it out
+/// The reference f32 binary op, or a no-op where this build leaves it out
 /// (as [`built!`]).
-pub(crate) const REFERENCE_F32_BINARY: F32BinaryFns = (
-    built!(
-        all(feature = "op-binary", feature = "f32"),
-        F32BinaryFn,
-        super::elementwise::binary_reference,
-        |_, _, _, _, _, _, _, _| {}
-    ),
-    built!(
-        all(feature = "op-binary", feature = "f32"),
-        F32BinaryInplaceFn,
-        super::elementwise::binary_inplace,
-        |_, _, _, _, _, _, _| {}
-    ),
+pub(crate) const REFERENCE_F32_BINARY: F32BinaryFn = built!(
+    all(feature = "op-binary", feature = "f32"),
+    F32BinaryFn,
+    super::elementwise::binary_any,
+    |_, _, _, _, _, _| {}
 );
 
 /// The `i8_conv_packed` of a table that reads no packing: never called
@@ -565,8 +540,7 @@ pub(crate) const fn table(
     i8_gemm: I8GemmFn,
     i8_binary: I8BinaryFn,
     (f32_softmax, quantize, i8_lut, f32_unary): (F32SoftmaxFn, QuantizeFn, I8LutFn, F32UnaryFn),
-    (f32_binary, f32_binary_inplace): F32BinaryFns,
-    f32_pool: F32PoolFn,
+    (f32_binary, f32_pool): (F32BinaryFn, F32PoolFn),
 ) -> Kernels {
     Kernels {
         name,
@@ -586,7 +560,6 @@ pub(crate) const fn table(
         i8_lut,
         f32_unary,
         f32_binary,
-        f32_binary_inplace,
         f32_pool,
     }
 }
@@ -1032,57 +1005,27 @@ macro_rules! simd_table {
                 // Every x86-64 table (`avx2`, `avx512`, `avx512vnni`) is
                 // handed out only where AVX2 and FMA are.
                 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-                #[allow(clippy::too_many_arguments)]
                 unsafe fn f32_binary_tf(
                     kind: $crate::kernels::elementwise::BinaryKind,
-                    a: &[f32],
-                    ast: [usize; MAX_RANK],
-                    b: &[f32],
-                    bst: [usize; MAX_RANK],
+                    a: Operand<'_, f32>,
+                    b: Operand<'_, f32>,
                     y: &mut [f32],
                     ys: [usize; MAX_RANK],
                     act: Act,
                 ) {
-                    $crate::kernels::elementwise::binary_reference(kind, a, ast, b, bst, y, ys, act)
+                    $crate::kernels::elementwise::binary_any(kind, a, b, y, ys, act)
                 }
-                #[allow(clippy::too_many_arguments)]
                 pub(super) fn f32_binary(
                     kind: $crate::kernels::elementwise::BinaryKind,
-                    a: &[f32],
-                    ast: [usize; MAX_RANK],
-                    b: &[f32],
-                    bst: [usize; MAX_RANK],
+                    a: Operand<'_, f32>,
+                    b: Operand<'_, f32>,
                     y: &mut [f32],
                     ys: [usize; MAX_RANK],
                     act: Act,
                 ) {
                     // SAFETY: as `f32_conv` (on x86-64: AVX2 and FMA, which
                     // every x86-64 table's detection implies).
-                    unsafe { f32_binary_tf(kind, a, ast, b, bst, y, ys, act) }
-                }
-                #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-                unsafe fn f32_binary_inplace_tf(
-                    kind: $crate::kernels::elementwise::BinaryKind,
-                    lhs: bool,
-                    b: &[f32],
-                    bst: [usize; MAX_RANK],
-                    y: &mut [f32],
-                    ys: [usize; MAX_RANK],
-                    act: Act,
-                ) {
-                    $crate::kernels::elementwise::binary_inplace(kind, lhs, b, bst, y, ys, act)
-                }
-                pub(super) fn f32_binary_inplace(
-                    kind: $crate::kernels::elementwise::BinaryKind,
-                    lhs: bool,
-                    b: &[f32],
-                    bst: [usize; MAX_RANK],
-                    y: &mut [f32],
-                    ys: [usize; MAX_RANK],
-                    act: Act,
-                ) {
-                    // SAFETY: as `f32_binary`.
-                    unsafe { f32_binary_inplace_tf(kind, lhs, b, bst, y, ys, act) }
+                    unsafe { f32_binary_tf(kind, a, b, y, ys, act) }
                 }
                 // As `f32_binary_tf`.
                 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
@@ -1133,8 +1076,7 @@ macro_rules! simd_table {
                     $crate::kernels::i8_elementwise::lut_any,
                     entry::f32_unary,
                 ),
-                (entry::f32_binary, entry::f32_binary_inplace),
-                entry::f32_pool,
+                (entry::f32_binary, entry::f32_pool),
             );
             $detect.then_some(&TABLE)
         }

@@ -15,6 +15,7 @@ use super::{bcast_strides, decode_act, pad_shape, Checked, Eval, OpCode, Prep};
 use crate::format::DType;
 use crate::kernels::elementwise::BinaryKind;
 use crate::kernels::i8_elementwise::{Operand, QAddParams, QBinary, QMulParams};
+use crate::kernels::MAX_RANK;
 
 fn kind(code: OpCode) -> BinaryKind {
     match code {
@@ -108,15 +109,22 @@ fn eval_i8(ctx: &mut Eval<'_, '_>) {
         bcast_strides(ai.shape(), &ys),
         bcast_strides(bi.shape(), &ys),
     );
-    let (a, b) = match alias {
-        Some(0) => (Operand::Output, Operand::Tensor(inputs.i8(1), bst)),
-        Some(_) => (Operand::Tensor(inputs.i8(0), ast), Operand::Output),
-        None => (
-            Operand::Tensor(inputs.i8(0), ast),
-            Operand::Tensor(inputs.i8(1), bst),
-        ),
-    };
+    let (a, b) = operands(alias, (inputs.i8(0), ast), (inputs.i8(1), bst));
     (kernels.i8_binary)(&q, a, b, out, ys);
+}
+
+/// The two operands of a binary op whose input `alias` (if any) is the
+/// output: in place, the aliased input's bytes are the output's.
+fn operands<'a, T>(
+    alias: Option<usize>,
+    a: (&'a [T], [usize; MAX_RANK]),
+    b: (&'a [T], [usize; MAX_RANK]),
+) -> (Operand<'a, T>, Operand<'a, T>) {
+    match alias {
+        Some(0) => (Operand::Output, Operand::Tensor(b.0, b.1)),
+        Some(_) => (Operand::Tensor(a.0, a.1), Operand::Output),
+        None => (Operand::Tensor(a.0, a.1), Operand::Tensor(b.0, b.1)),
+    }
 }
 
 pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
@@ -132,7 +140,7 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
     if !cfg!(feature = "f32") {
         return; // refused by `prepare`: this build has no f32 kernels
     }
-    let (binary, inplace) = (ctx.kernels.f32_binary, ctx.kernels.f32_binary_inplace);
+    let binary = ctx.kernels.f32_binary;
     let (inputs, out) = ctx.split_f32();
     let (Some(ai), Some(bi)) = (inputs.info(0), inputs.info(1)) else {
         return;
@@ -141,10 +149,6 @@ pub(super) fn eval(ctx: &mut Eval<'_, '_>) {
         bcast_strides(ai.shape(), &ys),
         bcast_strides(bi.shape(), &ys),
     );
-    // In place, the aliased input's bytes are the output's.
-    match alias {
-        Some(0) => inplace(k, true, inputs.f32(1), bst, out, ys, act),
-        Some(_) => inplace(k, false, inputs.f32(0), ast, out, ys, act),
-        None => binary(k, inputs.f32(0), ast, inputs.f32(1), bst, out, ys, act),
-    }
+    let (a, b) = operands(alias, (inputs.f32(0), ast), (inputs.f32(1), bst));
+    binary(k, a, b, out, ys, act);
 }

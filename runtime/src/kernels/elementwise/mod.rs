@@ -19,7 +19,7 @@
 //! length, formulas on [`UnaryKind`]. Activations shared with [`Act`] use
 //! [`Act::apply`], so fused and standalone activations agree bit for bit.
 
-use super::{contiguous_strides, next_index, Act, MAX_RANK};
+use super::{contiguous_strides, next_index, Act, Operand, MAX_RANK};
 
 mod select;
 use crate::math;
@@ -132,6 +132,33 @@ fn with_binary(kind: BinaryKind, run: impl BinaryRun) {
 /// A loop to run with a binary scalar function (monomorphized per kind).
 trait BinaryRun {
     fn run(self, f: impl Fn(f32, f32) -> f32);
+}
+
+/// [`binary_reference`], or [`binary_inplace`] when an operand is the
+/// output: the kernel tables' f32 binary entry.
+#[inline(always)] // compiled inside each kernel table's target features
+#[cfg_attr(not(all(feature = "op-binary", feature = "f32")), allow(dead_code))]
+pub(crate) fn binary_any(
+    kind: BinaryKind,
+    a: Operand<'_, f32>,
+    b: Operand<'_, f32>,
+    out: &mut [f32],
+    shape: [usize; MAX_RANK],
+    act: Act,
+) {
+    match (a, b) {
+        (Operand::Tensor(a, ast), Operand::Tensor(b, bst)) => {
+            binary_reference(kind, a, ast, b, bst, out, shape, act)
+        }
+        (Operand::Output, Operand::Tensor(b, bst)) => {
+            binary_inplace(kind, true, b, bst, out, shape, act)
+        }
+        (Operand::Tensor(a, ast), Operand::Output) => {
+            binary_inplace(kind, false, a, ast, out, shape, act)
+        }
+        // The op layer never aliases both inputs to the output.
+        (Operand::Output, Operand::Output) => {}
+    }
 }
 
 /// In-place broadcasting binary op: `data` is one operand and the output

@@ -285,14 +285,7 @@ pub fn binary_inplace(
     }
 }
 
-/// Where one operand of [`binary_blocked`] comes from.
-#[derive(Clone, Copy)]
-pub(crate) enum Operand<'a> {
-    /// A separate tensor with broadcast element strides.
-    Tensor(&'a [i8], [usize; MAX_RANK]),
-    /// The output buffer itself (in-place execution).
-    Output,
-}
+pub(crate) use super::Operand;
 
 /// An operand as [`binary_blocked`]'s rows read it.
 #[derive(Clone, Copy)]
