@@ -10,10 +10,10 @@ use criterion::{Criterion, Throughput};
 
 /// Instructions per accumulator per call.
 #[cfg(target_arch = "x86_64")]
-const REPS: usize = 4096;
+pub(crate) const REPS: usize = 4096;
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::REPS;
     use std::arch::x86_64::*;
 

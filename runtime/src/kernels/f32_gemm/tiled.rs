@@ -11,10 +11,12 @@
 //! it contiguously. Conv weights (OHWI, `[oc][K]`) and `MatMul`'s `b`
 //! (`[K][n]`) differ only in how they are packed ([`BSource`]).
 //!
-//! Rounding: each output lane accumulates `k = 0, 1, .., K-1` in order from
-//! `0.0` like the reference, but with a fused multiply-add (one rounding per
-//! step instead of two); padded taps add `0·w`. Partial sums between K
-//! chunks are stored in the output as f32 (exact). Then `+ bias`, then the
+//! Rounding: within each K chunk (at most [`KC`] steps), each output lane
+//! accumulates its `k` in order from `0.0` like the reference, but with a
+//! fused multiply-add (one rounding per step instead of two); padded taps
+//! add `0·w`. Each chunk's sum is then added to the partial sum stored in
+//! the output (the chunks in ascending order), so the loads of those
+//! partial sums are off the multiply-add chains. Then `+ bias`, then the
 //! activation. The difference to the reference is therefore bounded by
 //! `K · 2^-23 · Σ_k |a_k·b_k|` per output (before the activation).
 
@@ -349,7 +351,7 @@ pub(crate) unsafe fn gemm_scatter<V: F32Simd, const MR: usize, const NV: usize>(
         act,
         scatter,
     };
-    // Both loop orders run each output's K chunks in ascending order (the
+    // Both loop orders add each output's K chunks in ascending order (the
     // partial sums go through the output), so they give the same bits.
     // SAFETY (all `block` calls): forwarded from the caller.
     if let BSource::Packed(_) = b {
@@ -532,24 +534,6 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     // a vector with fewer channels than lanes loads and stores only those.
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
-        if !c.first {
-            // Constant trip counts (no dynamic index into `acc`), so that
-            // the accumulators live in registers.
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                if r >= rows {
-                    continue;
-                }
-                let o = out.as_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
-                for (v, a) in acc_r.iter_mut().enumerate() {
-                    let n = lanes_of(v);
-                    if n == V::LANES {
-                        *a = V::load(o.add(v * V::LANES));
-                    } else if n > 0 {
-                        *a = V::load_first(o.add(v * V::LANES), n);
-                    }
-                }
-            }
-        }
         // Rows past `rows` repeat the last valid row (computed, not stored).
         let pointwise = g.is_pointwise();
         let origins: [_; MR] = if pointwise {
@@ -604,6 +588,14 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             let o = out.as_mut_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
             for (v, &a) in acc_r.iter().enumerate() {
                 let mut a = a;
+                let n = lanes_of(v);
+                if !c.first {
+                    if n == V::LANES {
+                        a = V::load(o.add(v * V::LANES)).add(a);
+                    } else if n > 0 {
+                        a = V::load_first(o.add(v * V::LANES), n).add(a);
+                    }
+                }
                 if c.last {
                     if has_bias {
                         a = a.add(V::load(bias_blk.as_ptr().add(v * V::LANES)));
@@ -612,7 +604,6 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
                         a = a.clamp(lo, hi);
                     }
                 }
-                let n = lanes_of(v);
                 if n == V::LANES {
                     a.store(o.add(v * V::LANES));
                 } else if n > 0 {
