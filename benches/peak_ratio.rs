@@ -14,6 +14,9 @@
 //! `cargo bench --bench peak_ratio [-- f32|i8 MxKxN...]` (without `--bench`,
 //! as under `cargo test`, one 64x64x64 product each and no timing).
 
+// The measurement is x86-64 only; elsewhere its helpers go unused.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
+
 use ferrite::kernels::i8_gemm::QGemmParams;
 use ferrite::kernels::{Act, Kernels};
 use std::hint::black_box;
