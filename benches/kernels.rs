@@ -177,13 +177,15 @@ fn transposed<T: Copy + Default>(b: &[T], k: usize, n: usize) -> Vec<T> {
 }
 
 /// `(name, [n, h, w, ic], oc, k, stride, groups)` of the conv benchmarks:
-/// MobileNet-style pointwise, dense 3x3, depthwise 3x3 and 5x5.
+/// MobileNet-style pointwise, dense 3x3, depthwise 3x3 and 5x5, and an RGB
+/// stem (BlazeFace's first conv: 5x5, stride 2, 3 -> 24 channels).
 type ConvCase = (&'static str, [usize; 4], usize, usize, usize, usize);
-const CONV: [ConvCase; 4] = [
+const CONV: [ConvCase; 5] = [
     ("pw_56x56_64to128", [1, 56, 56, 64], 128, 1, 1, 1),
     ("3x3_28x28_64to64", [1, 28, 28, 64], 64, 3, 1, 1),
     ("dw3x3_56x56_128", [1, 56, 56, 128], 128, 3, 1, 128),
     ("dw5x5_14x14_200", [1, 14, 14, 200], 200, 5, 1, 200),
+    ("stem5x5s2_128x128_3to24", [1, 128, 128, 3], 24, 5, 2, 1),
 ];
 
 fn conv(c: &mut Criterion) {

@@ -186,6 +186,15 @@ impl Geometry {
         (0..ih as isize).contains(&iy) && origin.2 >= 0 && last < iw as isize
     }
 
+    /// Whether every tap of the window at `origin` lies inside the image.
+    #[inline(always)]
+    pub fn window_inside(&self, origin: (usize, isize, isize)) -> bool {
+        let [_, ih, iw, _] = self.in_shape;
+        let bottom = origin.1 + ((self.kernel[0] - 1) * self.dilation[0]) as isize;
+        let right = origin.2 + ((self.kernel[1] - 1) * self.dilation[1]) as isize;
+        origin.1 >= 0 && origin.2 >= 0 && bottom < ih as isize && right < iw as isize
+    }
+
     /// Element offset in the input of kernel tap `(ky, kx)` for a window
     /// starting at `origin`, or `None` in the padding.
     #[inline(always)]
@@ -549,22 +558,38 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
         // With a dense kernel row inside the image for every row of the
         // tile, the rest of that kernel row is one contiguous segment.
         let dense_rows = !pointwise && g.dilation[1] == 1 && g.kernel[1] > 1;
+        // With every row's whole window inside the image, kernel row `ky`
+        // of row `r` starts `ky · row_step` values after its first tap.
+        let interior = dense_rows && origins.iter().all(|&o| g.window_inside(o));
+        let row_step = g.dilation[0] * g.in_shape[2] * ic;
+        let first_taps: [*const f32; MR] = if interior {
+            core::array::from_fn(|r| x.as_ptr().add(g.tap_offset(origins[r], 0, 0).unwrap_or(0)))
+        } else {
+            [ZEROS.as_ptr(); MR]
+        };
         while k < c.k1 {
-            let whole_row = dense_rows && origins.iter().all(|&o| g.row_inside(o, ky));
+            let whole_row = interior || dense_rows && origins.iter().all(|&o| g.row_inside(o, ky));
             let seg = if whole_row {
                 (g.kernel[1] * ic - kx * ic - i0).min(c.k1 - k)
             } else {
                 (ic - i0).min(c.k1 - k)
             };
             let mut rp = [ZEROS.as_ptr(); MR];
-            for (r, p) in rp.iter_mut().enumerate() {
-                let off = if pointwise {
-                    Some((m0 + r.min(rows - 1)) * ic)
-                } else {
-                    g.tap_offset(origins[r], ky, kx)
-                };
-                if let Some(off) = off {
-                    *p = x.as_ptr().add(off + i0);
+            if interior {
+                let d = ky * row_step + kx * ic + i0;
+                for (p, &f) in rp.iter_mut().zip(&first_taps) {
+                    *p = f.add(d);
+                }
+            } else {
+                for (r, p) in rp.iter_mut().enumerate() {
+                    let off = if pointwise {
+                        Some((m0 + r.min(rows - 1)) * ic)
+                    } else {
+                        g.tap_offset(origins[r], ky, kx)
+                    };
+                    if let Some(off) = off {
+                        *p = x.as_ptr().add(off + i0);
+                    }
                 }
             }
             acc = segment::<V, MR, NV>(acc, &rp, bp, seg);
