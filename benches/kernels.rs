@@ -13,24 +13,10 @@ use ferrite::kernels::i8_gemm::QGemmParams;
 use ferrite::kernels::{Act, Kernels};
 use std::hint::black_box;
 
+mod data;
 mod peak;
 
-fn bytes(n: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 24) as i8
-        })
-        .collect()
-}
-
-fn floats(n: usize, seed: u32) -> Vec<f32> {
-    bytes(n, seed)
-        .into_iter()
-        .map(|b| b as f32 / 128.0)
-        .collect()
-}
+use data::{bytes, cache_line, floats};
 
 /// `(m, k, n)` of the GEMM benchmarks.
 const GEMM: [(usize, usize, usize); 4] = [
@@ -159,14 +145,6 @@ fn gemm(c: &mut Criterion) {
         }
     }
     g.finish();
-}
-
-/// `len` elements of `buf` from a 64-byte boundary, where the compiler puts
-/// packed weights in a `.fer` (`buf` has 64 bytes to spare; also the L1
-/// panels of `peak`).
-fn cache_line<T>(buf: &mut [T], len: usize) -> &mut [T] {
-    let off = buf.as_ptr().align_offset(64);
-    &mut buf[off..off + len]
 }
 
 /// Row-major `[k, n]` as `n` rows of `k` (the order packings read).

@@ -181,8 +181,8 @@ pub fn peak(c: &mut Criterion) {
         if is_x86_feature_detected!("avx512f") {
             let (mut a, mut b) = (vec![0.5f32; L1_K * 8 + 16], vec![0.25f32; L1_K * 32 + 16]);
             let (a, b) = (
-                &*super::cache_line(&mut a, L1_K * 8),
-                &*super::cache_line(&mut b, L1_K * 32),
+                &*super::data::cache_line(&mut a, L1_K * 8),
+                &*super::data::cache_line(&mut b, L1_K * 32),
             );
             g.throughput(Throughput::Elements((L1_PASSES * L1_K * 8 * 32) as u64));
             // SAFETY: AVX-512F detected.
@@ -193,8 +193,8 @@ pub fn peak(c: &mut Criterion) {
         if is_x86_feature_detected!("avx512vnni") {
             let (mut a, mut b) = (vec![3u8; L1_K * 48 + 64], vec![5u8; L1_K * 128 + 64]);
             let (a, b) = (
-                &*super::cache_line(&mut a, L1_K * 48),
-                &*super::cache_line(&mut b, L1_K * 128),
+                &*super::data::cache_line(&mut a, L1_K * 48),
+                &*super::data::cache_line(&mut b, L1_K * 128),
             );
             g.throughput(Throughput::Elements(
                 (L1_PASSES * L1_K * 12 * 32 * 4) as u64,

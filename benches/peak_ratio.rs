@@ -22,8 +22,11 @@ use ferrite::kernels::{Act, Kernels};
 use std::hint::black_box;
 use std::time::Instant;
 
+mod data;
 #[allow(dead_code)] // its criterion group belongs to the `kernels` bench
 mod peak;
+
+use data::{bytes, cache_line, floats};
 
 /// The shapes measured when none are given.
 const SHAPES: [(usize, usize, usize); 4] = [
@@ -34,29 +37,6 @@ const SHAPES: [(usize, usize, usize); 4] = [
 ];
 /// Rounds per shape.
 const ROUNDS: usize = 40;
-
-fn bytes(n: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 24) as i8
-        })
-        .collect()
-}
-
-fn floats(n: usize, seed: u32) -> Vec<f32> {
-    bytes(n, seed)
-        .into_iter()
-        .map(|b| b as f32 / 128.0)
-        .collect()
-}
-
-/// The `len` values of `buf` from its first 64-byte boundary.
-fn cache_line<T>(buf: &mut [T], len: usize) -> &mut [T] {
-    let off = buf.as_ptr().align_offset(64);
-    &mut buf[off..off + len]
-}
 
 /// `v[len/4], v[len/2], v[3·len/4]` of the sorted values.
 fn quartiles(mut v: Vec<f64>) -> [f64; 3] {
