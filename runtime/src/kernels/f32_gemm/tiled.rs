@@ -538,7 +538,9 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     // SAFETY (whole body): the CPU supports V (caller). Every pointer read
     // below is in bounds: A rows come from `tap_offset` (an in-image pixel's
     // `ic` values, or the rest of a kernel row that `row_inside` found in
-    // the image) or `ZEROS` (`seg <= KC`); the panel holds `(k1-k0)·nr`
+    // the image), from the first tap of a window that `window_inside` found
+    // in the image (plus the offset of a tap of that window and the rest of
+    // its kernel row), or `ZEROS` (`seg <= KC`); the panel holds `(k1-k0)·nr`
     // values; output rows `m0..m0+rows`, channels `n0..n0+nv` exist, and
     // a vector with fewer channels than lanes loads and stores only those.
     unsafe {
