@@ -7,9 +7,10 @@
 //!
 //! `kernels`' criterion figures divide by a peak measured alone for
 //! seconds. That loop runs faster alone than between GEMMs (on the Xeon of
-//! `doc/kernels.md`, 107–120 against 93–104 GMAC/s), and the host's load
-//! drifts between two criterion runs; rounds this short share the clock
-//! and the neighbours of the GEMM they are compared with.
+//! `doc/kernels.md`, 107–120 against 93–104 GMAC/s, at the same clock), and
+//! the host's load drifts between two criterion runs; rounds this short
+//! put the peak loop in the state the GEMM keeps the core in, under the
+//! same neighbours.
 //!
 //! `cargo bench --bench peak_ratio [-- f32|i8 MxKxN...]` (without `--bench`,
 //! as under `cargo test`, one 64x64x64 product each and no timing).
