@@ -1,5 +1,22 @@
 //! Operands shared by the kernel benchmarks.
 
+use ferrite::kernels::i8_gemm::QGemmParams;
+
+/// The int8 GEMM benchmarks' zero points (no clamp beyond int8's range).
+pub const GEMM_QPARAMS: QGemmParams = QGemmParams {
+    a_zp: 3,
+    b_zp: 0,
+    out_zp: -5,
+    act_min: -128,
+    act_max: 127,
+};
+
+/// The int8 GEMM benchmarks' requantization of `n` channels: `(mult,
+/// shift) = (2^30, -8)` each.
+pub fn gemm_requant(n: usize) -> Vec<i32> {
+    (0..n).flat_map(|_| [1 << 30, -8]).collect()
+}
+
 /// `n` pseudo-random bytes (a linear congruential generator from `seed`).
 pub fn bytes(n: usize, seed: u32) -> Vec<i8> {
     let mut s = seed;

@@ -9,14 +9,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrite::kernels::f32_conv::ConvParams;
 use ferrite::kernels::i8_conv::QConvParams;
-use ferrite::kernels::i8_gemm::QGemmParams;
 use ferrite::kernels::{Act, Kernels};
 use std::hint::black_box;
 
 mod data;
 mod peak;
 
-use data::{bytes, cache_line, floats};
+use data::{bytes, cache_line, floats, gemm_requant, GEMM_QPARAMS};
 
 /// `(m, k, n)` of the GEMM benchmarks.
 const GEMM: [(usize, usize, usize); 4] = [
@@ -31,14 +30,7 @@ fn gemm(c: &mut Criterion) {
     for (m, k, n) in GEMM {
         let (a, b) = (bytes(m * k, 1), bytes(k * n, 2));
         let bias = vec![1000i32; n];
-        let rq: Vec<i32> = (0..n).flat_map(|_| [1 << 30, -8]).collect();
-        let p = QGemmParams {
-            a_zp: 3,
-            b_zp: 0,
-            out_zp: -5,
-            act_min: -128,
-            act_max: 127,
-        };
+        let (rq, p) = (gemm_requant(n), GEMM_QPARAMS);
         let mut out = vec![0i8; m * n];
         g.throughput(Throughput::Elements((m * k * n) as u64));
         for t in Kernels::available() {
@@ -63,14 +55,7 @@ fn gemm(c: &mut Criterion) {
     for (m, k, n) in GEMM {
         let (a, b) = (bytes(m * k, 1), bytes(k * n, 2));
         let bt = transposed(&b, k, n);
-        let rq: Vec<i32> = (0..n).flat_map(|_| [1 << 30, -8]).collect();
-        let p = QGemmParams {
-            a_zp: 3,
-            b_zp: 0,
-            out_zp: -5,
-            act_min: -128,
-            act_max: 127,
-        };
+        let (rq, p) = (gemm_requant(n), GEMM_QPARAMS);
         let mut out = vec![0i8; m * n];
         g.throughput(Throughput::Elements((m * k * n) as u64));
         for t in Kernels::available() {

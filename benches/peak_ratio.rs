@@ -18,7 +18,6 @@
 // The measurement is x86-64 only; elsewhere its helpers go unused.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
-use ferrite::kernels::i8_gemm::QGemmParams;
 use ferrite::kernels::{Act, Kernels};
 use std::hint::black_box;
 use std::time::Instant;
@@ -27,7 +26,7 @@ mod data;
 #[allow(dead_code)] // its criterion group belongs to the `kernels` bench
 mod peak;
 
-use data::{bytes, cache_line, floats};
+use data::{bytes, cache_line, floats, gemm_requant, GEMM_QPARAMS};
 
 /// The shapes measured when none are given.
 const SHAPES: [(usize, usize, usize); 4] = [
@@ -58,14 +57,7 @@ fn packed_gemm(
         let (a, b) = (bytes(m * k, 1), bytes(k * n, 2));
         let mut bt = vec![0i8; k * n];
         ferrite::packing::transpose_kn(&b, k, n, &mut bt);
-        let rq: Vec<i32> = (0..n).flat_map(|_| [1 << 30, -8]).collect();
-        let p = QGemmParams {
-            a_zp: 3,
-            b_zp: 0,
-            out_zp: -5,
-            act_min: -128,
-            act_max: 127,
-        };
+        let (rq, p) = (gemm_requant(n), GEMM_QPARAMS);
         let len = layout.len(n, k)?;
         let mut buf = vec![0i8; len + 64];
         layout.pack(&bt, n, k, cache_line(&mut buf, len));
