@@ -836,6 +836,90 @@ fn f32_gemm_tables_within_bound() {
     }
 }
 
+/// The f32 tables whose products are fused multiply-adds (the others round
+/// each product like the reference).
+fn fma_tables() -> Vec<&'static Kernels> {
+    tables()
+        .into_iter()
+        .filter(|t| !matches!(t.name(), "portable" | "neon32"))
+        .collect()
+}
+
+/// The tiled f32 GEMM's arithmetic written out with `f32::mul_add`: per
+/// output, each K chunk of `tiled::KC` steps summed in order from `0.0` with
+/// fused multiply-adds, the chunk sums added in order, then `+ bias`, then
+/// the activation.
+#[allow(clippy::too_many_arguments)]
+fn fused_gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+) -> Vec<f32> {
+    let kc = f32_gemm::tiled::KC;
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut total = 0.0f32;
+            for (c, k0) in (0..k).step_by(kc).enumerate() {
+                let mut s = 0.0f32;
+                for p in k0..(k0 + kc).min(k) {
+                    s = a[i * k + p].mul_add(b[p * n + j], s);
+                }
+                total = if c == 0 { s } else { total + s };
+            }
+            let v = match (k, bias) {
+                (0, b) => b.map_or(0.0, |b| b[j]),
+                (_, Some(b)) => total + b[j],
+                (_, None) => total,
+            };
+            out[i * n + j] = act.apply(v);
+        }
+    }
+    out
+}
+
+/// Every FMA table gives the bits of [`fused_gemm`] from three rows up (one
+/// or two rows take `reference`'s loop), so f32 outputs agree across x86-64
+/// and aarch64: checked natively and under QEMU on each table, whatever its
+/// micro-kernel (AVX2/AVX-512 broadcasts, NEON `fmla` by element).
+#[test]
+fn f32_gemm_fma_tables_give_the_fused_bits() {
+    let tables = fma_tables();
+    let mut rng = Rng::new(36);
+    let acts = [Act::None, Act::Clamp(0.0, 6.0), Act::HardSwish];
+    for it in 0..iters(120) {
+        let m = if it % 6 == 5 && !cfg!(miri) {
+            96 + rng.below(40)
+        } else {
+            3 + rng.below(30)
+        };
+        let n = EDGES[rng.below(EDGES.len())];
+        let k = match it % 4 {
+            0 => EDGES[rng.below(EDGES.len())],
+            1 => 1 + rng.below(7),
+            _ if cfg!(miri) => 257 + rng.below(8),
+            _ => 250 + rng.below(300),
+        };
+        let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
+        let bias = (it % 2 == 0).then_some(&bias[..]);
+        let act = acts[it % acts.len()];
+        let want = fused_gemm(m, k, n, &a, &b, bias, act);
+        for t in &tables {
+            let mut got = GuardedF32::new(m * n);
+            (t.f32_gemm)(m, k, n, &a, &b, bias, act, got.out());
+            assert!(
+                same_bits(got.body(), &want),
+                "{}: m {m} k {k} n {n} {act:?}: not the fused sum's bits",
+                t.name()
+            );
+        }
+    }
+}
+
 /// Element strides of `shape` broadcast to `out` (0 along broadcast dims).
 fn bcast_strides(
     shape: [usize; super::MAX_RANK],

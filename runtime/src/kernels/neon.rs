@@ -43,6 +43,13 @@ impl F32Simd for NeonF32 {
         // SAFETY: as `zero`. `vfmaq_f32(c, a, b)` = c + a·b, one rounding.
         NeonF32(unsafe { vfmaq_f32(self.0, a.0, b.0) })
     }
+    const FMA_BY_LANE: bool = true;
+    #[inline(always)]
+    unsafe fn fma_lane<const L: i32>(self, a: Self, b: Self) -> Self {
+        // SAFETY: as `zero`; `L < 4` (caller, and checked at compile time).
+        // `fmla v.4s, a.4s, b.s[L]`: c + a·b[L], one rounding.
+        NeonF32(unsafe { vfmaq_laneq_f32::<L>(self.0, a.0, b.0) })
+    }
     #[inline(always)]
     unsafe fn add(self, b: Self) -> Self {
         // SAFETY: as `zero`.

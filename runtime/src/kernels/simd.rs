@@ -46,6 +46,23 @@ pub(crate) trait F32Simd: Copy {
     }
     /// `self + a * b` with one rounding (fused multiply-add).
     unsafe fn fma(self, a: Self, b: Self) -> Self;
+    /// Whether the f32 micro-kernels load `LANES` consecutive values of an
+    /// A row as one vector and multiply by its lanes ([`F32Simd::fma_lane`])
+    /// rather than broadcast each value from memory. On NEON a replicating
+    /// load (`ld1r`) takes a vector pipe that `fmla` by element leaves to
+    /// the multiply-adds.
+    const FMA_BY_LANE: bool = false;
+    /// `self + a * b[L]` with one rounding: [`F32Simd::fma`] with `b`'s
+    /// lane `L` in every lane (the same bits). `L < LANES`.
+    #[inline(always)]
+    unsafe fn fma_lane<const L: i32>(self, a: Self, b: Self) -> Self {
+        let mut t = [0.0f32; 16];
+        // SAFETY: `t` holds 16 >= LANES values; the caller keeps `L < LANES`.
+        unsafe {
+            b.store(t.as_mut_ptr());
+            self.fma(a, Self::splat(t[L as usize]))
+        }
+    }
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;
     /// `self * b` (rounded: never fused with a following `add`).

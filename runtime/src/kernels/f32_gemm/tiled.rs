@@ -495,9 +495,24 @@ unsafe fn segment<V: F32Simd, const MR: usize, const NV: usize>(
     mut bp: *const f32,
     seg: usize,
 ) -> [[V; NV]; MR] {
-    // SAFETY: the reads stay within the ranges the caller vouches for.
+    let mut i = 0;
+    // SAFETY: the reads stay within the ranges the caller vouches for
+    // (four steps at a time read `rp[r][i..i + 4]`, `i + 4 <= seg`).
     unsafe {
-        for i in 0..seg {
+        if V::FMA_BY_LANE && V::LANES == 4 {
+            // Four steps of `k` per A load; each output still adds its
+            // products in order of `k`, with the same fused multiply-adds.
+            while i + 4 <= seg {
+                let av: [V; MR] = core::array::from_fn(|r| V::load(rp[r].add(i)));
+                acc = lane_step::<V, MR, NV, 0>(acc, &av, bp);
+                acc = lane_step::<V, MR, NV, 1>(acc, &av, bp.add(NV * V::LANES));
+                acc = lane_step::<V, MR, NV, 2>(acc, &av, bp.add(2 * NV * V::LANES));
+                acc = lane_step::<V, MR, NV, 3>(acc, &av, bp.add(3 * NV * V::LANES));
+                bp = bp.add(4 * NV * V::LANES);
+                i += 4;
+            }
+        }
+        while i < seg {
             let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
             for r in 0..MR {
                 let a = V::splat(*rp[r].add(i));
@@ -506,6 +521,30 @@ unsafe fn segment<V: F32Simd, const MR: usize, const NV: usize>(
                 }
             }
             bp = bp.add(NV * V::LANES);
+            i += 1;
+        }
+    }
+    acc
+}
+
+/// One step of `k` of [`segment`]'s four-step form: row `r`'s A value is
+/// lane `L` of `av[r]`, B's `NV` vectors are at `bp`.
+///
+/// # Safety
+/// The CPU supports `V`; `bp` has `NV·LANES` values; `L < LANES`.
+#[inline(always)]
+unsafe fn lane_step<V: F32Simd, const MR: usize, const NV: usize, const L: i32>(
+    mut acc: [[V; NV]; MR],
+    av: &[V; MR],
+    bp: *const f32,
+) -> [[V; NV]; MR] {
+    // SAFETY: as the caller vouches.
+    unsafe {
+        let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(v * V::LANES)));
+        for r in 0..MR {
+            for v in 0..NV {
+                acc[r][v] = acc[r][v].fma_lane::<L>(bv[v], av[r]);
+            }
         }
     }
     acc
