@@ -920,6 +920,84 @@ fn f32_gemm_fma_tables_give_the_fused_bits() {
     }
 }
 
+/// [`fused_gemm`] for a `groups == 1` conv: row `(b, oy, ox)` of A is its
+/// window's taps `(ky, kx, c)` in that order, `0.0` where a tap falls into
+/// the padding (the tiles multiply-add `0·w` there too).
+fn fused_conv(
+    p: &ConvParams,
+    x: &[f32],
+    [n, ih, iw, ic]: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    [_, oh, ow, oc]: [usize; 4],
+) -> Vec<f32> {
+    let kk = p.kernel_h * p.kernel_w * ic;
+    let mut a = vec![0.0; n * oh * ow * kk];
+    for (row, taps) in a.chunks_exact_mut(kk.max(1)).enumerate() {
+        let (b, oy, ox) = (row / (oh * ow), row / ow % oh, row % ow);
+        for (k, v) in taps.iter_mut().enumerate() {
+            let (ky, kx, c) = (k / (p.kernel_w * ic), k / ic % p.kernel_w, k % ic);
+            let iy = (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
+            let ix = (ox * p.stride_w + kx * p.dilation_w) as isize - p.pad_left as isize;
+            if (0..ih as isize).contains(&iy) && (0..iw as isize).contains(&ix) {
+                *v = x[((b * ih + iy as usize) * iw + ix as usize) * ic + c];
+            }
+        }
+    }
+    // OHWI weights are `B` transposed.
+    let mut b = vec![0.0; kk * oc];
+    for o in 0..oc {
+        for k in 0..kk {
+            b[k * oc + o] = w[o * kk + k];
+        }
+    }
+    fused_gemm(n * oh * ow, kk, oc, &a, &b, bias, p.act)
+}
+
+/// [`f32_gemm_fma_tables_give_the_fused_bits`] for `groups == 1` convs
+/// (padding, strides, dilations, windows inside and across the border, K
+/// beyond one chunk, wide outputs), over plain and packed weights.
+#[test]
+fn f32_conv_fma_tables_give_the_fused_bits() {
+    let tables = fma_tables();
+    let mut rng = Rng::new(37);
+    let acts = [Act::None, Act::Clamp(0.0, 6.0), Act::LeakyRelu(0.1)];
+    for it in 0..iters(150) {
+        let kind = if it % 5 == 4 { 2 } else { 0 };
+        let (q, xs, mut ys) = qconv_case(&mut rng, kind);
+        if it % 7 == 3 && !cfg!(miri) {
+            ys[3] = 240 + rng.below(40);
+        }
+        let p = conv_params(&q, acts[it % acts.len()]);
+        let oc = ys[3];
+        let k_len = p.kernel_h * p.kernel_w * xs[3];
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(oc * k_len);
+        let bias = rng.vec(oc);
+        let bias = (it % 2 == 0).then_some(&bias[..]);
+        let want = fused_conv(&p, &x, xs, &w, bias, ys);
+        for t in &tables {
+            let what = std::format!("{}: case {it} {p:?} {xs:?} -> {ys:?}", t.name());
+            let mut got = GuardedF32::new(want.len());
+            (t.f32_conv)(&p, &x, xs, &w, bias, got.out(), ys);
+            assert!(
+                same_bits(got.body(), &want),
+                "{what}: not the fused sum's bits"
+            );
+            if let Some(layout) = crate::packing::Packing::of_f32(t.packing(), oc) {
+                let mut wp = vec![f32::NAN; layout.len(oc, k_len).unwrap()];
+                layout.pack(&w, oc, k_len, &mut wp);
+                let mut packed = GuardedF32::new(want.len());
+                (t.f32_conv_packed)(&p, &x, xs, &wp, bias, packed.out(), ys);
+                assert!(
+                    same_bits(packed.body(), &want),
+                    "{what} packed: not the fused sum's bits"
+                );
+            }
+        }
+    }
+}
+
 /// Element strides of `shape` broadcast to `out` (0 along broadcast dims).
 fn bcast_strides(
     shape: [usize; super::MAX_RANK],
