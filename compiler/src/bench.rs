@@ -52,7 +52,13 @@ pub struct Report {
     pub tract: Option<Stats>,
     /// Largest `|ferrite - tract|` per output, with `--vs` (first table).
     pub max_abs_diff: Vec<(String, f32)>,
+    /// `Model::load` of the image (CRC and structural checks), best of
+    /// [`LOADS`].
+    pub load: Duration,
 }
+
+/// Loads timed for [`Report::load`].
+pub const LOADS: usize = 5;
 
 /// Kernel tables named by `spec` for a model in weight packing `isa`
 /// (`Model::isa`): `best`, `all` (every table this CPU runs that reads the
@@ -115,6 +121,14 @@ pub fn run(
 ) -> Result<Report> {
     let aligned = AlignedBytes::from_slice(image)?;
     let model = Model::load(aligned.as_slice()).map_err(|e| anyhow!("{origin}: {e}"))?;
+    let load = (0..LOADS)
+        .map(|_| {
+            let t0 = Instant::now();
+            std::hint::black_box(Model::load(std::hint::black_box(aligned.as_slice())).is_ok());
+            t0.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
     if inputs.len() != model.num_inputs() {
         bail!(
             "{origin} has {} inputs, {} given",
@@ -221,6 +235,7 @@ pub fn run(
             .collect(),
         tract: tract.map(|_| Stats::of("tract", &tract_lat)),
         max_abs_diff,
+        load,
     })
 }
 
@@ -275,7 +290,7 @@ fn ms(d: Duration) -> f64 {
 
 impl Report {
     /// One JSON object: the first table's `median_ms`, `min_ms`, `p90_ms`,
-    /// `iters`, `kernels`; with tract also `tract_median_ms`,
+    /// `iters`, `kernels`, and `load_ms`; with tract also `tract_median_ms`,
     /// `tract_min_ms`, `tract_p90_ms` and `ratio` (ferrite median / tract
     /// median); `tables` lists every table measured.
     pub fn to_json(&self) -> serde_json::Value {
@@ -286,6 +301,7 @@ impl Report {
             "median_ms": ms(f.median),
             "min_ms": ms(f.min),
             "p90_ms": ms(f.p90),
+            "load_ms": ms(self.load),
             "tables": self.ferrite.iter().map(|s| serde_json::json!({
                 "kernels": s.engine,
                 "median_ms": ms(s.median),
@@ -334,6 +350,10 @@ impl Report {
         s.push_str(&format!(
             "{} timed iterations per engine, interleaved\n",
             self.iters
+        ));
+        s.push_str(&format!(
+            "load {:.3} ms (CRC and structure checks, best of {LOADS})\n",
+            ms(self.load)
         ));
         for (n, d) in &self.max_abs_diff {
             s.push_str(&format!("output {n}: max |ferrite - tract| = {d:.3e}\n"));

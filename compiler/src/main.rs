@@ -140,7 +140,8 @@ enum Cmd {
         /// Threads: a count or a list of counts to compare (`1,2`); each table runs with each.
         #[arg(long, default_value = "1", value_name = "N[,N...]")]
         threads: String,
-        /// Print one JSON object (median_ms, min_ms, p90_ms, iters; with --vs tract_median_ms, ratio).
+        /// Print one JSON object (median_ms, min_ms, p90_ms, iters, load_ms; with --vs
+        /// tract_median_ms, ratio).
         #[arg(long)]
         json: bool,
         /// Also print the time of each op (first kernel table), largest first.

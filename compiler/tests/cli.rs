@@ -427,3 +427,27 @@ fn pack_lays_out_f32_conv_weights_for_one_table() {
     let b = npy::read(&dir.join("plain").join(out)).unwrap();
     assert_eq!(a.data, b.data);
 }
+
+/// `bench` times the model and its load, in text and in JSON.
+#[test]
+fn bench_reports_latency_and_load() {
+    let dir = tmp("bench");
+    let fer = dir.join("cls.fer");
+    compile_cls(&fer, "1,3,48,192");
+    let o = ferrite(&["bench", fer.to_str().unwrap(), "--iters", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["iters"], 3);
+    let (min, median, p90) = (
+        j["min_ms"].as_f64().unwrap(),
+        j["median_ms"].as_f64().unwrap(),
+        j["p90_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= p90, "{j}");
+    assert!(j["load_ms"].as_f64().unwrap() > 0.0, "{j}");
+    let o = ferrite(&["bench", fer.to_str().unwrap(), "--iters", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("median") && text.contains("load "), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
