@@ -358,10 +358,9 @@ fn i8_gemm_tables_are_bit_exact() {
         } else {
             EDGES[rng.below(EDGES.len())]
         };
-        // Some products are wide: eight or more channel blocks of every
-        // table's register tile, on top of all of the above.
+        // Some products are wide, on top of all of the above.
         let n = if it % 7 == 3 && !cfg!(miri) {
-            240 + rng.below(40)
+            wide(&mut rng)
         } else {
             EDGES[rng.below(EDGES.len())]
         };
@@ -470,6 +469,13 @@ fn transposed<T: Copy + Default>(b: &[T], k: usize, n: usize) -> Vec<T> {
     out
 }
 
+/// A wide output: 240–279 channels, eight or more channel blocks of every
+/// table's register tile (NR up to 32), so the drivers' loops over channel
+/// blocks run long beside their row blocks and K chunks.
+fn wide(rng: &mut Rng) -> usize {
+    240 + rng.below(40)
+}
+
 /// Whether `a` and `b` hold the same bits.
 fn same_bits(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
@@ -504,10 +510,8 @@ fn f32_conv_tables_within_bound_depthwise_equal() {
     for it in 0..iters(300) {
         let kind = it % 4;
         let (q, xs, mut ys) = qconv_case(&mut rng, kind);
-        // Some convs are wide: eight or more channel blocks of every table's
-        // register tile.
         if kind == 0 && it % 8 == 0 && !cfg!(miri) {
-            ys[3] = 240 + rng.below(40);
+            ys[3] = wide(&mut rng);
         }
         let p = conv_params(&q, acts[it % acts.len()]);
         let (icg, oc) = (xs[3] / p.groups, ys[3]);
@@ -786,10 +790,9 @@ fn f32_gemm_tables_within_bound() {
         } else {
             EDGES[rng.below(EDGES.len())]
         };
-        // Some products are wide: eight or more channel blocks of every
-        // table's register tile, on top of all of the above.
+        // Some products are wide, on top of all of the above.
         let n = if it % 7 == 3 && !cfg!(miri) {
-            240 + rng.below(40)
+            wide(&mut rng)
         } else {
             EDGES[rng.below(EDGES.len())]
         };
@@ -948,12 +951,7 @@ fn fused_conv(
         }
     }
     // OHWI weights are `B` transposed.
-    let mut b = vec![0.0; kk * oc];
-    for o in 0..oc {
-        for k in 0..kk {
-            b[k * oc + o] = w[o * kk + k];
-        }
-    }
+    let b = transposed(w, oc, kk);
     fused_gemm(n * oh * ow, kk, oc, &a, &b, bias, p.act)
 }
 
@@ -972,7 +970,7 @@ fn f32_conv_fma_tables_give_the_fused_bits() {
         let kind = if it % 5 == 4 { 2 } else { 0 };
         let (q, xs, mut ys) = qconv_case(&mut rng, kind);
         if it % 7 == 3 && !cfg!(miri) {
-            ys[3] = 240 + rng.below(40);
+            ys[3] = wide(&mut rng);
         }
         let p = conv_params(&q, acts[it % acts.len()]);
         let oc = ys[3];
