@@ -204,6 +204,23 @@ fn outputs_on(image: &[u8], input: &Array, table: &'static Kernels) -> Result<Ve
         .collect()
 }
 
+/// Real model `name`'s optimized f32 graph and its first evaluation input.
+fn f32_model(name: &str) -> (ferrite_compiler::ir::Graph, Array) {
+    let c = case(name);
+    let bytes = std::fs::read(fetched(c.model)).unwrap();
+    let opts = ferrite_compiler::import::ImportOptions {
+        input_shapes: vec![(c.input.to_string(), c.shape.to_vec())],
+    };
+    let g = ferrite_compiler::compile::optimized_graph(&bytes, name, &opts).unwrap();
+    let eval = npy::read(&fetched(&format!("inputs/eval/{name}.npy"))).unwrap();
+    let row: usize = c.shape.iter().product();
+    let input = Array {
+        shape: c.shape.to_vec(),
+        data: eval.data[..row].to_vec(),
+    };
+    (g, input)
+}
+
 #[test]
 fn real_f32_models_packed_equal_unpacked() {
     let tables: Vec<_> = simd_tables()
@@ -214,19 +231,8 @@ fn real_f32_models_packed_equal_unpacked() {
         return; // no table here reads a packing
     }
     for name in ["cls", "face", "rec", "det"] {
-        let c = case(name);
-        let bytes = std::fs::read(fetched(c.model)).unwrap();
-        let opts = ferrite_compiler::import::ImportOptions {
-            input_shapes: vec![(c.input.to_string(), c.shape.to_vec())],
-        };
-        let g = ferrite_compiler::compile::optimized_graph(&bytes, name, &opts).unwrap();
+        let (g, input) = f32_model(name);
         let plain = build(g.clone(), name).unwrap().image;
-        let eval = npy::read(&fetched(&format!("inputs/eval/{name}.npy"))).unwrap();
-        let row: usize = c.shape.iter().product();
-        let input = Array {
-            shape: c.shape.to_vec(),
-            data: eval.data[..row].to_vec(),
-        };
         for t in &tables {
             let mut p = g.clone();
             assert!(passes::pack_weights(&mut p, t.packing()).unwrap());
@@ -241,5 +247,24 @@ fn real_f32_models_packed_equal_unpacked() {
             );
             println!("{name}: f32 outputs identical on {}, packed", t.name());
         }
+    }
+}
+
+/// The tables without fused multiply-adds (`portable` on every host; armv7's
+/// `neon32` gives the same bits, `runtime/src/kernels/conformance.rs`) run
+/// every f32 op as the reference does: the real models' outputs are the
+/// reference's bits.
+#[test]
+fn real_f32_models_give_the_reference_bits_on_portable() {
+    let portable = Kernels::by_name("portable").expect("portable runs everywhere");
+    for name in ["cls", "face", "rec", "det"] {
+        let (g, input) = f32_model(name);
+        let image = build(g, name).unwrap().image;
+        assert_eq!(
+            outputs_on(&image, &input, portable).unwrap(),
+            outputs_on(&image, &input, Kernels::reference()).unwrap(),
+            "{name} f32: portable against the reference"
+        );
+        println!("{name}: f32 outputs identical on portable and the reference");
     }
 }

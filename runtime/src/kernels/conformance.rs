@@ -839,21 +839,25 @@ fn f32_gemm_tables_within_bound() {
     }
 }
 
-/// The f32 tables whose products are fused multiply-adds (the others round
-/// each product like the reference).
-fn fma_tables() -> Vec<&'static Kernels> {
+/// The f32 tables whose products are fused multiply-adds (`fused`), or
+/// those that round each product like the reference (`portable`, and
+/// armv7's `neon32`, whose NEON tiles round the same way).
+fn f32_tables(fused: bool) -> Vec<&'static Kernels> {
     tables()
         .into_iter()
-        .filter(|t| !matches!(t.name(), "portable" | "neon32"))
+        .filter(|t| matches!(t.name(), "portable" | "neon32") != fused)
         .collect()
 }
 
-/// The tiled f32 GEMM's arithmetic written out with `f32::mul_add`: per
-/// output, each K chunk of `tiled::KC` steps summed in order from `0.0` with
-/// fused multiply-adds, the chunk sums added in order, then `+ bias`, then
-/// the activation.
+/// The tiled f32 GEMM's arithmetic written out: per output, with `fused`,
+/// each K chunk of `tiled::KC` steps summed in order from `0.0` with fused
+/// multiply-adds (`f32::mul_add`) and the chunk sums added in order;
+/// without, all of K in one sequence from `0.0`, a rounded product then a
+/// rounded sum per step (the reference's sum). Then `+ bias`, then the
+/// activation.
 #[allow(clippy::too_many_arguments)]
-fn fused_gemm(
+fn tiled_gemm_model(
+    fused: bool,
     m: usize,
     k: usize,
     n: usize,
@@ -862,7 +866,7 @@ fn fused_gemm(
     bias: Option<&[f32]>,
     act: Act,
 ) -> Vec<f32> {
-    let kc = f32_gemm::tiled::KC;
+    let kc = if fused { f32_gemm::tiled::KC } else { k.max(1) };
     let mut out = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
@@ -870,7 +874,8 @@ fn fused_gemm(
             for (c, k0) in (0..k).step_by(kc).enumerate() {
                 let mut s = 0.0f32;
                 for p in k0..(k0 + kc).min(k) {
-                    s = a[i * k + p].mul_add(b[p * n + j], s);
+                    let (x, w) = (a[i * k + p], b[p * n + j]);
+                    s = if fused { x.mul_add(w, s) } else { s + x * w };
                 }
                 total = if c == 0 { s } else { total + s };
             }
@@ -885,17 +890,20 @@ fn fused_gemm(
     out
 }
 
-/// Every FMA table gives the bits of [`fused_gemm`] from three rows up (one
-/// or two rows take `reference`'s loop), so f32 outputs agree across x86-64
-/// and aarch64: checked natively and under QEMU on each table, whatever its
-/// micro-kernel (AVX2/AVX-512 broadcasts, NEON `fmla` by element).
-#[test]
-fn f32_gemm_fma_tables_give_the_fused_bits() {
-    let tables = fma_tables();
+/// Every table of [`f32_tables`]`(fused)` gives the bits of
+/// [`tiled_gemm_model`] from three rows up (one or two rows take
+/// `reference`'s loop), whatever its micro-kernel (AVX2/AVX-512
+/// broadcasts, NEON `fmla` by element; portable arrays, armv7 NEON `vmla`
+/// by scalar), natively and under QEMU. So f32 outputs agree across
+/// x86-64 and aarch64, and `portable` and armv7's NEON tiles give the
+/// reference's bits (the rounding tables' `MatMul` is also compared with
+/// `reference` itself).
+fn gemm_tables_give_the_model_bits(fused: bool, seed: u64) {
+    let tables = f32_tables(fused);
     if tables.is_empty() {
         return;
     }
-    let mut rng = Rng::new(36);
+    let mut rng = Rng::new(seed);
     let acts = [Act::None, Act::Clamp(0.0, 6.0), Act::HardSwish];
     for it in 0..iters(120) {
         let m = if it % 6 == 5 && !cfg!(miri) {
@@ -913,23 +921,41 @@ fn f32_gemm_fma_tables_give_the_fused_bits() {
         let (a, b, bias) = (rng.vec(m * k), rng.vec(k * n), rng.vec(n));
         let bias = (it % 2 == 0).then_some(&bias[..]);
         let act = acts[it % acts.len()];
-        let want = fused_gemm(m, k, n, &a, &b, bias, act);
+        let want = tiled_gemm_model(fused, m, k, n, &a, &b, bias, act);
+        if !fused {
+            let mut reference = vec![0.0; m * n];
+            f32_gemm::reference(m, k, n, &a, &b, bias, act, &mut reference);
+            assert!(same_bits(&reference, &want), "the model is the reference");
+        }
         for t in &tables {
             let mut got = GuardedF32::new(m * n);
             (t.f32_gemm)(m, k, n, &a, &b, bias, act, got.out());
             assert!(
                 same_bits(got.body(), &want),
-                "{}: m {m} k {k} n {n} {act:?}: not the fused sum's bits",
+                "{}: m {m} k {k} n {n} {act:?}: not the model's bits (fused: {fused})",
                 t.name()
             );
         }
     }
 }
 
-/// [`fused_gemm`] for a `groups == 1` conv: row `(b, oy, ox)` of A is its
-/// window's taps `(ky, kx, c)` in that order, `0.0` where a tap falls into
-/// the padding (the tiles multiply-add `0·w` there too).
-fn fused_conv(
+#[test]
+fn f32_gemm_fma_tables_give_the_fused_bits() {
+    gemm_tables_give_the_model_bits(true, 36);
+}
+
+/// Not under Miri: `portable` runs there in `f32_gemm_tables_within_bound`.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn f32_gemm_rounding_tables_give_the_rounded_bits() {
+    gemm_tables_give_the_model_bits(false, 38);
+}
+
+/// [`tiled_gemm_model`] for a `groups == 1` conv: row `(b, oy, ox)` of A is
+/// its window's taps `(ky, kx, c)` in that order, `0.0` where a tap falls
+/// into the padding (the tiles multiply-add `0·w` there too).
+fn tiled_conv_model(
+    fused: bool,
     p: &ConvParams,
     x: &[f32],
     [n, ih, iw, ic]: [usize; 4],
@@ -952,19 +978,18 @@ fn fused_conv(
     }
     // OHWI weights are `B` transposed.
     let b = transposed(w, oc, kk);
-    fused_gemm(n * oh * ow, kk, oc, &a, &b, bias, p.act)
+    tiled_gemm_model(fused, n * oh * ow, kk, oc, &a, &b, bias, p.act)
 }
 
-/// [`f32_gemm_fma_tables_give_the_fused_bits`] for `groups == 1` convs
-/// (padding, strides, dilations, windows inside and across the border, K
-/// beyond one chunk, wide outputs), over plain and packed weights.
-#[test]
-fn f32_conv_fma_tables_give_the_fused_bits() {
-    let tables = fma_tables();
+/// [`gemm_tables_give_the_model_bits`] for `groups == 1` convs (padding,
+/// strides, dilations, windows inside and across the border, K beyond one
+/// chunk, wide outputs), over plain and packed weights.
+fn conv_tables_give_the_model_bits(fused: bool, seed: u64) {
+    let tables = f32_tables(fused);
     if tables.is_empty() {
         return;
     }
-    let mut rng = Rng::new(37);
+    let mut rng = Rng::new(seed);
     let acts = [Act::None, Act::Clamp(0.0, 6.0), Act::LeakyRelu(0.1)];
     for it in 0..iters(150) {
         let kind = if it % 5 == 4 { 2 } else { 0 };
@@ -979,14 +1004,14 @@ fn f32_conv_fma_tables_give_the_fused_bits() {
         let w = rng.vec(oc * k_len);
         let bias = rng.vec(oc);
         let bias = (it % 2 == 0).then_some(&bias[..]);
-        let want = fused_conv(&p, &x, xs, &w, bias, ys);
+        let want = tiled_conv_model(fused, &p, &x, xs, &w, bias, ys);
         for t in &tables {
             let what = std::format!("{}: case {it} {p:?} {xs:?} -> {ys:?}", t.name());
             let mut got = GuardedF32::new(want.len());
             (t.f32_conv)(&p, &x, xs, &w, bias, got.out(), ys);
             assert!(
                 same_bits(got.body(), &want),
-                "{what}: not the fused sum's bits"
+                "{what}: not the model's bits (fused: {fused})"
             );
             if let Some(layout) = crate::packing::Packing::of_f32(t.packing(), oc) {
                 let mut wp = vec![f32::NAN; layout.len(oc, k_len).unwrap()];
@@ -995,11 +1020,23 @@ fn f32_conv_fma_tables_give_the_fused_bits() {
                 (t.f32_conv_packed)(&p, &x, xs, &wp, bias, packed.out(), ys);
                 assert!(
                     same_bits(packed.body(), &want),
-                    "{what} packed: not the fused sum's bits"
+                    "{what} packed: not the model's bits (fused: {fused})"
                 );
             }
         }
     }
+}
+
+#[test]
+fn f32_conv_fma_tables_give_the_fused_bits() {
+    conv_tables_give_the_model_bits(true, 37);
+}
+
+/// Not under Miri, as [`f32_gemm_rounding_tables_give_the_rounded_bits`].
+#[test]
+#[cfg_attr(miri, ignore)]
+fn f32_conv_rounding_tables_give_the_rounded_bits() {
+    conv_tables_give_the_model_bits(false, 39);
 }
 
 /// Element strides of `shape` broadcast to `out` (0 along broadcast dims).

@@ -60,10 +60,12 @@ impl I32Simd for I32x4 {
 
 /// Four f32 lanes in an array.
 #[derive(Clone, Copy)]
+#[repr(transparent)]
 pub(crate) struct F32x4([f32; 4]);
 
 impl F32Simd for F32x4 {
     const LANES: usize = 4;
+    const FUSED: bool = false;
     #[inline(always)]
     unsafe fn zero() -> Self {
         F32x4([0.0; 4])

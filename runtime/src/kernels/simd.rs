@@ -44,8 +44,14 @@ pub(crate) trait F32Simd: Copy {
             core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
         }
     }
-    /// `self + a * b` with one rounding (fused multiply-add).
+    /// `self + a * b` with one rounding (fused multiply-add), or, where
+    /// [`F32Simd::FUSED`] is false, a rounded product then a rounded sum.
     unsafe fn fma(self, a: Self, b: Self) -> Self;
+    /// Whether [`F32Simd::fma`] rounds once. The tiled GEMM starts each K
+    /// chunk from `0.0` on fused types (the partial sums' loads stay off
+    /// the multiply-add chains) and from the partial sum on the others, so
+    /// that those add every product in one sequence: the reference's sum.
+    const FUSED: bool = true;
     /// Whether the f32 micro-kernels load `LANES` consecutive values of an
     /// A row as one vector and multiply by its lanes ([`F32Simd::fma_lane`])
     /// rather than broadcast each value from memory. On NEON a replicating
@@ -62,6 +68,26 @@ pub(crate) trait F32Simd: Copy {
             b.store(t.as_mut_ptr());
             self.fma(a, Self::splat(t[L as usize]))
         }
+    }
+    /// `acc[r][v] += Σ_{k < seg} rp[r][k] · bp[k·NV·LANES + v·LANES + lane]`
+    /// for an `MR x NV` register tile through a hand-written loop, where
+    /// this type has one for that tile: each output adds its products in
+    /// order of `k` with [`F32Simd::fma`]'s roundings (the implementation
+    /// states any difference). Returns whether it did; `false` (the
+    /// default, and for tiles without a loop) leaves `acc` untouched and
+    /// the generic loop runs.
+    ///
+    /// # Safety
+    /// The CPU supports `Self`; `rp[r]` has `seg` readable values, `bp`
+    /// `seg·NV·LANES`.
+    #[inline(always)]
+    unsafe fn mac_segment<const MR: usize, const NV: usize>(
+        _acc: &mut [[Self; NV]; MR],
+        _rp: &[*const f32; MR],
+        _bp: *const f32,
+        _seg: usize,
+    ) -> bool {
+        false
     }
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;

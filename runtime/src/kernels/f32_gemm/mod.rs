@@ -16,6 +16,8 @@
 use super::simd::F32Simd;
 use super::Act;
 
+#[cfg(all(target_arch = "arm", ferrite_arm_neon, not(miri)))]
+pub(crate) mod neon32;
 pub(crate) mod tiled;
 
 /// The SIMD `MatMul` of one kernel table: [`tiled`] over vector type `V`

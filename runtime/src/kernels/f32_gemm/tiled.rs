@@ -19,6 +19,12 @@
 //! partial sums are off the multiply-add chains. Then `+ bias`, then the
 //! activation. The difference to the reference is therefore bounded by
 //! `K · 2^-23 · Σ_k |a_k·b_k|` per output (before the activation).
+//!
+//! Vector types without a fused multiply-add ([`F32Simd::FUSED`] false:
+//! `portable`, `neon32`) round the product, then the sum, and start each
+//! chunk from the stored partial sum instead: every output adds its
+//! products in one sequence from `0.0`, the reference's sum bit for bit
+//! (up to the sign of an all-zero sum, where a padded tap adds `0·w`).
 
 use super::super::simd::F32Simd;
 use super::super::Act;
@@ -495,6 +501,10 @@ unsafe fn segment<V: F32Simd, const MR: usize, const NV: usize>(
     mut bp: *const f32,
     seg: usize,
 ) -> [[V; NV]; MR] {
+    // SAFETY: as the caller vouches.
+    if unsafe { V::mac_segment::<MR, NV>(&mut acc, rp, bp, seg) } {
+        return acc;
+    }
     let mut i = 0;
     // SAFETY: the reads stay within the ranges the caller vouches for
     // (four steps at a time read `rp[r][i..i + 4]`, `i + 4 <= seg`).
@@ -584,6 +594,22 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     // a vector with fewer channels than lanes loads and stores only those.
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
+        // Without fused multiply-adds, a later chunk resumes the stored
+        // partial sum, so that each output is one sequence of roundings.
+        let resume = !V::FUSED && !c.first;
+        if resume {
+            for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+                let o = out.as_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
+                for (v, a) in acc_r.iter_mut().enumerate() {
+                    let n = lanes_of(v);
+                    if n == V::LANES {
+                        *a = V::load(o.add(v * V::LANES));
+                    } else if n > 0 {
+                        *a = V::load_first(o.add(v * V::LANES), n);
+                    }
+                }
+            }
+        }
         // Rows past `rows` repeat the last valid row (computed, not stored).
         let pointwise = g.is_pointwise();
         let origins: [_; MR] = if pointwise {
@@ -655,7 +681,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             for (v, &a) in acc_r.iter().enumerate() {
                 let mut a = a;
                 let n = lanes_of(v);
-                if !c.first {
+                if !c.first && !resume {
                     if n == V::LANES {
                         a = V::load(o.add(v * V::LANES)).add(a);
                     } else if n > 0 {

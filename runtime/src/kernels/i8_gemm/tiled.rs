@@ -73,9 +73,9 @@ pub(crate) trait QMicro {
     /// `B` is `i8` and `b_val` the identity, so the micro-kernel reads
     /// weights pre-packed by the compiler ([`QBSource::Packed`]) in place.
     const RAW_B: bool = false;
-    /// The table runs depthwise convs on
-    /// [`depthwise_vnni`](crate::kernels::i8_conv::depthwise_vnni) (the
-    /// micro-kernel's ISA is AVX-512 VNNI).
+    /// The table runs depthwise convs on `i8_conv::depthwise_vnni` (the
+    /// micro-kernel's ISA is AVX-512 VNNI; that module exists on x86-64
+    /// only).
     #[cfg_attr(any(not(target_arch = "x86_64"), miri), allow(dead_code))]
     const DEPTHWISE_VNNI: bool = false;
     /// The packed A value of input `x`: `x − zp + offset(zp)` in `A`.
