@@ -89,6 +89,31 @@ pub(crate) trait F32Simd: Copy {
     ) -> bool {
         false
     }
+    /// Whether [`F32Simd::dw_window`] has a hand-written loop (the
+    /// depthwise driver then prepares the tap offsets it reads).
+    const DW_WINDOW: bool = false;
+    /// `acc[q][v] = acc[q][v] + round(x_t[q][v] · w[t][v])`, the product
+    /// rounded and then the sum, for taps `t < taps` in order: the
+    /// depthwise conv's `PIX` pixels at once, over `NV` vectors of
+    /// channels. Tap `t` of pixel `q` reads `NV·LANES` values at
+    /// `offs[t] + q·pix_step` bytes past `x`, its weights are the `NV`
+    /// vectors at `w + t·NV`. Only for types whose
+    /// [`F32Simd::DW_WINDOW`] is true, and there only for the `NV`/`PIX` it
+    /// has a loop for; returns whether it ran (`false`: `acc` untouched).
+    ///
+    /// # Safety
+    /// The CPU supports `Self`; every read above is in bounds; `taps >= 1`.
+    #[inline(always)]
+    unsafe fn dw_window<const NV: usize, const PIX: usize>(
+        _acc: &mut [[Self; NV]; PIX],
+        _x: *const f32,
+        _offs: &[usize],
+        _pix_step: usize,
+        _w: *const Self,
+        _taps: usize,
+    ) -> bool {
+        false
+    }
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;
     /// `self * b` (rounded: never fused with a following `add`).

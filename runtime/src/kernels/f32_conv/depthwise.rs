@@ -122,6 +122,16 @@ unsafe fn vblock<V: F32Simd, const NV: usize>(
         clamp,
     };
     let (sw, dw) = (p.stride_w as isize, p.dilation_w as isize);
+    // Byte offsets of the taps `(j, kx)` from a window's first valid row,
+    // `j` rows further, and between two pixels, for `V::dw_window`.
+    let mut offs = [0usize; MAX_TAPS];
+    if V::DW_WINDOW {
+        for (t, o) in offs.iter_mut().enumerate().take(taps) {
+            let (j, kx) = (t / kw, t % kw);
+            *o = (j * p.dilation_h * iw + kx * p.dilation_w) * ch * 4;
+        }
+    }
+    let pix_bytes = p.stride_w * ch * 4;
     for bi in 0..n {
         for oy in 0..oh {
             let y0 = (oy * p.stride_h) as isize - p.pad_top as isize;
@@ -136,7 +146,28 @@ unsafe fn vblock<V: F32Simd, const NV: usize>(
                 let last = x0 + (PIX as isize - 1) * sw + (kw as isize - 1) * dw;
                 if ox + PIX <= ow && x0 >= 0 && last < iw as isize {
                     let mut acc = [[unsafe { V::zero() }; NV]; PIX];
-                    for ky in ky0..ky1 {
+                    let n_taps = (ky1 - ky0) * kw;
+                    // SAFETY: with `ky1 > ky0` row `ky0` is in the image,
+                    // so its first tap of pixel 0 is; `offs` and the panel
+                    // from `ky0·kw` cover `n_taps` taps, each inside the
+                    // row's window (the branch's condition).
+                    let done = V::DW_WINDOW
+                        && n_taps > 0
+                        && unsafe {
+                            let iy = (y0 + (ky0 * p.dilation_h) as isize) as usize;
+                            let first = (((bi * ih + iy) * iw) as isize + x0) as usize;
+                            V::dw_window::<NV, PIX>(
+                                &mut acc,
+                                xp.add(first * ch + c0),
+                                &offs,
+                                pix_bytes,
+                                panel[ky0 * kw].as_ptr(),
+                                n_taps,
+                            )
+                        };
+                    // The taps `dw_window` did not sum (none, or all).
+                    let rows = if done { ky0..ky0 } else { ky0..ky1 };
+                    for ky in rows {
                         let iy = (y0 + (ky * p.dilation_h) as isize) as usize;
                         let row = ((bi * ih + iy) * iw) as isize;
                         for kx in 0..kw {

@@ -32,6 +32,8 @@ use super::simd::F32Simd;
 use super::Act;
 
 pub(crate) mod depthwise;
+#[cfg(all(target_arch = "arm", ferrite_arm_neon, not(miri)))]
+pub(crate) mod neon32;
 
 /// Geometry and fused activation of a `Conv` / `ConvTranspose`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -28,11 +28,13 @@
 
 use core::arch::asm;
 
+use super::super::f32_conv::neon32::{dw_4x4, dw_4x8};
 use super::super::portable::F32x4;
 use super::super::simd::F32Simd;
 
 /// Four f32 lanes: [`F32x4`] with NEON `asm!` loops for the `4 × 8` and
-/// `4 × 4` GEMM tiles ([`F32Simd::mac_segment`]).
+/// `4 × 4` GEMM tiles ([`F32Simd::mac_segment`]) and the depthwise
+/// windows of four pixels × 8 or 4 channels ([`F32Simd::dw_window`]).
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 pub(crate) struct Neon32F32(F32x4);
@@ -87,6 +89,33 @@ impl F32Simd for Neon32F32 {
                 tile_4x8(acc, rows, bp, seg);
             } else {
                 tile_4x4(acc, rows, bp, seg);
+            }
+        }
+        true
+    }
+    const DW_WINDOW: bool = true;
+    #[inline(always)]
+    unsafe fn dw_window<const NV: usize, const PIX: usize>(
+        acc: &mut [[Self; NV]; PIX],
+        x: *const f32,
+        offs: &[usize],
+        pix_step: usize,
+        w: *const Self,
+        taps: usize,
+    ) -> bool {
+        if PIX != 4 || !(NV == 1 || NV == 2) {
+            return false;
+        }
+        let acc = acc.as_mut_ptr().cast::<f32>();
+        let w = w.cast::<f32>();
+        debug_assert!(offs.len() >= taps && taps >= 1);
+        // SAFETY: the build enables NEON; forwarded from the caller, the
+        // accumulators and weights consecutive f32 as in `mac_segment`.
+        unsafe {
+            if NV == 2 {
+                dw_4x8(acc, x, offs.as_ptr(), pix_step, w, taps);
+            } else {
+                dw_4x4(acc, x, offs.as_ptr(), pix_step, w, taps);
             }
         }
         true
