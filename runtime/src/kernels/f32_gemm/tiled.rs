@@ -480,6 +480,39 @@ fn out_row(g: &Geometry, scatter: Option<Scatter>, m: usize) -> usize {
     }
 }
 
+/// [`out_row`] of A rows `m0..m0 + rows` (`rows <= MR`; later entries 0):
+/// one division for the first, then stepping along the input row.
+#[inline(always)]
+fn out_rows<const MR: usize>(
+    g: &Geometry,
+    scatter: Option<Scatter>,
+    m0: usize,
+    rows: usize,
+) -> [usize; MR] {
+    let Some(s) = scatter else {
+        return core::array::from_fn(|r| m0 + r);
+    };
+    let [_, ih, iw, _] = g.in_shape;
+    let (mut b, rem) = (m0 / (ih * iw), m0 % (ih * iw));
+    let (mut y, mut x) = (rem / iw, rem % iw);
+    let mut out = [0; MR];
+    for (r, o) in out.iter_mut().enumerate().take(rows) {
+        if r > 0 {
+            x += 1;
+            if x == iw {
+                (x, y) = (0, y + 1);
+                if y == ih {
+                    (y, b) = (0, b + 1);
+                }
+            }
+        }
+        *o = (b * s.out_hw[0] + y * s.stride[0] + s.tap[0]) * s.out_hw[1]
+            + x * s.stride[1]
+            + s.tap[1];
+    }
+    out
+}
+
 /// The K range of one packed panel.
 struct Chunk {
     k0: usize,
@@ -594,12 +627,13 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
     // a vector with fewer channels than lanes loads and stores only those.
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
+        let o_rows = out_rows::<MR>(g, scatter, m0, rows);
         // Without fused multiply-adds, a later chunk resumes the stored
         // partial sum, so that each output is one sequence of roundings.
         let resume = !V::FUSED && !c.first;
         if resume {
             for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
-                let o = out.as_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
+                let o = out.as_ptr().add(o_rows[r] * oc + n0);
                 for (v, a) in acc_r.iter_mut().enumerate() {
                     let n = lanes_of(v);
                     if n == V::LANES {
@@ -677,7 +711,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             if r >= rows {
                 continue;
             }
-            let o = out.as_mut_ptr().add(out_row(g, scatter, m0 + r) * oc + n0);
+            let o = out.as_mut_ptr().add(o_rows[r] * oc + n0);
             for (v, &a) in acc_r.iter().enumerate() {
                 let mut a = a;
                 let n = lanes_of(v);
