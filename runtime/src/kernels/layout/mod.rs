@@ -281,9 +281,9 @@ pub fn pad<T: Copy>(
     }
 }
 
-/// `dst.copy_from_slice(src)` for the short rows of a channel pad: in
-/// blocks of 16 elements, the last ending at the last element (a library
-/// `memcpy` call costs more than the copy at these lengths).
+/// `dst.copy_from_slice(src)` for the short rows of a channel pad or
+/// concat: in blocks of 16 elements, the last ending at the last element
+/// (a library `memcpy` call costs more than the copy at these lengths).
 #[cfg(not(target_os = "none"))]
 #[inline(always)]
 fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
@@ -370,8 +370,15 @@ pub fn concat_part<T: Copy>(
         "buffer too short"
     );
     for row in 0..outer {
-        out[row * out_inner + offset..][..in_inner]
-            .copy_from_slice(&input[row * in_inner..][..in_inner]);
+        let (dst, src) = (
+            &mut out[row * out_inner + offset..][..in_inner],
+            &input[row * in_inner..][..in_inner],
+        );
+        // Channel concats of NHWC tensors copy rows of tens of values.
+        #[cfg(not(target_os = "none"))]
+        copy_short(dst, src);
+        #[cfg(target_os = "none")]
+        dst.copy_from_slice(src);
     }
 }
 
@@ -653,5 +660,37 @@ mod tests {
         // Empty part and empty outer are no-ops.
         concat_part::<u8>(&[], 2, 0, 9, 9, &mut out);
         concat_part::<u8>(&[], 0, 3, 9, 0, &mut []);
+    }
+
+    /// Rows shorter than, within and beyond the block copies' 16..=128,
+    /// each part exactly in its slot of every row.
+    #[test]
+    fn concat_parts_of_every_row_length() {
+        let lens = [1, 15, 16, 17, 24, 31, 33, 100, 128, 129, 300];
+        let out_inner: usize = lens.iter().sum();
+        let outer = 3;
+        let mut out = vec![u32::MAX; outer * out_inner];
+        let mut offset = 0;
+        for (p, &len) in lens.iter().enumerate() {
+            let part: Vec<u32> = (0..(outer * len) as u32)
+                .map(|i| (p as u32) << 16 | i)
+                .collect();
+            concat_part(&part, outer, len, out_inner, offset, &mut out);
+            offset += len;
+        }
+        for row in 0..outer {
+            let mut at = row * out_inner;
+            for (p, &len) in lens.iter().enumerate() {
+                for i in 0..len {
+                    let want = (p as u32) << 16 | (row * len + i) as u32;
+                    assert_eq!(
+                        out[at + i],
+                        want,
+                        "row {row} part {p} (len {len}) value {i}"
+                    );
+                }
+                at += len;
+            }
+        }
     }
 }
