@@ -467,21 +467,13 @@ unsafe fn block<V: F32Simd, const MR: usize, const NV: usize>(
 /// The output row of A row `m`.
 #[inline(always)]
 fn out_row(g: &Geometry, scatter: Option<Scatter>, m: usize) -> usize {
-    match scatter {
-        None => m,
-        Some(s) => {
-            let [_, ih, iw, _] = g.in_shape;
-            let (b, rem) = (m / (ih * iw), m % (ih * iw));
-            let (y, x) = (rem / iw, rem % iw);
-            (b * s.out_hw[0] + y * s.stride[0] + s.tap[0]) * s.out_hw[1]
-                + x * s.stride[1]
-                + s.tap[1]
-        }
-    }
+    out_rows::<1>(g, scatter, m, 1)[0]
 }
 
-/// [`out_row`] of A rows `m0..m0 + rows` (`rows <= MR`; later entries 0):
-/// one division for the first, then stepping along the input row.
+/// The output rows of A rows `m0..m0 + rows` (`rows <= MR`; later entries
+/// 0): `m` itself, or with a scatter output pixel `(b, y·stride + tap_y,
+/// x·stride + tap_x)` of input pixel `m = (b, y, x)`; one division for the
+/// first, then stepping along the input row.
 #[inline(always)]
 fn out_rows<const MR: usize>(
     g: &Geometry,
@@ -511,6 +503,25 @@ fn out_rows<const MR: usize>(
             + s.tap[1];
     }
     out
+}
+
+/// The `n <= LANES` values at `p` in the first lanes of a vector (zeros
+/// elsewhere, and everywhere for `n == 0`).
+///
+/// # Safety
+/// The CPU supports `V`; `n` values at `p` are readable.
+#[inline(always)]
+unsafe fn load_channels<V: F32Simd>(p: *const f32, n: usize) -> V {
+    // SAFETY: as the caller vouches.
+    unsafe {
+        if n == V::LANES {
+            V::load(p)
+        } else if n > 0 {
+            V::load_first(p, n)
+        } else {
+            V::zero()
+        }
+    }
 }
 
 /// The K range of one packed panel.
@@ -635,12 +646,7 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
                 let o = out.as_ptr().add(o_rows[r] * oc + n0);
                 for (v, a) in acc_r.iter_mut().enumerate() {
-                    let n = lanes_of(v);
-                    if n == V::LANES {
-                        *a = V::load(o.add(v * V::LANES));
-                    } else if n > 0 {
-                        *a = V::load_first(o.add(v * V::LANES), n);
-                    }
+                    *a = load_channels(o.add(v * V::LANES), lanes_of(v));
                 }
             }
         }
@@ -715,12 +721,8 @@ unsafe fn tile<V: F32Simd, const MR: usize, const NV: usize>(
             for (v, &a) in acc_r.iter().enumerate() {
                 let mut a = a;
                 let n = lanes_of(v);
-                if !c.first && !resume {
-                    if n == V::LANES {
-                        a = V::load(o.add(v * V::LANES)).add(a);
-                    } else if n > 0 {
-                        a = V::load_first(o.add(v * V::LANES), n).add(a);
-                    }
+                if !c.first && !resume && n > 0 {
+                    a = load_channels::<V>(o.add(v * V::LANES), n).add(a);
                 }
                 if c.last {
                     if has_bias {
