@@ -237,6 +237,157 @@ fn i8_conv_tables_are_bit_exact() {
     }
 }
 
+/// A conv shape: `(ic, kh, kw, ow, stride_h, dilation_h, pad (top, left,
+/// bottom, right), batch)`, stride and dilation 1 along the width.
+type PixelShape = (usize, usize, usize, usize, usize, usize, [usize; 4], usize);
+
+/// Output channel counts that the pixel-vectorized convs take: one to
+/// three groups per block of packed weights, with channels past the last
+/// valid one in a group.
+const PIXEL_OCS: [usize; 13] = [1, 5, 8, 12, 17, 20, 24, 25, 33, 36, 40, 48, 72];
+
+/// The conv of `shape` with `oc` output channels: its parameters (`act`,
+/// zero points from `rng`) and input and output shapes.
+fn pixel_case(
+    rng: &mut Rng,
+    i: usize,
+    (ic, kh, kw, ow, sh, dh, [pt, pl, pb, pr], n): PixelShape,
+    oc: usize,
+) -> (QConvParams, [usize; 4], [usize; 4]) {
+    let iw = ow + kw - 1 - pl - pr;
+    let ih = 3 + dh * (kh - 1) + (i % 3) - pt - pb.min(1);
+    let oh = (ih + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    let out_zp = zero_point(rng);
+    let p = QConvParams {
+        kernel_h: kh,
+        kernel_w: kw,
+        stride_h: sh,
+        stride_w: 1,
+        dilation_h: dh,
+        dilation_w: 1,
+        pad_top: pt,
+        pad_left: pl,
+        groups: 1,
+        in_zp: zero_point(rng),
+        out_zp,
+        act_min: if oc.is_multiple_of(2) { -128 } else { out_zp },
+        act_max: 127,
+    };
+    (p, [n, ih, iw, ic], [n, oh, ow, oc])
+}
+
+/// Packed convs of few output channels that AVX-512 VNNI runs over
+/// pixels (`i8_conv::pixels_vnni`): 1–72 channels, output widths at and
+/// around the 32-pixel block, two spans of a row (256 input channels),
+/// padding on every side, row stride and dilation, batches, extreme
+/// values. Every table runs them; on x86-64 each case is checked to take
+/// that path where VNNI packs the weights. Too slow for Miri.
+#[test]
+#[cfg(not(miri))]
+fn i8_conv_pixel_blocks_are_bit_exact() {
+    let tables = tables();
+    let mut rng = Rng::new(41);
+    let shapes: [PixelShape; 9] = [
+        (96, 3, 3, 32, 1, 1, [1, 1, 1, 1], 1),
+        (96, 3, 3, 33, 1, 1, [1, 1, 1, 1], 2),
+        (32, 3, 3, 47, 2, 1, [0, 1, 2, 0], 1),
+        (64, 1, 1, 63, 1, 1, [0, 0, 0, 0], 1),
+        (16, 5, 5, 65, 1, 2, [2, 2, 1, 3], 1),
+        (256, 3, 3, 100, 1, 1, [1, 1, 1, 1], 1),
+        (256, 2, 3, 81, 2, 2, [1, 2, 0, 0], 2),
+        (8, 3, 3, 40, 1, 1, [1, 0, 0, 2], 1),
+        (4, 7, 3, 34, 1, 1, [3, 1, 3, 1], 1),
+    ];
+    for (i, &shape) in shapes.iter().enumerate() {
+        for (j, &oc) in PIXEL_OCS.iter().enumerate() {
+            let (p, xs, ys) = pixel_case(&mut rng, i, shape, oc);
+            #[cfg(target_arch = "x86_64")]
+            {
+                let isa = crate::packing::ISA_AVX512VNNI;
+                let nr = crate::packing::Packing::of(isa, oc).unwrap().nr;
+                assert!(
+                    i8_conv::pixels_vnni::applies(&p, xs, ys, nr),
+                    "shape {i} oc {oc} does not take the pixel path"
+                );
+            }
+            let extreme = (i + j) % 5 == 0;
+            let x = data(&mut rng, xs.iter().product(), extreme);
+            let k_len = p.kernel_h * p.kernel_w * xs[3];
+            let w = data(&mut rng, oc * k_len, extreme);
+            let bias: Vec<i32> = (0..oc).map(|_| (rng.next_u64() as i32) >> 11).collect();
+            let rq = requant(&mut rng, oc, 14 + (k_len as f32).log2() as i32 / 2);
+            let mut want = Guarded::new(ys.iter().product());
+            i8_conv::reference(&p, &x, xs, &w, &bias, &rq, want.out(), ys);
+            for t in &tables {
+                if let Some(got) = packed_conv(t, &p, &x, xs, &w, &bias, &rq, ys) {
+                    assert_eq!(got, want.body(), "{}: shape {i} oc {oc}", t.name());
+                }
+            }
+        }
+    }
+}
+
+/// Packed f32 convs of few output channels that AVX-512 runs over pixels
+/// (`f32_conv::pixels`) give the tiled GEMM's bits on every FMA table:
+/// the shapes of [`i8_conv_pixel_blocks_are_bit_exact`] with channel
+/// counts that are not multiples of 16 (the transposition's scalar
+/// columns), four spans of a row, K over several chunks, each activation
+/// path. On x86-64 each case is checked to take that path where AVX-512
+/// packs the weights. Too slow for Miri.
+#[test]
+#[cfg(not(miri))]
+fn f32_conv_pixel_blocks_give_the_fused_bits() {
+    let tables = f32_tables(true);
+    let mut rng = Rng::new(43);
+    let shapes: [PixelShape; 8] = [
+        (96, 3, 3, 32, 1, 1, [1, 1, 1, 1], 1),
+        (96, 3, 3, 100, 1, 1, [1, 1, 1, 1], 2),
+        (17, 3, 3, 47, 2, 1, [0, 1, 2, 0], 1),
+        (64, 1, 1, 63, 1, 1, [0, 0, 0, 0], 1),
+        (5, 5, 5, 65, 1, 2, [2, 2, 1, 3], 1),
+        (40, 2, 3, 81, 2, 2, [1, 2, 0, 0], 2),
+        (8, 3, 3, 40, 1, 1, [1, 0, 0, 2], 1),
+        (300, 1, 1, 33, 1, 1, [0, 0, 0, 0], 1),
+    ];
+    let acts = [Act::None, Act::Clamp(0.0, 6.0), Act::HardSwish];
+    for (i, &shape) in shapes.iter().enumerate() {
+        for (j, &oc) in PIXEL_OCS.iter().enumerate() {
+            let (q, xs, ys) = pixel_case(&mut rng, i, shape, oc);
+            let p = conv_params(&q, acts[(i + j) % acts.len()]);
+            #[cfg(target_arch = "x86_64")]
+            {
+                let isa = crate::packing::ISA_AVX512VNNI;
+                let nr = crate::packing::Packing::of_f32(isa, oc).unwrap().nr;
+                assert!(
+                    f32_conv::pixels::applies::<super::x86::Avx512F32>(&p, xs, ys, nr),
+                    "shape {i} oc {oc} does not take the pixel path"
+                );
+            }
+            let k_len = p.kernel_h * p.kernel_w * xs[3];
+            let x = rng.vec(xs.iter().product());
+            let w = rng.vec(oc * k_len);
+            let bias = rng.vec(oc);
+            let bias = (j % 2 == 0).then_some(&bias[..]);
+            let want = tiled_conv_model(true, &p, &x, xs, &w, bias, ys);
+            for t in &tables {
+                let Some(layout) = crate::packing::Packing::of_f32(t.packing(), oc) else {
+                    continue;
+                };
+                let mut wp = vec![f32::NAN; layout.len(oc, k_len).unwrap()];
+                layout.pack(&w, oc, k_len, &mut wp);
+                let mut got = GuardedF32::new(want.len());
+                (t.f32_conv_packed)(&p, &x, xs, &wp, bias, got.out(), ys);
+                assert!(
+                    same_bits(got.body(), &want),
+                    "{}: shape {i} oc {oc} {:?}: not the model's bits",
+                    t.name(),
+                    p.act
+                );
+            }
+        }
+    }
+}
+
 /// Reductions longer than one packed chunk (`KC = 2048` steps) and more
 /// rows than one accumulator block (`MC = 128`). Too slow for Miri.
 #[test]

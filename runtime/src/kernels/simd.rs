@@ -33,6 +33,36 @@ pub(crate) trait F32Simd: Copy {
             Self::load(t.as_ptr())
         }
     }
+    /// `LANES` values `stride` apart from `p` (lane `l` is `p[l·stride]`):
+    /// a column of a row-major block.
+    #[inline(always)]
+    unsafe fn load_strided(p: *const f32, stride: usize) -> Self {
+        let mut t = [0.0f32; 16];
+        // SAFETY: the `LANES <= 16` values are readable (caller).
+        unsafe {
+            for (l, v) in t.iter_mut().enumerate().take(Self::LANES) {
+                *v = *p.add(l * stride);
+            }
+            Self::load(t.as_ptr())
+        }
+    }
+    /// Transposes a `LANES x LANES` block: row `j` of `dst` (`LANES` values
+    /// at `dst + j·dst_stride`) is column `j` of `src` (whose row `i` is
+    /// at `src + i·src_stride`).
+    #[inline(always)]
+    unsafe fn transpose_block(
+        src: *const f32,
+        src_stride: usize,
+        dst: *mut f32,
+        dst_stride: usize,
+    ) {
+        // SAFETY: the rows are readable and writable (caller).
+        unsafe {
+            for j in 0..Self::LANES {
+                Self::load_strided(src.add(j), src_stride).store(dst.add(j * dst_stride));
+            }
+        }
+    }
     /// Stores the first `n` lanes (`n <= LANES <= 16`) at `p`; nothing past
     /// `p + n` is written.
     #[inline(always)]
@@ -89,6 +119,9 @@ pub(crate) trait F32Simd: Copy {
     ) -> bool {
         false
     }
+    /// Whether the ISA has 32 vector registers, so that a dense conv of
+    /// few output channels runs on `f32_conv::pixels` (24 accumulators).
+    const PIXEL_BLOCKS: bool = false;
     /// Whether [`F32Simd::dw_window`] has a hand-written loop (the
     /// depthwise driver then prepares the tap offsets it reads).
     const DW_WINDOW: bool = false;

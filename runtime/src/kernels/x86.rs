@@ -92,6 +92,7 @@ pub(crate) struct Avx512F32(__m512);
 
 impl F32Simd for Avx512F32 {
     const LANES: usize = 16;
+    const PIXEL_BLOCKS: bool = true;
     #[inline(always)]
     unsafe fn zero() -> Self {
         // SAFETY: the caller guarantees AVX-512F (trait contract).
@@ -106,6 +107,66 @@ impl F32Simd for Avx512F32 {
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller guarantees AVX-512F and 16 readable values.
         Avx512F32(unsafe { _mm512_loadu_ps(p) })
+    }
+    #[inline(always)]
+    unsafe fn load_strided(p: *const f32, stride: usize) -> Self {
+        // SAFETY: the caller guarantees AVX-512F and the 16 values `stride`
+        // apart (whose offsets fit `i32`: `15·stride` is within one tensor).
+        unsafe {
+            let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let idx = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(stride as i32));
+            Avx512F32(_mm512_i32gather_ps::<4>(idx, p))
+        }
+    }
+    #[inline(always)]
+    unsafe fn transpose_block(
+        src: *const f32,
+        src_stride: usize,
+        dst: *mut f32,
+        dst_stride: usize,
+    ) {
+        // SAFETY: the caller guarantees AVX-512F and the 16 rows of 16
+        // values at `src` and `dst`.
+        unsafe {
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (i, ri) in r.iter_mut().enumerate() {
+                *ri = _mm512_loadu_ps(src.add(i * src_stride));
+            }
+            // Pairs of rows interleaved by 32-bit lanes, then by 64-bit
+            // lanes: each 128-bit lane holds a 4x4 block, transposed.
+            let mut t = [_mm512_setzero_ps(); 16];
+            for i in (0..16).step_by(2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            let mut td = [_mm512_setzero_pd(); 16];
+            for (d, &f) in td.iter_mut().zip(&t) {
+                *d = _mm512_castps_pd(f);
+            }
+            let t = td;
+            let mut u = [_mm512_setzero_ps(); 16];
+            for i in (0..16).step_by(4) {
+                u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t[i], t[i + 2]));
+                u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t[i], t[i + 2]));
+                u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t[i + 1], t[i + 3]));
+                u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t[i + 1], t[i + 3]));
+            }
+            // Then the 128-bit blocks: rows 4m + j of `u` hold column
+            // `j`'s values of rows 4m..4m + 4 in each block.
+            let mut v = [_mm512_setzero_ps(); 16];
+            for j in 0..4 {
+                v[j] = _mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]);
+                v[4 + j] = _mm512_shuffle_f32x4::<0xdd>(u[j], u[4 + j]);
+                v[8 + j] = _mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]);
+                v[12 + j] = _mm512_shuffle_f32x4::<0xdd>(u[8 + j], u[12 + j]);
+            }
+            for j in 0..8 {
+                let a = _mm512_shuffle_f32x4::<0x88>(v[j], v[8 + j]);
+                let b = _mm512_shuffle_f32x4::<0xdd>(v[j], v[8 + j]);
+                _mm512_storeu_ps(dst.add(j * dst_stride), a);
+                _mm512_storeu_ps(dst.add((j + 8) * dst_stride), b);
+            }
+        }
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {

@@ -34,6 +34,7 @@ use super::Act;
 pub(crate) mod depthwise;
 #[cfg(all(target_arch = "arm", ferrite_arm_neon, not(miri)))]
 pub(crate) mod neon32;
+pub(crate) mod pixels;
 
 /// Geometry and fused activation of a `Conv` / `ConvTranspose`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,6 +147,18 @@ pub(crate) unsafe fn simd_packed<V: F32Simd, const MR: usize, const NV: usize, c
         return;
     }
     tiled::assert_packing::<V, NV>(isa, out_shape[3]);
+    let nr = if out_shape[3] <= V::LANES {
+        V::LANES
+    } else {
+        NV * V::LANES
+    };
+    if pixels::applies::<V>(p, in_shape, out_shape, nr) {
+        // SAFETY: forwarded from the caller; the weights are packed for
+        // `nr` channels per block (checked above).
+        return unsafe {
+            pixels::conv::<V>(p, input, in_shape, weights, nr, bias, output, out_shape)
+        };
+    }
     let b = BSource::Packed(weights);
     // SAFETY: forwarded from the caller.
     unsafe { dense::<V, MR, NV, MR1>(p, input, in_shape, b, bias, output, out_shape) }

@@ -42,6 +42,8 @@ use crate::quant::requantize_clamp;
 pub(crate) mod depthwise;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 pub(crate) mod depthwise_vnni;
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) mod pixels_vnni;
 
 /// Geometry, zero points and fused-activation clamp of an int8 `Conv`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +177,7 @@ pub(crate) unsafe fn simd<Q: QMicro, QN: QMicro, V: I32Simd, const DW: usize>(
         }
     } else if depthwise::applies(p, in_shape, out_shape) {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if Q::DEPTHWISE_VNNI && depthwise_vnni::applies(p, in_shape[3]) {
+        if Q::VNNI512 && depthwise_vnni::applies(p, in_shape[3]) {
             // SAFETY: forwarded from the caller (`Q` runs on AVX-512 VNNI).
             return unsafe {
                 depthwise_vnni::depthwise(p, x, in_shape, w, bias, requant, out, out_shape)
@@ -219,6 +221,22 @@ pub(crate) unsafe fn simd_packed<Q: QMicro, QN: QMicro>(
     let g = tiled_geometry(p, in_shape, out_shape);
     let q = q_out(p, &requant[..2 * oc]);
     let b = QBSource::Packed(w);
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if Q::VNNI512 {
+        let nr = if oc <= QN::NR { QN::NR } else { Q::NR };
+        if pixels_vnni::applies(p, in_shape, out_shape, nr) {
+            if oc <= QN::NR {
+                tiled::assert_packing::<QN>(isa, oc);
+            } else {
+                tiled::assert_packing::<Q>(isa, oc);
+            }
+            // SAFETY: forwarded from the caller (`Q` runs on AVX-512 VNNI);
+            // the packing is the one `pixels_vnni` reads (checked above).
+            return unsafe {
+                pixels_vnni::conv(p, x, in_shape, w, nr, bias, requant, out, out_shape)
+            };
+        }
+    }
     // The compiler packed for the micro-kernel the table runs on `oc`
     // channels; a disagreement would read the weights in the wrong order.
     // SAFETY (both): forwarded from the caller.

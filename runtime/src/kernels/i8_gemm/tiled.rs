@@ -73,11 +73,12 @@ pub(crate) trait QMicro {
     /// `B` is `i8` and `b_val` the identity, so the micro-kernel reads
     /// weights pre-packed by the compiler ([`QBSource::Packed`]) in place.
     const RAW_B: bool = false;
-    /// The table runs depthwise convs on `i8_conv::depthwise_vnni` (the
-    /// micro-kernel's ISA is AVX-512 VNNI; that module exists on x86-64
-    /// only).
+    /// The micro-kernel's ISA is AVX-512 VNNI, so the table also runs
+    /// `i8_conv::depthwise_vnni` (depthwise convs) and
+    /// `i8_conv::pixels_vnni` (convs of few channels over packed weights);
+    /// those modules exist on x86-64 only.
     #[cfg_attr(any(not(target_arch = "x86_64"), miri), allow(dead_code))]
-    const DEPTHWISE_VNNI: bool = false;
+    const VNNI512: bool = false;
     /// The packed A value of input `x`: `x − zp + offset(zp)` in `A`.
     fn a_val(x: i8, zp: i32) -> Self::A;
     /// The packed B value of weight `w`.

@@ -28,7 +28,7 @@ impl<const NV: usize, const MR: usize> QMicro for Avx512Vnni<NV, MR> {
     type B = i8;
     const B_ZERO: i8 = 0;
     const RAW_B: bool = true;
-    const DEPTHWISE_VNNI: bool = true;
+    const VNNI512: bool = true;
     #[inline(always)]
     fn a_val(x: i8, _zp: i32) -> u8 {
         (x as u8) ^ 0x80
