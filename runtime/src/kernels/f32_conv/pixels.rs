@@ -129,12 +129,13 @@ pub(crate) unsafe fn conv<V: F32Simd>(
                 let want: [isize; KH_MAX] = core::array::from_fn(|ky| {
                     (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize
                 });
-                let slot = slots(&mut tag, b, &want[..kh], |s, iy| {
-                    let strip = &mut ring[s * ic * ws_max..][..ic * ws_max];
-                    // SAFETY: the CPU supports `V` (caller).
+                let (slot, fresh) = slots(&mut tag, b, &want[..kh]);
+                for ky in (0..kh).filter(|&ky| fresh[ky]) {
+                    let strip = &mut ring[slot[ky] * ic * ws_max..][..ic * ws_max];
                     let ix0 = sa as isize - p.pad_left as isize;
-                    unsafe { fill::<V>(x, in_shape, (b, iy), ix0, strip, ws_max, ws) };
-                });
+                    // SAFETY: the CPU supports `V` (caller).
+                    unsafe { fill::<V>(x, in_shape, (b, want[ky]), ix0, strip, ws_max, ws) };
+                }
                 let rows: [&[f32]; KH_MAX] =
                     core::array::from_fn(|ky| &ring[slot[ky] * ic * ws_max..][..ic * ws_max]);
                 let y_row = (b * oh + oy) * ow;
@@ -177,17 +178,16 @@ pub(crate) unsafe fn conv<V: F32Simd>(
 }
 
 /// The slot of each kernel row's input row `want[ky]` of batch `b`
-/// among the `want.len()` strips tagged `tag`, calling `fill(slot, row)`
-/// for each row not held yet (into a slot that holds no wanted row).
+/// among the `want.len()` strips tagged `tag`, and whether that row is new
+/// there (to be filled: it went to a slot that holds no wanted row).
 #[inline(always)]
 pub(crate) fn slots(
     tag: &mut [Option<(usize, isize)>; KH_MAX],
     b: usize,
     want: &[isize],
-    mut fill: impl FnMut(usize, isize),
-) -> [usize; KH_MAX] {
+) -> ([usize; KH_MAX], [bool; KH_MAX]) {
     let kh = want.len();
-    let mut slot = [0usize; KH_MAX];
+    let (mut slot, mut fresh) = ([0usize; KH_MAX], [false; KH_MAX]);
     for (ky, &iy) in want.iter().enumerate() {
         if let Some(s) = (0..kh).find(|&s| tag[s] == Some((b, iy))) {
             slot[ky] = s;
@@ -199,10 +199,9 @@ pub(crate) fn slots(
             .find(|&s| !want.iter().any(|&r| tag[s] == Some((b, r))))
             .unwrap_or(ky);
         tag[free] = Some((b, iy));
-        slot[ky] = free;
-        fill(free, iy);
+        (slot[ky], fresh[ky]) = (free, true);
     }
-    slot
+    (slot, fresh)
 }
 
 /// Writes the strip of input row `(b, iy)` from input column `ix0` on:

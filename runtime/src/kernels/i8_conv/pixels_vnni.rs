@@ -34,8 +34,8 @@ use core::mem::MaybeUninit;
 
 use super::QConvParams;
 use crate::kernels::f32_conv::pixels::{slots, KH_MAX};
-use crate::kernels::simd::I32Simd;
-use crate::kernels::x86::{Avx512I32, Avx512Uniform};
+use crate::kernels::simd::{F32Simd, I32Simd};
+use crate::kernels::x86::{Avx512F32, Avx512I32, Avx512Uniform};
 
 /// Vectors of 16 output pixels per block.
 const PV: usize = 2;
@@ -148,24 +148,15 @@ pub(crate) unsafe fn conv(
                 let want: [isize; KH_MAX] = core::array::from_fn(|ky| {
                     (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize
                 });
-                let slot = slots(&mut tag, b, &want[..kh], |s, iy| {
+                let (slot, fresh) = slots(&mut tag, b, &want[..kh]);
+                for ky in (0..kh).filter(|&ky| fresh[ky]) {
                     let ix0 = sa as isize - p.pad_left as isize;
+                    let strip = ring.wrapping_add(slot[ky] * q4 * ws_max);
                     // SAFETY: AVX-512F (caller); slot `s < kh` holds
                     // `q4·ws_max` words (the ring's size checked above),
                     // `ws <= ws_max`.
-                    unsafe {
-                        fill(
-                            x,
-                            in_shape,
-                            (b, iy),
-                            ix0,
-                            pad,
-                            ring.add(s * q4 * ws_max),
-                            ws_max,
-                            ws,
-                        )
-                    };
-                });
+                    unsafe { fill(x, in_shape, (b, want[ky]), ix0, pad, strip, ws_max, ws) };
+                }
                 let rows: [*const u32; KH_MAX] = core::array::from_fn(|ky| {
                     ring.wrapping_add(slot[ky] * q4 * ws_max).cast_const()
                 });
@@ -259,6 +250,21 @@ unsafe fn fill(
         let step = _mm512_set1_epi32(16 * q4 as i32);
         let flip = _mm512_set1_epi32(0x8080_8080u32 as i32);
         let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        // Whole 16x16 blocks of words transposed in registers (the
+        // shuffles move 32-bit lanes whole, whatever they hold), flipped
+        // in place; the other words gathered.
+        let (full, full_q) = ((hi - lo) / 16 * 16, q4 / 16 * 16);
+        for q0 in (0..full_q).step_by(16) {
+            for i in (0..full).step_by(16) {
+                let src = run.as_ptr().add(i * ic + 4 * q0).cast::<f32>();
+                let d = dst.add(q0 * stride + lo + i);
+                Avx512F32::transpose_block(src, q4, d.cast(), stride);
+                for r in 0..16 {
+                    let p = d.add(r * stride).cast::<__m512i>();
+                    _mm512_storeu_si512(p, _mm512_xor_si512(_mm512_loadu_si512(p), flip));
+                }
+            }
+        }
         for q in 0..q4 {
             let d = dst.add(q * stride + lo);
             // Word `q` of columns `lo + i .. lo + i + 16`.
@@ -266,7 +272,8 @@ unsafe fn fill(
                 _mm512_mullo_epi32(lanes, _mm512_set1_epi32(q4 as i32)),
                 _mm512_set1_epi32(q as i32),
             );
-            let mut i = 0;
+            let mut i = if q < full_q { full } else { 0 };
+            idx = _mm512_add_epi32(idx, _mm512_set1_epi32((i * q4) as i32));
             while i < hi - lo {
                 let n = (hi - lo - i).min(16);
                 let m = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
