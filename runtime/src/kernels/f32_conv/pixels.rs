@@ -31,24 +31,25 @@ use super::super::Act;
 use super::ConvParams;
 
 /// Vectors of output pixels per block.
-const PV: usize = 2;
+pub(crate) const PV: usize = 2;
 /// Most channels of one group: `24 / PV` accumulators per vector.
-const GROUP: usize = 12;
+pub(crate) const GROUP: usize = 24 / PV;
 /// Most output channels taken.
-const OC_MAX: usize = 96;
+pub(crate) const OC_MAX: usize = 96;
 /// Most kernel rows (strips kept).
 pub(crate) const KH_MAX: usize = 7;
-/// Values of the strips kept (64 KB of stack).
-const RING: usize = 16 * 1024;
-/// Fewest reduction steps: below, the transposition costs more than the
-/// lanes the tiled GEMM leaves empty.
-const K_MIN: usize = 64;
+/// 4-byte values of the strips kept (64 KB of stack).
+pub(crate) const RING: usize = 16 * 1024;
+/// Fewest reduction steps: below, the transposition and the output stage
+/// cost more than the lanes the tiled GEMM leaves empty.
+pub(crate) const K_MIN: usize = 64;
 
-/// Output pixels per span for `kh` rows of `ic` channels and `kw` columns
-/// of kernel, `px` pixels per block: the widest multiple of `px` whose
-/// strips fit the ring (0 when not even one block does).
-fn span_px(kh: usize, kw: usize, ic: usize, px: usize) -> usize {
-    let per_col = kh * ic;
+/// Output pixels per span for `kh` rows of `per_px` strip values per
+/// input pixel and `kw` columns of kernel, `px` pixels per block: the
+/// widest multiple of `px` whose strips fit the ring (0 when not even one
+/// block does).
+pub(crate) fn span_px(kh: usize, kw: usize, per_px: usize, px: usize) -> usize {
+    let per_col = kh * per_px;
     let cols = RING.checked_div(per_col).unwrap_or(0);
     cols.saturating_sub(kw - 1) / px * px
 }
@@ -82,7 +83,7 @@ pub(crate) fn applies<V: F32Simd>(
 /// Channel group `g` of a block of `nv` channels: its first channel and
 /// its count, a multiple of 4 (the weights past `nv`, up to `NR`, are
 /// zeros).
-fn group(nv: usize, g: usize) -> (usize, usize) {
+pub(crate) fn group(nv: usize, g: usize) -> (usize, usize) {
     let c0 = g * GROUP;
     (c0, (nv - c0).min(GROUP).next_multiple_of(4))
 }

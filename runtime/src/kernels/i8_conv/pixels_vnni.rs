@@ -33,32 +33,14 @@ use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
 use super::QConvParams;
-use crate::kernels::f32_conv::pixels::{slots, KH_MAX};
+use crate::kernels::f32_conv::pixels::{
+    group, slots, span_px, GROUP, KH_MAX, K_MIN, OC_MAX, PV, RING,
+};
 use crate::kernels::simd::{F32Simd, I32Simd};
 use crate::kernels::x86::{Avx512F32, Avx512I32, Avx512Uniform};
 
-/// Vectors of 16 output pixels per block.
-const PV: usize = 2;
-/// Output pixels per block.
+/// Output pixels per block (`PV` vectors of 16 `i32` lanes).
 const PX: usize = 16 * PV;
-/// Most channels of one group: `24 / PV` (the accumulators in registers).
-const GROUP: usize = 24 / PV;
-/// Most output channels taken.
-const OC_MAX: usize = 96;
-/// 32-bit words of the strips kept (64 KB of stack).
-const RING_WORDS: usize = 16 * 1024;
-/// Fewest reduction steps: below, the transposition and the output stage
-/// cost more than the lanes the tiled GEMM leaves empty.
-const K_MIN: usize = 64;
-
-/// Output pixels per span for `kh` rows of `ic` channels and `kw` columns
-/// of kernel: the widest multiple of [`PX`] whose strips fit the ring, or
-/// 0 when not even one block does.
-fn span_px(kh: usize, kw: usize, ic: usize) -> usize {
-    let per_col = kh * (ic / 4);
-    let cols = RING_WORDS.checked_div(per_col).unwrap_or(0);
-    cols.saturating_sub(kw - 1) / PX * PX
-}
 
 /// Whether [`conv`] takes this int8 conv over weights packed with `nr`
 /// channels per block: one group, stride and dilation 1 along the width,
@@ -82,15 +64,7 @@ pub(crate) fn applies(
         && (1..=OC_MAX).contains(&oc)
         && nr.is_multiple_of(8)
         && oc.div_ceil(nr) * nr * 4 > oc * 5
-        && span_px(kh, kw, ic) >= PX
-}
-
-/// Channel group `g` of a block of `nv` channels: its first channel and
-/// its count (a multiple of 4; the weights past `nv`, up to `NR`, are
-/// zeros).
-fn group(nv: usize, g: usize) -> (usize, usize) {
-    let c0 = g * GROUP;
-    (c0, (nv - c0).min(GROUP).next_multiple_of(4))
+        && span_px(kh, kw, ic / 4, PX) >= PX
 }
 
 /// int8 Conv2d of a shape that [`applies`] over the table's packed
@@ -120,7 +94,7 @@ pub(crate) unsafe fn conv(
     assert!(x.len() >= n * ih * iw * ic && out.len() >= n * oh * ow * oc);
     assert!(w.len() >= oc.div_ceil(nr) * nr * kp);
     assert!(bias.len() >= oc && requant.len() >= 2 * oc);
-    let span = span_px(kh, kw, ic);
+    let span = span_px(kh, kw, q4, PX);
     let ws_max = span + kw - 1;
     let pad = u32::from_ne_bytes([(p.in_zp + 128) as u8; 4]);
     // The prepared output stage of each channel.
@@ -134,9 +108,9 @@ pub(crate) unsafe fn conv(
     // Strips: slot `s` at `ring[s·q4·ws_max..]`, `q4` rows of `ws_max`
     // words each, holding input row `tag[s]` (batch, row) of the span.
     // Read only after `fill` wrote it.
-    let mut ring = MaybeUninit::<[u32; RING_WORDS]>::uninit();
+    let mut ring = MaybeUninit::<[u32; RING]>::uninit();
     let ring = ring.as_mut_ptr().cast::<u32>();
-    assert!(kh * q4 * ws_max <= RING_WORDS);
+    assert!(kh * q4 * ws_max <= RING);
     let out_q = (p.out_zp, p.act_min, p.act_max);
     for s0 in (0..ow).step_by(span) {
         let sa = s0.min(ow - PX);
